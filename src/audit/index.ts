@@ -1,0 +1,17 @@
+export { entryHash } from './entry.js';
+export { formatEntry } from './format.js';
+export { AuditLog, type AuditLogOptions, type AuditReadOptions } from './log.js';
+export { redactParameters } from './redact.js';
+export type {
+  ActorType,
+  AuditDecision,
+  AuditEntry,
+  AuditEvent,
+  AuditInput,
+  AuditRecord,
+  AuditResult,
+  TriggerSource,
+  VerifyProblem,
+  VerifyResult,
+} from './types.js';
+export { type VerifyOptions, verifyChain } from './verify.js';

@@ -1,0 +1,341 @@
+/**
+ * The audit log writer and reader. Appends are hash-chained, gap-free and
+ * durable when they resolve; any store failure is AUDIT_UNAVAILABLE so the
+ * pipeline fails closed (a tool never runs unrecorded).
+ *
+ * Concurrency: appends queue in-process and are written in group commits —
+ * while one transaction is in flight, later appends gather and go together in
+ * the next. One fsync then covers many entries instead of one each. Across
+ * processes the head row is the lock: every transaction takes it first.
+ */
+import { sql, type Transaction } from 'kysely';
+import { WardenError } from '../errors.js';
+import type { Database, Store } from '../store/index.js';
+import { type Clock, type IdGenerator, randomId, systemClock } from '../util/clock.js';
+import { entryHash, fromRow, toRow } from './entry.js';
+import { cleanText, redactParameters } from './redact.js';
+import type { AuditDecision, AuditEntry, AuditEvent, AuditInput, AuditRecord } from './types.js';
+
+/** Most entries written in one group commit. */
+const MAX_BATCH = 256;
+/** Rows per INSERT statement: 21 columns × 400 stays under SQLite's 32,766 bound parameters. */
+const INSERT_CHUNK = 400;
+/** Attempts on lock contention (SQLITE_BUSY, PostgreSQL serialization/deadlock) before giving up. */
+const MAX_ATTEMPTS = 4;
+/** PostgreSQL: how long to wait for the head lock before failing closed. */
+const PG_LOCK_TIMEOUT = '5s';
+/** Identifiers (trace, agent, tool names) longer than this are cut. */
+const MAX_ID_CHARS = 1_000;
+/** The agent's reasoning is kept longer than other strings: it is the forensic story. */
+const MAX_REASONING_CHARS = 10_000;
+/** latency_ms is a 32-bit INTEGER column. */
+const MAX_LATENCY_MS = 2_147_483_647;
+/** Upper bound for `read`/`latest` page sizes. */
+const MAX_READ = 10_000;
+
+export interface AuditLogOptions {
+  clock?: Clock;
+  ids?: IdGenerator;
+}
+
+export interface AuditReadOptions {
+  /** Entries with seq greater than this (keyset pagination). */
+  afterSeq?: number;
+  /** At most this many (default 100, capped at 10,000). */
+  limit?: number;
+  traceId?: string;
+  agentId?: string;
+  event?: AuditEvent;
+}
+
+/** An entry ready to chain: everything but seq, ts, prevHash and hash. */
+interface Prepared {
+  id: string;
+  record: AuditRecord;
+}
+
+/** One append or appendMany call: its entries commit together or not at all. */
+interface Job {
+  items: Prepared[];
+  resolve(entries: AuditEntry[]): void;
+  reject(e: unknown): void;
+}
+
+/** The hash-chained, append-only audit log over the store. */
+export class AuditLog {
+  private readonly clock: Clock;
+  private readonly ids: IdGenerator;
+  private queue: Job[] = [];
+  private draining = false;
+
+  constructor(
+    private readonly store: Store,
+    opts: AuditLogOptions = {},
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.ids = opts.ids ?? randomId;
+  }
+
+  /** Append one entry; resolves once it is committed, throws AUDIT_UNAVAILABLE when it cannot be. */
+  async append(input: AuditInput): Promise<AuditEntry> {
+    const [entry] = await this.appendMany([input]);
+    if (entry === undefined) throw new Error('unreachable: appendMany returned no entry');
+    return entry;
+  }
+
+  /** Append several entries atomically (all committed, consecutive, or none). */
+  appendMany(inputs: readonly AuditInput[]): Promise<AuditEntry[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    let items: Prepared[];
+    try {
+      // Redaction runs here, outside the lock, so a large argument never holds up other appends.
+      items = inputs.map((input) => ({ id: this.ids('aud'), record: prepare(input) }));
+    } catch (e) {
+      return Promise.reject(unavailable(e));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** Entries in ascending seq, filtered; page with `afterSeq`. */
+  async read(opts: AuditReadOptions = {}): Promise<AuditEntry[]> {
+    const limit = clampLimit(opts.limit ?? 100);
+    let q = this.store.db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('seq', '>', opts.afterSeq ?? 0);
+    if (opts.traceId !== undefined) q = q.where('trace_id', '=', opts.traceId);
+    if (opts.agentId !== undefined) q = q.where('agent_id', '=', opts.agentId);
+    if (opts.event !== undefined) q = q.where('event', '=', opts.event);
+    const rows = await guard(() => q.orderBy('seq', 'asc').limit(limit).execute());
+    return guard(() => rows.map(fromRow));
+  }
+
+  /** The last `limit` entries, in ascending seq. */
+  async latest(limit: number): Promise<AuditEntry[]> {
+    const rows = await guard(() =>
+      this.store.db
+        .selectFrom('audit_log')
+        .selectAll()
+        .orderBy('seq', 'desc')
+        .limit(clampLimit(limit))
+        .execute(),
+    );
+    return guard(() => rows.map(fromRow).reverse());
+  }
+
+  /** The chain head: the last committed seq and its hash (0 and GENESIS_HASH when empty). */
+  async head(): Promise<{ seq: number; hash: string }> {
+    const row = await guard(() =>
+      this.store.db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst(),
+    );
+    if (row === undefined) throw unavailable(new Error('audit_head row is missing'));
+    return { seq: Number(row.seq), hash: row.hash };
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) await this.commit(this.takeBatch());
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** The oldest jobs, up to MAX_BATCH entries (always at least one job, however large). */
+  private takeBatch(): Job[] {
+    let take = 0;
+    let size = 0;
+    for (const job of this.queue) {
+      if (take > 0 && size + job.items.length > MAX_BATCH) break;
+      take += 1;
+      size += job.items.length;
+    }
+    return this.queue.splice(0, take);
+  }
+
+  private async commit(batch: Job[]): Promise<void> {
+    try {
+      const entries = await this.writeWithRetry(batch.flatMap((j) => j.items));
+      let i = 0;
+      for (const job of batch) {
+        job.resolve(entries.slice(i, i + job.items.length));
+        i += job.items.length;
+      }
+    } catch (e) {
+      if (batch.length > 1 && isDataError(e)) {
+        // One bad entry (say, a duplicate id) must not fail the others that happened to share
+        // its transaction: write each job on its own. Other failures (store down, lock timeout)
+        // would only repeat, so they fail the whole batch at once.
+        for (const job of batch) await this.commit([job]);
+        return;
+      }
+      const err = unavailable(e);
+      for (const job of batch) job.reject(err);
+    }
+  }
+
+  private async writeWithRetry(items: Prepared[]): Promise<AuditEntry[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.store.db.transaction().execute((trx) => this.write(trx, items));
+      } catch (e) {
+        if (attempt >= MAX_ATTEMPTS || !isContention(e)) throw e;
+        await sleep(10 * 2 ** attempt + Math.random() * 10);
+      }
+    }
+  }
+
+  /** One transaction: lock the head, chain the entries after it, insert, move the head. */
+  private async write(trx: Transaction<Database>, items: Prepared[]): Promise<AuditEntry[]> {
+    let head: { seq: number; hash: string } | undefined;
+    if (this.store.dialect === 'postgres') {
+      await sql`SET LOCAL lock_timeout = ${sql.lit(PG_LOCK_TIMEOUT)}`.execute(trx);
+      head = await trx
+        .selectFrom('audit_head')
+        .select(['seq', 'hash'])
+        .where('id', '=', 1)
+        .forUpdate()
+        .executeTakeFirst();
+    } else {
+      // A write as the first statement takes SQLite's write lock at once (waiting via busy_timeout);
+      // a read first would take a snapshot that a concurrent writer can invalidate (SQLITE_BUSY_SNAPSHOT).
+      await trx
+        .updateTable('audit_head')
+        .set((eb) => ({ seq: eb.ref('seq') }))
+        .where('id', '=', 1)
+        .execute();
+      head = await trx
+        .selectFrom('audit_head')
+        .select(['seq', 'hash'])
+        .where('id', '=', 1)
+        .executeTakeFirst();
+    }
+    if (head === undefined) throw new Error('audit_head row is missing');
+
+    const ts = Math.trunc(this.clock.now());
+    let seq = Number(head.seq);
+    let prevHash = head.hash;
+    const entries = items.map(({ id, record }) => {
+      seq += 1;
+      const unhashed = { ...record, seq, id, ts, prevHash };
+      const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+      prevHash = entry.hash;
+      return entry;
+    });
+    for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
+      await trx
+        .insertInto('audit_log')
+        .values(entries.slice(i, i + INSERT_CHUNK).map(toRow))
+        .execute();
+    }
+    const moved = await trx
+      .updateTable('audit_head')
+      .set({ seq, hash: prevHash })
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    if (moved.numUpdatedRows !== 1n) throw new Error('audit_head was not updated');
+    return entries;
+  }
+}
+
+/** Normalise an input into exactly what will be stored and hashed. */
+function prepare(input: AuditInput): AuditRecord {
+  return {
+    traceId: cleanText(String(input.traceId), MAX_ID_CHARS),
+    event: cleanText(String(input.event), MAX_ID_CHARS) as AuditEvent,
+    actorType: cleanText(String(input.actorType), MAX_ID_CHARS) as AuditRecord['actorType'],
+    actorId: optText(input.actorId, MAX_ID_CHARS),
+    agentId: optText(input.agentId, MAX_ID_CHARS),
+    agentType: optText(input.agentType, MAX_ID_CHARS),
+    sessionId: optText(input.sessionId, MAX_ID_CHARS),
+    triggerUserId: optText(input.triggerUserId, MAX_ID_CHARS),
+    triggerSource: optText(input.triggerSource, MAX_ID_CHARS) as AuditRecord['triggerSource'],
+    toolName: optText(input.toolName, MAX_ID_CHARS),
+    parameters: storedJson(redactParameters(input.parameters)),
+    reasoning: optText(input.reasoning, MAX_REASONING_CHARS),
+    decision: decisionOf(input.decision),
+    result: optText(input.result, MAX_ID_CHARS) as AuditRecord['result'],
+    latencyMs: latencyOf(input.latencyMs),
+    data:
+      input.data === null || input.data === undefined
+        ? null
+        : (storedJson(redactParameters(input.data)) as Record<string, unknown> | null),
+  };
+}
+
+function optText(v: string | null | undefined, max: number): string | null {
+  return v === null || v === undefined ? null : cleanText(String(v), max);
+}
+
+/** Exactly what verification will parse back from the JSON column (a no-op for redacted values, but a guarantee). */
+function storedJson(v: unknown): unknown {
+  return v === null ? null : JSON.parse(JSON.stringify(v));
+}
+
+function decisionOf(d: AuditDecision | null | undefined): AuditDecision | null {
+  if (d === null || d === undefined) return null;
+  const out: AuditDecision = {
+    allowed: d.allowed === true,
+    reasons: Array.isArray(d.reasons) ? d.reasons.map((r) => cleanText(String(r))) : [],
+  };
+  if (typeof d.code === 'string') out.code = cleanText(d.code, MAX_ID_CHARS);
+  if (typeof d.rule === 'string') out.rule = cleanText(d.rule, MAX_ID_CHARS);
+  return out;
+}
+
+function latencyOf(ms: number | null | undefined): number | null {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return null;
+  // The column is INTEGER: PostgreSQL would round 12.5 itself and the stored value would then
+  // differ from the hashed one; out-of-range values would fail the insert and close the gate.
+  return Math.min(Math.max(Math.round(ms), 0), MAX_LATENCY_MS);
+}
+
+function clampLimit(n: number): number {
+  return Number.isFinite(n) ? Math.min(Math.max(Math.trunc(n), 0), MAX_READ) : 100;
+}
+
+/** Lock contention worth retrying; anything else (store down, constraint violation) fails at once. */
+function isContention(e: unknown): boolean {
+  for (let c: unknown = e; c instanceof Error; c = c.cause) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code !== 'string') continue;
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return true;
+    // serialization_failure, deadlock_detected
+    if (code === '40001' || code === '40P01') return true;
+  }
+  return false;
+}
+
+/** A constraint or data error: caused by one entry's content, so worth isolating from its batch. */
+function isDataError(e: unknown): boolean {
+  for (let c: unknown = e; c instanceof Error; c = c.cause) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code !== 'string') continue;
+    if (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH' || code === 'SQLITE_TOOBIG')
+      return true;
+    // PostgreSQL classes 22 (data exception) and 23 (integrity constraint violation).
+    if (/^2[23][0-9A-Z]{3}$/.test(code)) return true;
+  }
+  return false;
+}
+
+function unavailable(e: unknown): WardenError {
+  if (e instanceof WardenError && e.code === 'AUDIT_UNAVAILABLE') return e;
+  const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return new WardenError('AUDIT_UNAVAILABLE', 'The audit log is unavailable', { detail, cause: e });
+}
+
+async function guard<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw unavailable(e);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,164 @@
+/**
+ * v1 redaction of what the audit log stores: secret-looking keys, oversized
+ * strings and deep or odd values. Pattern detectors (secrets inside values,
+ * PII) come with the inspect/ area; this pass only needs the key names.
+ *
+ * The output is always plain JSON (objects, arrays, strings, finite numbers,
+ * booleans, null), so `JSON.parse(JSON.stringify(x))` returns it unchanged and
+ * the hash computed at append time is the one verification re-derives.
+ */
+
+/** Strings longer than this are cut (an argument is evidence, not storage). */
+export const MAX_STRING = 2_000;
+/** Containers nested deeper than this are cut: bounds recursion on hostile input. */
+export const MAX_DEPTH = 16;
+/** Arrays and objects keep at most this many items; the rest is summarised. */
+export const MAX_ITEMS = 1_000;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** The kind of secret a key name suggests (`password`, `token`, …), or null. */
+export function secretKind(key: string): string | null {
+  // Split camelCase and separators into words: "X-API-Key" → x api key, "accessToken" → access token.
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w !== '');
+  const joined = words.join('');
+  const last = words.at(-1) ?? '';
+  const has = (...parts: string[]) => parts.some((p) => joined.includes(p));
+  if (has('privatekey', 'signingkey')) return 'private_key';
+  if (has('apikey', 'accesskey')) return 'api_key';
+  if (has('password', 'passwd', 'passphrase') || words.includes('pwd')) return 'password';
+  if (has('secret')) return 'secret';
+  if (has('authorization') || last === 'auth') return 'authorization';
+  if (has('cookie')) return 'cookie';
+  if (has('credential') || joined === 'connectionstring' || last === 'dsn') return 'credential';
+  // Only a trailing "token" word: access_token, X-Auth-Token — but not max_tokens or token_count,
+  // which are LLM usage numbers worth keeping.
+  if (last === 'token' || last === 'jwt' || last === 'bearer' || last === 'otp') return 'token';
+  if (words.includes('ssn') || has('socialsecurity')) return 'ssn';
+  if (
+    has('cardnum', 'cardno', 'creditcard', 'debitcard', 'ccnumber') ||
+    words.some((w) => /^cv[vc]2?$/.test(w))
+  ) {
+    return 'card';
+  }
+  return null;
+}
+
+// Lone UTF-16 surrogates do not survive UTF-8 storage (they become U+FFFD), and NUL is
+// refused by PostgreSQL text: fix both up front so what is hashed is what is stored.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** A string safe to store in a text column and to hash: well-formed UTF-16, no NUL, at most `max` chars. */
+export function cleanText(s: string, max: number = MAX_STRING): string {
+  let out = s.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '\uFFFD');
+  if (out.length > max) {
+    let cut = max;
+    // Do not split a surrogate pair at the cut.
+    const code = out.charCodeAt(cut - 1);
+    if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
+    out = `${out.slice(0, cut)}…[TRUNCATED:${s.length} chars]`;
+  }
+  return out;
+}
+
+/** `value` made safe to store in the audit log: secrets under secret-looking keys replaced, size bounded, plain JSON. */
+export function redactParameters(value: unknown): unknown {
+  return walk(value, 0, new Set()) ?? null;
+}
+
+/** Returns undefined for "omit" (undefined in an object), as JSON.stringify does. */
+function walk(v: unknown, depth: number, ancestors: Set<object>): Json | undefined {
+  switch (typeof v) {
+    case 'string':
+      return cleanText(v);
+    case 'number':
+      return Number.isFinite(v) ? v : null;
+    case 'boolean':
+      return v;
+    case 'bigint':
+      // Exact as a string; a JSON number would lose precision past 2^53.
+      return v.toString();
+    case 'undefined':
+      return undefined;
+    case 'function':
+    case 'symbol':
+      return `[UNSERIALIZABLE:${typeof v}]`;
+  }
+  if (v === null || typeof v !== 'object') return null;
+  if (depth >= MAX_DEPTH) return '[TRUNCATED:depth]';
+  if (ancestors.has(v)) return '[CIRCULAR]';
+  ancestors.add(v);
+  try {
+    return container(v, depth, ancestors);
+  } catch {
+    // Proxies and getters can throw anything; the audit write must not.
+    return '[UNSERIALIZABLE:object]';
+  } finally {
+    ancestors.delete(v);
+  }
+}
+
+function container(v: object, depth: number, ancestors: Set<object>): Json | undefined {
+  if (ArrayBuffer.isView(v)) return `[BINARY:${v.byteLength} bytes]`;
+  if (v instanceof ArrayBuffer) return `[BINARY:${v.byteLength} bytes]`;
+  if (Array.isArray(v)) return list(v, depth, ancestors);
+  if (v instanceof Set) return list([...v], depth, ancestors);
+  if (v instanceof Map)
+    return record(
+      [...v].map(([k, x]) => [String(k), x]),
+      depth,
+      ancestors,
+    );
+  if (v instanceof Error)
+    return record(
+      [
+        ['name', v.name],
+        ['message', v.message],
+      ],
+      depth,
+      ancestors,
+    );
+  const toJSON = (v as { toJSON?: unknown }).toJSON;
+  // Dates and similar: use their JSON form, one level deeper so a toJSON chain cannot loop.
+  if (typeof toJSON === 'function') return walk(toJSON.call(v), depth + 1, ancestors);
+  const entries = Object.keys(v).map((k): [string, unknown] => {
+    try {
+      return [k, (v as Record<string, unknown>)[k]];
+    } catch {
+      return [k, '[UNSERIALIZABLE:getter]'];
+    }
+  });
+  return record(entries, depth, ancestors);
+}
+
+function list(items: readonly unknown[], depth: number, ancestors: Set<object>): Json[] {
+  const n = Math.min(items.length, MAX_ITEMS);
+  // Index loop, not map(): holes become null, as in JSON.
+  const out: Json[] = [];
+  for (let i = 0; i < n; i++) out.push(walk(items[i], depth + 1, ancestors) ?? null);
+  if (items.length > n) out.push(`[TRUNCATED:${items.length - n} more items]`);
+  return out;
+}
+
+function record(
+  entries: [string, unknown][],
+  depth: number,
+  ancestors: Set<object>,
+): { [key: string]: Json } {
+  const out: [string, Json][] = [];
+  for (const [key, x] of entries.slice(0, MAX_ITEMS)) {
+    const kind = secretKind(key);
+    // null/undefined under a secret key reveal nothing; keep them so "no password given" stays visible.
+    const value =
+      kind !== null && x !== null && x !== undefined ? `[REDACTED:${kind}]` : walk(x, depth + 1, ancestors);
+    if (value !== undefined) out.push([cleanText(key), value]);
+  }
+  if (entries.length > MAX_ITEMS) out.push(['[TRUNCATED]', `${entries.length - MAX_ITEMS} more keys`]);
+  // fromEntries defines own properties, so a "__proto__" key stays data (as JSON.parse makes it).
+  return Object.fromEntries(out);
+}

@@ -1,0 +1,90 @@
+/**
+ * The audit log's public types: what callers hand in (AuditInput), what the
+ * chain stores (AuditEntry), and what verification reports.
+ */
+
+/** Every kind of event the audit log records. */
+export type AuditEvent =
+  | 'SESSION_CREATED'
+  | 'SESSION_EXPIRED'
+  | 'TOOL_CALL'
+  | 'TOOL_DENIED'
+  | 'REQUEST_REJECTED'
+  | 'AGENT_REGISTERED'
+  | 'AGENT_UPDATED'
+  | 'AGENT_DISABLED'
+  | 'TOKEN_ISSUED'
+  | 'SESSION_REVOKED';
+
+/** Who acted: the article's key distinction between agent and human actions. */
+export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';
+
+/** What started the agent's work. */
+export type TriggerSource = 'user' | 'schedule' | 'event' | 'agent';
+
+/** How the action ended. */
+export type AuditResult = 'success' | 'failure' | 'denied' | 'timeout' | 'pending';
+
+/** A security decision as recorded: a denial names its code and the rule that made it. */
+export interface AuditDecision {
+  allowed: boolean;
+  code?: string;
+  rule?: string;
+  reasons: string[];
+}
+
+/** What a caller hands to `AuditLog.append`; absent optional fields are stored as null. */
+export interface AuditInput {
+  traceId: string;
+  event: AuditEvent;
+  actorType: ActorType;
+  actorId?: string | null;
+  agentId?: string | null;
+  agentType?: string | null;
+  sessionId?: string | null;
+  triggerUserId?: string | null;
+  triggerSource?: TriggerSource | null;
+  toolName?: string | null;
+  /** Redacted by the log before it is stored. */
+  parameters?: unknown;
+  reasoning?: string | null;
+  decision?: AuditDecision | null;
+  result?: AuditResult | null;
+  latencyMs?: number | null;
+  /** Anything else the event carries; redacted like `parameters`. */
+  data?: Record<string, unknown> | null;
+}
+
+/** Every AuditInput field, present, with null for absent. */
+export type AuditRecord = { [K in keyof AuditInput]-?: Exclude<AuditInput[K], undefined> };
+
+/** One stored entry of the chain. `hash` covers every other field (see `entryHash`). */
+export interface AuditEntry extends AuditRecord {
+  /** Position in the chain, 1-based and gap-free. */
+  seq: number;
+  id: string;
+  /** Epoch milliseconds, taken under the head lock (so ts follows seq within a process). */
+  ts: number;
+  /** The previous entry's hash (GENESIS_HASH for seq 1). */
+  prevHash: string;
+  hash: string;
+}
+
+/** The first thing wrong with the chain, as found by `verifyChain`. */
+export interface VerifyProblem {
+  /** The position where verification failed (for 'deleted'/'truncated': the first missing seq). */
+  seq: number;
+  kind: 'modified' | 'deleted' | 'inserted' | 'reordered' | 'truncated' | 'head-mismatch';
+  message: string;
+}
+
+/** The outcome of `verifyChain`. */
+export interface VerifyResult {
+  ok: boolean;
+  /** Entries checked and found intact (those before the problem, if any). */
+  entries: number;
+  headSeq: number;
+  headHash: string;
+  problem?: VerifyProblem;
+  elapsedMs: number;
+}

@@ -1,0 +1,123 @@
+/** `warden audit verify|tail`: prove the chain, read the latest entries. */
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { type AuditEntry, AuditLog, formatEntry, verifyChain } from '../audit/index.js';
+import { openStore } from '../store/index.js';
+import { loadForCli } from './context.js';
+import { printJson, reportError } from './output.js';
+
+interface AuditOptions {
+  config?: string;
+  json?: boolean;
+}
+
+/** A progress reporter: a bar on a terminal, a line every ~10% otherwise, nothing for --json. */
+function progress(json: boolean | undefined) {
+  if (json) return { update: (_d: number, _t: number) => {}, stop: () => {} };
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: 'verifying [{bar}] {percentage}% | {value}/{total} entries | {eta}s left',
+        stream: process.stderr,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      update(done: number, total: number) {
+        if (!started) {
+          bar.start(total, 0);
+          started = true;
+        }
+        bar.update(done);
+      },
+      stop: () => started && bar.stop(),
+    };
+  }
+  let lastTenth = -1;
+  return {
+    update(done: number, total: number) {
+      const tenth = total === 0 ? 10 : Math.floor((done / total) * 10);
+      if (tenth !== lastTenth && total >= 10_000) {
+        lastTenth = tenth;
+        process.stderr.write(`verifying: ${done}/${total} entries\n`);
+      }
+    },
+    stop: () => {},
+  };
+}
+
+/** Register the `audit` command group. */
+export function registerAudit(program: Command): void {
+  const audit = program.command('audit').description('The tamper-evident audit log');
+
+  audit
+    .command('verify')
+    .description('Recompute the hash chain; exit 0 when intact, 1 naming the first bad entry when not')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'JSON output')
+    .action(async (opts: AuditOptions) => {
+      try {
+        const { config } = await loadForCli(opts);
+        const store = await openStore(config.store.url);
+        const bar = progress(opts.json);
+        try {
+          const r = await verifyChain(store, { onProgress: (d, t) => bar.update(d, t) });
+          bar.stop();
+          if (opts.json) printJson(r);
+          else if (r.ok) {
+            process.stdout.write(
+              `audit log intact: ${r.entries} entries, head ${r.headSeq} ${r.headHash.slice(0, 16)}… (${r.elapsedMs} ms)\n`,
+            );
+          } else {
+            process.stdout.write(
+              `audit log BROKEN at entry ${r.problem?.seq} (${r.problem?.kind}): ${r.problem?.message}\n`,
+            );
+          }
+          process.exitCode = r.ok ? 0 : 1;
+        } finally {
+          await store.close();
+        }
+      } catch (e) {
+        reportError(e, opts.json);
+      }
+    });
+
+  audit
+    .command('tail')
+    .description('Show the latest audit entries (and follow new ones with -f)')
+    .option('-n, --lines <n>', 'how many entries', '20')
+    .option('-f, --follow', 'keep printing new entries until interrupted')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'JSON Lines output (one entry per line)')
+    .action(async (opts: AuditOptions & { lines: string; follow?: boolean }) => {
+      try {
+        const n = Number(opts.lines);
+        if (!Number.isInteger(n) || n < 1 || n > 10_000)
+          throw new Error('--lines must be an integer from 1 to 10000');
+        const { config } = await loadForCli(opts);
+        const store = await openStore(config.store.url);
+        const log = new AuditLog(store);
+        const print = (e: AuditEntry) =>
+          process.stdout.write(`${opts.json ? JSON.stringify(e) : formatEntry(e)}\n`);
+        let last = 0;
+        for (const e of await log.latest(n)) {
+          print(e);
+          last = e.seq;
+        }
+        if (!opts.follow) return void (await store.close());
+        const timer = setInterval(async () => {
+          for (const e of await log.read({ afterSeq: last, limit: 500 }).catch(() => [])) {
+            print(e);
+            last = e.seq;
+          }
+        }, 500);
+        process.on('SIGINT', () => {
+          clearInterval(timer);
+          void store.close().then(() => process.exit(0));
+        });
+      } catch (e) {
+        reportError(e, opts.json);
+      }
+    });
+}

@@ -1,0 +1,24 @@
+/** The `warden` command line: one file per command, wired here. */
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+import { registerAgents } from './agents.js';
+import { registerAudit } from './audit.js';
+import { registerDemo } from './demo.js';
+import { registerStart } from './start.js';
+import { registerToken } from './token.js';
+
+const program = new Command();
+program
+  .name('warden')
+  .description('Warden: a security gateway for AI agents’ tool calls')
+  .version(VERSION, '-V, --version')
+  .showHelpAfterError('(run with --help for usage)')
+  .configureHelp({ sortSubcommands: true });
+
+registerStart(program);
+registerDemo(program);
+registerToken(program);
+registerAgents(program);
+registerAudit(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,69 @@
+/** `warden token issue`: an operator mints a session token for a registered agent. */
+import type { Command } from 'commander';
+import { WardenError } from '../errors.js';
+import { openServices, syncAgents } from '../server/services.js';
+import { parseDuration } from '../util/duration.js';
+import { loadForCli } from './context.js';
+import { iso, printJson, reportError } from './output.js';
+
+interface IssueOptions {
+  config?: string;
+  agent: string;
+  ttl?: string;
+  json?: boolean;
+}
+
+/** Register `token issue`. */
+export function registerToken(program: Command): void {
+  const token = program.command('token').description('Session tokens');
+  token
+    .command('issue')
+    .description(
+      'Mint a short-lived session token for a registered agent (bootstrap and testing); prints only the token',
+    )
+    .requiredOption('-a, --agent <id>', 'agent id')
+    .option('--ttl <duration>', 'lifetime, e.g. 5m (at most the configured tokens.ttl, itself at most 15m)')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'print JSON: token, sessionId, agentId, expiresAt, scopes')
+    .action(async (opts: IssueOptions) => {
+      try {
+        const { config } = await loadForCli(opts);
+        const s = await openServices(config);
+        try {
+          await syncAgents(s, config);
+          await s.keys.init();
+          let ttlMs: number | undefined;
+          if (opts.ttl !== undefined) {
+            try {
+              ttlMs = parseDuration(opts.ttl);
+            } catch (e) {
+              throw new WardenError('INVALID_REQUEST', `--ttl: ${(e as Error).message}`);
+            }
+            if (ttlMs <= 0 || ttlMs > config.tokens.ttlMs) {
+              throw new WardenError(
+                'INVALID_REQUEST',
+                `--ttl must be between 1ms and the configured maximum ${config.tokens.ttlMs / 60_000} minutes`,
+              );
+            }
+          }
+          const issued = await s.tokens.issue(opts.agent, ttlMs === undefined ? {} : { ttlMs });
+          if (opts.json) {
+            printJson({
+              token: issued.token,
+              tokenType: issued.tokenType,
+              sessionId: issued.sessionId,
+              agentId: issued.agentId,
+              expiresAt: iso(issued.expiresAt),
+              scopes: issued.scopes,
+            });
+          } else {
+            process.stdout.write(`${issued.token}\n`);
+          }
+        } finally {
+          await s.store.close();
+        }
+      } catch (e) {
+        reportError(e, opts.json);
+      }
+    });
+}

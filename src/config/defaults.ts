@@ -1,0 +1,66 @@
+/**
+ * The embedded default: what `warden start` runs with no config file — SQLite
+ * under `<cwd>/.warden`, the bundled support-desk demo upstream and the demo
+ * agent (DESIGN.md "Interfaces").
+ */
+import { join } from 'node:path';
+import { supportDeskCommand } from '../../examples/support-desk/command.js';
+import { DEFAULTS, DEMO_TOOL_RISKS, defaultPublicUrl } from './constants.js';
+import type { ToolConfig, WardenConfig } from './types.js';
+
+const DEMO_AGENT_LIFETIME_MS = 30 * 86_400_000;
+
+/** The configuration used when no file is given; `now` dates the demo agent's expiry. */
+export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfig {
+  const dataDir = join(opts.cwd, DEFAULTS.dataDir);
+  const tools: Record<string, ToolConfig> = {};
+  for (const [name, risk] of Object.entries(DEMO_TOOL_RISKS)) tools[name] = { risk };
+  return {
+    source: null,
+    dataDir,
+    server: {
+      host: DEFAULTS.host,
+      port: DEFAULTS.port,
+      publicUrl: defaultPublicUrl(DEFAULTS.host, DEFAULTS.port),
+      bodyLimitBytes: DEFAULTS.bodyLimitBytes,
+      maxJsonDepth: DEFAULTS.maxJsonDepth,
+      trustProxy: DEFAULTS.trustProxy,
+    },
+    store: { url: `sqlite:${join(dataDir, DEFAULTS.sqliteFile)}` },
+    tokens: {
+      ttlMs: DEFAULTS.ttlMs,
+      alg: DEFAULTS.alg,
+      rotateAfterMs: DEFAULTS.rotateAfterMs,
+      maxToolCalls: DEFAULTS.maxToolCalls,
+      clockSkewMs: DEFAULTS.clockSkewMs,
+    },
+    upstreams: [
+      {
+        name: 'support-desk',
+        transport: 'stdio',
+        ...supportDeskCommand(),
+        env: {},
+        credentials: { env: {} },
+        timeoutMs: DEFAULTS.upstreamTimeoutMs,
+        connectTimeoutMs: DEFAULTS.upstreamConnectTimeoutMs,
+      },
+    ],
+    agents: [
+      {
+        id: 'demo-support',
+        type: 'customer-support',
+        version: '1.0.0',
+        environment: 'development',
+        owner: 'support-team',
+        expiresAt: opts.now + DEMO_AGENT_LIFETIME_MS,
+        maxConcurrentSessions: DEFAULTS.maxConcurrentSessions,
+        allowedTools: ['lookup_order', 'check_shipping_status', 'create_support_ticket', 'issue_refund'],
+        deniedTools: ['bulk_message', 'delete_account'],
+        // No publicJwk: `warden start` generates the demo agent's key pair.
+        constraints: { maxToolCalls: DEFAULTS.maxToolCalls, allowedCidrs: ['127.0.0.0/8', '::1/128'] },
+      },
+    ],
+    tools,
+    log: { level: DEFAULTS.logLevel },
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * The zod schema of `warden.yaml`. It checks shapes and units and renames keys
+ * to the resolved names of `types.ts`; anything needing the file system (paths,
+ * secret references, key files) is left for `load.ts`. Objects are strict, so a
+ * typo such as `alowedTools` is an error rather than a silently ignored key.
+ */
+import { z } from 'zod';
+import {
+  DEFAULTS,
+  DEMO_TOOL_RISKS,
+  defaultPublicUrl,
+  MAX_CLOCK_SKEW_MS,
+  MAX_TOKEN_TTL_MS,
+} from './constants.js';
+import { describeValue } from './describe.js';
+import {
+  cidrField,
+  dateField,
+  durationField,
+  ENV_NAME,
+  fail,
+  field,
+  httpUrlField,
+  ok,
+  type PathMessage,
+  publicKeyField,
+  publicUrlField,
+  secretRef,
+  sizeField,
+  storeUrlField,
+} from './fields.js';
+import type { RiskClass, ToolConfig } from './types.js';
+
+export type { HeaderSecretRef, PathMessage, PublicKeySource } from './fields.js';
+
+/** Every key any object of the file may have: the vocabulary for "did you mean …?" hints. */
+const knownKeys = new Set<string>();
+export const KNOWN_KEYS: ReadonlySet<string> = knownKeys;
+
+function strict<S extends z.core.$ZodLooseShape>(shape: S) {
+  for (const k of Object.keys(shape)) knownKeys.add(k);
+  return z.strictObject(shape);
+}
+
+const nonEmpty = z.string().min(1);
+/** Scalars that YAML may type as numbers or booleans but the child process sees as strings. */
+const stringish = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const envName = z
+  .string()
+  .regex(ENV_NAME, { error: 'expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*)' });
+
+const serverSchema = strict({
+  host: nonEmpty.default(DEFAULTS.host),
+  port: z.number().int().min(0).max(65535).default(DEFAULTS.port),
+  publicUrl: publicUrlField.optional(),
+  bodyLimit: sizeField.default(DEFAULTS.bodyLimitBytes),
+  maxJsonDepth: z.number().int().min(1).max(1000).default(DEFAULTS.maxJsonDepth),
+  trustProxy: z.boolean().default(DEFAULTS.trustProxy),
+})
+  .prefault({})
+  .transform((s) => ({
+    host: s.host,
+    port: s.port,
+    publicUrl: (s.publicUrl ?? defaultPublicUrl(s.host, s.port)).replace(/\/+$/, ''),
+    bodyLimitBytes: s.bodyLimit,
+    maxJsonDepth: s.maxJsonDepth,
+    trustProxy: s.trustProxy,
+  }));
+
+const tokensSchema = strict({
+  ttl: durationField({
+    min: 1000,
+    max: MAX_TOKEN_TTL_MS,
+    why: 'session tokens are short-lived by design',
+  }).default(DEFAULTS.ttlMs),
+  alg: z.enum(['EdDSA', 'ES256']).default(DEFAULTS.alg),
+  rotateAfter: durationField({ min: 60_000 }).default(DEFAULTS.rotateAfterMs),
+  maxToolCalls: z.number().int().min(1).default(DEFAULTS.maxToolCalls),
+  clockSkew: durationField({
+    min: 0,
+    max: MAX_CLOCK_SKEW_MS,
+    why: 'skew extends every token lifetime',
+  }).default(DEFAULTS.clockSkewMs),
+})
+  .prefault({})
+  .transform((t) => ({
+    ttlMs: t.ttl,
+    alg: t.alg,
+    rotateAfterMs: t.rotateAfter,
+    maxToolCalls: t.maxToolCalls,
+    clockSkewMs: t.clockSkew,
+  }));
+
+const upstreamName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+  error: 'expected 1–63 lowercase letters, digits or "-", not starting with "-"',
+});
+const timeouts = {
+  timeout: durationField({ min: 1 }).default(DEFAULTS.upstreamTimeoutMs),
+  connectTimeout: durationField({ min: 1 }).default(DEFAULTS.upstreamConnectTimeoutMs),
+};
+
+const stdioUpstreamSchema = strict({
+  name: upstreamName,
+  transport: z.literal('stdio'),
+  command: nonEmpty,
+  args: z.array(stringish).default(() => []),
+  cwd: nonEmpty.optional(),
+  env: z.record(envName, stringish).default(() => ({})),
+  credentials: strict({
+    env: z
+      .record(
+        envName,
+        field('a secret reference', (v) => secretRef(v, false)),
+      )
+      .default(() => ({})),
+  }).prefault({}),
+  ...timeouts,
+}).superRefine((u, ctx) => {
+  for (const k of Object.keys(u.credentials.env)) {
+    if (k in u.env) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['env', k],
+        message: `"${k}" is also set in credentials.env; a variable is either plain env or a secret, not both`,
+      });
+    }
+  }
+});
+
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected an HTTP header name' });
+
+const httpUpstreamSchema = strict({
+  name: upstreamName,
+  transport: z.literal('http'),
+  url: httpUrlField(false),
+  credentials: strict({
+    headers: z
+      .record(
+        headerName,
+        field('a secret reference', (v) => secretRef(v, true)),
+      )
+      .default(() => ({})),
+  }).prefault({}),
+  ...timeouts,
+});
+
+const upstreamSchema = z.discriminatedUnion('transport', [stdioUpstreamSchema, httpUpstreamSchema]);
+
+const agentSchema = strict({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, {
+    error: 'expected 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit',
+  }),
+  type: nonEmpty,
+  version: field('a version string', (v) =>
+    typeof v === 'string' && v !== ''
+      ? ok(v)
+      : fail(`expected a version string (quote numeric versions: "1.0"), got ${describeValue(v)}`),
+  ),
+  environment: nonEmpty,
+  owner: nonEmpty,
+  expiresAt: dateField,
+  maxConcurrentSessions: z.number().int().min(1).default(DEFAULTS.maxConcurrentSessions),
+  allowedTools: z.array(nonEmpty).default(() => []),
+  deniedTools: z.array(nonEmpty).default(() => []),
+  publicKey: publicKeyField.optional(),
+  constraints: strict({
+    maxToolCalls: z.number().int().min(1).optional(),
+    allowedCidrs: z.array(cidrField).optional(),
+  }).prefault({}),
+});
+
+const riskSchema = z.enum(['low', 'medium', 'high', 'critical'] satisfies RiskClass[]);
+
+function demoTools(): Record<string, ToolConfig> {
+  return Object.fromEntries(Object.entries(DEMO_TOOL_RISKS).map(([name, risk]) => [name, { risk }]));
+}
+
+/** The whole file. Absent sections take the embedded defaults, except upstreams and agents (empty). */
+export const configFileSchema = strict({
+  dataDir: nonEmpty.default(DEFAULTS.dataDir),
+  server: serverSchema,
+  store: strict({ url: storeUrlField.default(`sqlite:${DEFAULTS.sqliteFile}`) }).prefault({}),
+  tokens: tokensSchema,
+  upstreams: z.array(upstreamSchema).default(() => []),
+  agents: z.array(agentSchema).default(() => []),
+  tools: z.record(nonEmpty, strict({ risk: riskSchema })).default(demoTools),
+  log: strict({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
+  }).prefault({}),
+});
+
+/** The file after validation: units normalised, paths and references not yet resolved. */
+export type ConfigFile = z.output<typeof configFileSchema>;
+
+/** Checks zod cannot express per element: unique upstream names and agent ids. Runs on the raw value. */
+export function uniquenessIssues(raw: unknown): PathMessage[] {
+  if (typeof raw !== 'object' || raw === null) return [];
+  const root = raw as Record<string, unknown>;
+  const issues: PathMessage[] = [];
+  const check = (section: string, key: string, what: string) => {
+    const list = root[section];
+    if (!Array.isArray(list)) return;
+    const first = new Map<unknown, number>();
+    list.forEach((item: unknown, i) => {
+      if (typeof item !== 'object' || item === null) return;
+      const value = (item as Record<string, unknown>)[key];
+      if (typeof value !== 'string') return;
+      const seen = first.get(value);
+      if (seen === undefined) first.set(value, i);
+      else
+        issues.push({
+          path: [section, i, key],
+          message: `duplicate ${what} "${value}" (already used by ${section}[${seen}])`,
+        });
+    });
+  };
+  check('upstreams', 'name', 'upstream name');
+  check('agents', 'id', 'agent id');
+  return issues;
+}

@@ -1,0 +1,112 @@
+/**
+ * The one error base of Warden. Every failure that can reach a client is a
+ * WardenError with a stable string code; the faces map it to HTTP / MCP once.
+ * `message` is public (sent to clients); `detail` is private (logs only).
+ */
+
+/** Every error code Warden can return, with its HTTP status. */
+export const ERROR_STATUS = {
+  // 400 — the request itself is wrong
+  INVALID_REQUEST: 400,
+  INVALID_JSON: 400,
+  INVALID_ARGUMENTS: 400,
+  BATCH_NOT_SUPPORTED: 400,
+  NESTING_TOO_DEEP: 400,
+  // 401 — who are you?
+  UNAUTHENTICATED: 401,
+  TOKEN_INVALID: 401,
+  TOKEN_EXPIRED: 401,
+  SESSION_EXPIRED: 401,
+  SESSION_REVOKED: 401,
+  AGENT_DISABLED: 401,
+  AGENT_EXPIRED: 401,
+  AGENT_UNKNOWN: 401,
+  // 403 — you may not
+  TOOL_DENIED: 403,
+  TOOL_NOT_ALLOWED: 403,
+  INSUFFICIENT_SCOPE: 403,
+  CLIENT_IP_DENIED: 403,
+  MCP_SESSION_MISMATCH: 403,
+  APPROVAL_REQUIRED: 403,
+  // 404
+  TOOL_UNKNOWN: 404,
+  NOT_FOUND: 404,
+  MCP_SESSION_UNKNOWN: 404,
+  // 409
+  CONFLICT: 409,
+  // 413
+  PAYLOAD_TOO_LARGE: 413,
+  // 429
+  CALL_LIMIT_EXCEEDED: 429,
+  SESSION_LIMIT_EXCEEDED: 429,
+  // 5xx — fail closed
+  UPSTREAM_ERROR: 502,
+  UPSTREAM_UNAVAILABLE: 503,
+  UPSTREAM_TIMEOUT: 504,
+  AUDIT_UNAVAILABLE: 503,
+  STORE_UNAVAILABLE: 503,
+  CONFIG_INVALID: 500,
+  INTERNAL: 500,
+} as const;
+
+/** A stable, narrowable error code. */
+export type WardenErrorCode = keyof typeof ERROR_STATUS;
+
+export interface WardenErrorOptions {
+  /** Private detail for logs and the audit trail; never sent to a client. */
+  detail?: string;
+  /** The policy / rule id that decided, for denials. */
+  rule?: string;
+  /** Extra public fields (e.g. the scopes that were needed). */
+  data?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** The base of every error Warden raises on purpose. */
+export class WardenError extends Error {
+  readonly code: WardenErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+  readonly rule: string | undefined;
+  readonly data: Record<string, unknown> | undefined;
+
+  constructor(code: WardenErrorCode, message: string, options: WardenErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WardenError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.detail = options.detail;
+    this.rule = options.rule;
+    this.data = options.data;
+  }
+}
+
+/** True when `e` is a WardenError (optionally of one of `codes`). */
+export function isWardenError(e: unknown, ...codes: WardenErrorCode[]): e is WardenError {
+  return e instanceof WardenError && (codes.length === 0 || codes.includes(e.code));
+}
+
+/** Any thrown value as a WardenError; unknown errors become INTERNAL with a fixed message. */
+export function toWardenError(e: unknown): WardenError {
+  if (e instanceof WardenError) return e;
+  const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return new WardenError('INTERNAL', 'Internal error', { detail, cause: e });
+}
+
+/** The public JSON shape of an error: `{ error: { code, message, traceId } }`. */
+export interface ErrorBody {
+  error: { code: WardenErrorCode; message: string; traceId: string; rule?: string } & Record<string, unknown>;
+}
+
+/** Serialise for a client: public fields only, never a stack or private detail. */
+export function errorBody(e: WardenError, traceId: string): ErrorBody {
+  return {
+    error: {
+      code: e.code,
+      message: e.message,
+      traceId,
+      ...(e.rule === undefined ? {} : { rule: e.rule }),
+      ...(e.data ?? {}),
+    },
+  };
+}

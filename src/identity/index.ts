@@ -1,0 +1,29 @@
+/**
+ * Identity: agents (non-human identities), sessions, signing keys, and session
+ * tokens. Other areas use this module through this file only.
+ */
+export { checkAgentInput, checkPublicJwk } from './agent-input.js';
+export { AgentRegistry, assertUsable, REMOVED_FROM_CONFIG, scopesFor } from './agents.js';
+export {
+  buildClientAssertion,
+  generateAgentKeyPair,
+  type RequestSessionTokenOptions,
+  requestSessionToken,
+  type SessionTokenResponse,
+  TokenRequestError,
+} from './client-assertion.js';
+export { ipInRanges } from './ip.js';
+export { KeyManager, type KeyManagerOptions, type SigningKey } from './keys.js';
+export { type NewSession, SessionStore } from './sessions.js';
+export { type OpenSessionOptions, TokenService, type TokenServiceDeps } from './tokens.js';
+export {
+  type Agent,
+  type AgentInput,
+  type ConstraintsClaim,
+  HARD_MAX_TOKEN_TTL_MS,
+  type IssuedToken,
+  type JWK,
+  type Session,
+  type SessionClaims,
+  type SigningAlg,
+} from './types.js';

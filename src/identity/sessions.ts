@@ -1,0 +1,201 @@
+/**
+ * Sessions: the unit a token is bound to. Every counter that guards a session
+ * (concurrent sessions per agent, tool calls per session, the once-only expiry
+ * audit) is enforced by the database in one statement or under a row lock, so
+ * N replicas sharing PostgreSQL cannot over-issue or over-spend.
+ */
+import type { Selectable } from 'kysely';
+import { WardenError } from '../errors.js';
+import type { AgentsTable, SessionsTable, Store } from '../store/index.js';
+import { type Clock, randomId, systemClock } from '../util/clock.js';
+import { assertUsable, rowToAgent } from './agents.js';
+import type { Agent, Session } from './types.js';
+
+/** What the issuer decides about a new session once it has seen the (locked) agent. */
+export interface NewSession {
+  expiresAt: number;
+  scopes: string[];
+  maxToolCalls: number;
+  allowedCidrs: string[];
+  issuedVia: Session['issuedVia'];
+  clientIp: string | null;
+}
+
+/** Maps a `sessions` row to a Session. */
+export function rowToSession(row: Selectable<SessionsTable>): Session {
+  return {
+    id: row.id,
+    agentId: row.agent_id,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+    revokedReason: row.revoked_reason,
+    callCount: Number(row.call_count),
+    maxToolCalls: row.max_tool_calls,
+    allowedCidrs: JSON.parse(row.allowed_cidrs) as string[],
+    scopes: JSON.parse(row.scopes) as string[],
+    issuedVia: row.issued_via === 'client_credentials' ? 'client_credentials' : 'operator',
+    clientIp: row.client_ip,
+    expiryLogged: Number(row.expiry_logged) === 1,
+  };
+}
+
+/** Session rows, backed by the store. */
+export class SessionStore {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** The session with `id`, or undefined. */
+  async get(id: string): Promise<Session | undefined> {
+    const row = await this.store.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? rowToSession(row) : undefined;
+  }
+
+  /** Sessions of `agentId` that are neither revoked nor expired at `now`. */
+  async countActive(agentId: string, now: number): Promise<number> {
+    const row = await this.store.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('agent_id', '=', agentId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Creates a session for a usable agent, enforcing its maxConcurrentSessions
+   * atomically: the agent row is locked first (PostgreSQL `FOR UPDATE`; SQLite
+   * takes the write lock by writing first), so two issuers for the same agent
+   * count and insert one after the other. Throws AGENT_* or SESSION_LIMIT_EXCEEDED.
+   */
+  async open(
+    agentId: string,
+    build: (agent: Agent, now: number) => NewSession,
+  ): Promise<{ agent: Agent; session: Session }> {
+    return this.store.db.transaction().execute(async (trx) => {
+      let row: Selectable<AgentsTable> | undefined;
+      if (this.store.dialect === 'postgres') {
+        row = await trx
+          .selectFrom('agents')
+          .selectAll()
+          .where('id', '=', agentId)
+          .forUpdate()
+          .executeTakeFirst();
+      } else {
+        // A deferred SQLite transaction that reads first can deadlock on upgrade; a
+        // no-op write takes the RESERVED lock up front (other processes wait on busy_timeout).
+        await trx
+          .updateTable('agents')
+          .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+          .where('id', '=', agentId)
+          .execute();
+        row = await trx.selectFrom('agents').selectAll().where('id', '=', agentId).executeTakeFirst();
+      }
+      const now = this.clock.now();
+      const agent = assertUsable(row ? rowToAgent(row) : undefined, agentId, now);
+      const counted = await trx
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('agent_id', '=', agentId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      const active = Number(counted?.n ?? 0);
+      if (active >= agent.maxConcurrentSessions) {
+        throw new WardenError('SESSION_LIMIT_EXCEEDED', 'Too many concurrent sessions for this agent', {
+          detail: `agent ${agentId} has ${active} active sessions (max ${agent.maxConcurrentSessions})`,
+          data: { maxConcurrentSessions: agent.maxConcurrentSessions },
+        });
+      }
+      const draft = build(agent, now);
+      const session: Session = {
+        id: randomId('ses'),
+        agentId,
+        createdAt: now,
+        expiresAt: draft.expiresAt,
+        revokedAt: null,
+        revokedReason: null,
+        callCount: 0,
+        maxToolCalls: draft.maxToolCalls,
+        allowedCidrs: draft.allowedCidrs,
+        scopes: draft.scopes,
+        issuedVia: draft.issuedVia,
+        clientIp: draft.clientIp,
+        expiryLogged: false,
+      };
+      await trx
+        .insertInto('sessions')
+        .values({
+          id: session.id,
+          agent_id: agentId,
+          created_at: session.createdAt,
+          expires_at: session.expiresAt,
+          revoked_at: null,
+          revoked_reason: null,
+          max_tool_calls: session.maxToolCalls,
+          allowed_cidrs: JSON.stringify(session.allowedCidrs),
+          scopes: JSON.stringify(session.scopes),
+          issued_via: session.issuedVia,
+          client_ip: session.clientIp,
+        })
+        .execute();
+      return { agent, session };
+    });
+  }
+
+  /** Atomic: increments iff callCount < maxToolCalls; returns the new count, or null when the limit is reached. */
+  async claimCall(id: string): Promise<number | null> {
+    const row = await this.store.db
+      .updateTable('sessions')
+      .set((eb) => ({ call_count: eb('call_count', '+', 1) }))
+      .where('id', '=', id)
+      .where((eb) => eb('call_count', '<', eb.ref('max_tool_calls')))
+      .returning('call_count')
+      .executeTakeFirst();
+    return row ? Number(row.call_count) : null;
+  }
+
+  /** Revokes a session (the first revocation and its reason are kept); NOT_FOUND when absent. */
+  async revoke(id: string, reason: string): Promise<void> {
+    const res = await this.store.db
+      .updateTable('sessions')
+      .set({ revoked_at: this.clock.now(), revoked_reason: reason })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0 && !(await this.get(id))) {
+      throw new WardenError('NOT_FOUND', `Session ${id} not found`);
+    }
+  }
+
+  /** Revokes every live (unrevoked, unexpired) session of an agent; returns how many were revoked. */
+  async revokeAllForAgent(agentId: string, reason: string): Promise<number> {
+    const now = this.clock.now();
+    const res = await this.store.db
+      .updateTable('sessions')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('agent_id', '=', agentId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+
+  /** Marks expiry audited; true only for the first caller (so SESSION_EXPIRED is written once). */
+  async markExpiryLogged(id: string): Promise<boolean> {
+    const res = await this.store.db
+      .updateTable('sessions')
+      .set({ expiry_logged: 1 })
+      .where('id', '=', id)
+      .where('expiry_logged', '=', 0)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+}

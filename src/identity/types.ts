@@ -1,0 +1,90 @@
+/**
+ * The identity model: agents (non-human identities, the article's AgentIdentity
+ * plus a credential) and the sessions their tokens are bound to.
+ * Times are epoch milliseconds.
+ */
+import type { JWK, JWTPayload } from 'jose';
+
+export type { JWK } from 'jose';
+
+/** A registered agent. */
+export interface Agent {
+  id: string;
+  type: string;
+  version: string;
+  environment: string;
+  owner: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Mandatory expiry: an agent identity is never forever. */
+  expiresAt: number;
+  maxConcurrentSessions: number;
+  allowedTools: string[];
+  deniedTools: string[];
+  /** Verifies the agent's private_key_jwt assertions; null = operator-issued tokens only. */
+  publicJwk: JWK | null;
+  constraints: { maxToolCalls?: number; allowedCidrs?: string[] };
+  status: 'active' | 'disabled';
+  disabledReason: string | null;
+  /** Where it was declared: 'config' (synced on start), 'cli', 'api'. */
+  source: string;
+}
+
+/** What a caller supplies to register an agent; the registry owns the rest. */
+export type AgentInput = Omit<Agent, 'createdAt' | 'updatedAt' | 'status' | 'disabledReason' | 'source'>;
+
+/** A session: what one short-lived token is bound to (DESIGN.md "Identity and credentials"). */
+export interface Session {
+  id: string;
+  agentId: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  revokedReason: string | null;
+  callCount: number;
+  maxToolCalls: number;
+  /** CIDRs the session may be used from; [] = any address. */
+  allowedCidrs: string[];
+  scopes: string[];
+  issuedVia: 'client_credentials' | 'operator';
+  clientIp: string | null;
+  /** True once SESSION_EXPIRED has been audited. */
+  expiryLogged: boolean;
+}
+
+/** The constraints claim (`cnst`) a session token carries. */
+export interface ConstraintsClaim {
+  max_tool_calls: number;
+  allowed_cidrs: string[];
+}
+
+/** The claims of a Warden session token, whichever path (operator or OAuth) issued it. */
+export type SessionClaims = JWTPayload & {
+  iss: string;
+  aud: string;
+  sub: string;
+  client_id: string;
+  sid: string;
+  scope: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  cnst: ConstraintsClaim;
+  agent_type: string;
+};
+
+/** A freshly issued session token. */
+export interface IssuedToken {
+  token: string;
+  sessionId: string;
+  agentId: string;
+  expiresAt: number;
+  scopes: string[];
+  tokenType: 'Bearer';
+}
+
+/** Signing algorithms Warden issues and accepts for its own tokens (never `none`, never HS*). */
+export type SigningAlg = 'EdDSA' | 'ES256';
+
+/** Hard maximum lifetime of a session token, whatever the config says (DESIGN.md). */
+export const HARD_MAX_TOKEN_TTL_MS = 15 * 60_000;

@@ -1,0 +1,11 @@
+/**
+ * The embedded OAuth 2.0 authorization server (oidc-provider, mounted under
+ * `/oauth`) and the discovery documents. Other areas use this module through
+ * this file only.
+ */
+export { authorizationServerMetadata, CLIENT_ASSERTION_ALGS, protectedResourceMetadata } from './metadata.js';
+export {
+  type AuthorizationServer,
+  type AuthorizationServerDeps,
+  createAuthorizationServer,
+} from './server.js';

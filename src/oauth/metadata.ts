@@ -1,0 +1,38 @@
+/**
+ * Discovery documents: RFC 8414 for the embedded authorization server and
+ * RFC 9728 for the gateway as a protected resource, so clients can find where
+ * to get a token and what it must be for.
+ */
+
+/** Client-assertion algorithms accepted for private_key_jwt (asymmetric only: no HS*, no none). */
+export const CLIENT_ASSERTION_ALGS = ['EdDSA', 'Ed25519', 'ES256'];
+
+/** RFC 8414 authorization server metadata for the embedded server (client_credentials + private_key_jwt only). */
+export function authorizationServerMetadata(config: { issuer: string }): Record<string, unknown> {
+  return {
+    issuer: config.issuer,
+    token_endpoint: `${config.issuer}/token`,
+    jwks_uri: `${config.issuer}/jwks`,
+    grant_types_supported: ['client_credentials'],
+    // RFC 8414 §2 makes this member required; there is no authorization endpoint (yet), hence empty.
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
+  };
+}
+
+/** RFC 9728 protected resource metadata for the gateway: tokens must be minted by `issuer` for `audience`. */
+export function protectedResourceMetadata(config: {
+  issuer: string;
+  audience: string;
+  scopesSupported?: string[];
+}): Record<string, unknown> {
+  return {
+    resource: config.audience,
+    authorization_servers: [config.issuer],
+    // Tokens only in the Authorization header: never in a query string (RFC 6750 §2.3 leaks).
+    bearer_methods_supported: ['header'],
+    scopes_supported: [...new Set(config.scopesSupported ?? [])].sort(),
+    resource_name: 'Warden',
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * The part of oidc-provider 9.13.3 that Warden uses, typed from its source
+ * (lib/provider.js, lib/helpers/defaults.js, lib/helpers/errors.js). The
+ * package ships no types and @types/oidc-provider is not installed; if it is
+ * added later, delete this file.
+ */
+declare module 'oidc-provider' {
+  import type { IncomingMessage, ServerResponse } from 'node:http';
+
+  /** What adapters store and return: a model's payload (JSON-serialisable). */
+  export interface AdapterPayload {
+    [key: string]: unknown;
+    consumed?: number;
+    grantId?: string;
+    uid?: string;
+    userCode?: string;
+  }
+
+  /** A storage adapter for one model (lib/adapters/memory_adapter.js shows the contract). */
+  export interface Adapter {
+    upsert(id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void>;
+    find(id: string): Promise<AdapterPayload | undefined>;
+    findByUserCode(userCode: string): Promise<AdapterPayload | undefined>;
+    findByUid(uid: string): Promise<AdapterPayload | undefined>;
+    consume(id: string): Promise<void>;
+    destroy(id: string): Promise<void>;
+    revokeByGrantId(grantId: string): Promise<void>;
+  }
+
+  /** Called once per model name ('Client', 'ReplayDetection', 'AccessToken', …). */
+  export type AdapterFactory = (model: string) => Adapter;
+
+  export interface ClientLike {
+    readonly clientId: string;
+  }
+
+  /** An access-token-like model instance (ClientCredentials, AccessToken). */
+  export interface TokenLike {
+    readonly kind: string;
+    clientId?: string;
+    scope?: string;
+    jti?: string;
+    readonly expiration: number;
+  }
+
+  export interface OIDCContext {
+    readonly client?: ClientLike;
+    readonly route?: string;
+    params: Record<string, unknown>;
+  }
+
+  /** The Koa context oidc-provider hands to hooks and middleware. */
+  export interface KoaContextWithOIDC {
+    readonly oidc: OIDCContext;
+    readonly ip: string;
+    readonly path: string;
+    readonly method: string;
+    status: number;
+    body: unknown;
+    set(field: string, value: string): void;
+  }
+
+  export interface ResourceServerInfo {
+    scope: string;
+    audience?: string;
+    accessTokenTTL?: number;
+    accessTokenFormat?: 'opaque' | 'jwt';
+    jwt?: { sign?: { alg?: string; kid?: string } };
+  }
+
+  export interface StructuredJwt {
+    header?: Record<string, unknown>;
+    payload: Record<string, unknown>;
+  }
+
+  export type Middleware = (ctx: KoaContextWithOIDC, next: () => Promise<void>) => Promise<void> | void;
+
+  /** The subset of the configuration Warden sets; everything else keeps oidc-provider's default. */
+  export interface Configuration {
+    adapter?: AdapterFactory;
+    jwks?: { keys: object[] };
+    clients?: object[];
+    clientDefaults?: Record<string, unknown>;
+    clientAuthMethods?: string[];
+    clockTolerance?: number;
+    responseTypes?: string[];
+    scopes?: string[];
+    enabledJWA?: Record<string, string[]>;
+    features?: Record<string, Record<string, unknown>>;
+    ttl?: Record<
+      string,
+      number | ((ctx: KoaContextWithOIDC, token: TokenLike, client: ClientLike) => number)
+    >;
+    extraTokenClaims?: (
+      ctx: KoaContextWithOIDC,
+      token: TokenLike,
+    ) => Promise<Record<string, unknown> | undefined>;
+    formats?: {
+      customizers?: {
+        jwt?: (ctx: KoaContextWithOIDC, token: TokenLike, jwt: StructuredJwt) => Promise<void> | void;
+      };
+    };
+    issueRefreshToken?: (ctx: KoaContextWithOIDC, client: ClientLike, source: unknown) => Promise<boolean>;
+    findAccount?: (ctx: KoaContextWithOIDC, sub: string) => Promise<undefined>;
+    assertJwtClientAuthClaimsAndHeader?: (
+      ctx: KoaContextWithOIDC,
+      claims: Record<string, unknown>,
+      header: Record<string, unknown>,
+      client: ClientLike,
+    ) => Promise<void>;
+    renderError?: (ctx: KoaContextWithOIDC, out: Record<string, unknown>, error: Error) => Promise<void>;
+  }
+
+  export class Provider {
+    constructor(issuer: string, configuration?: Configuration);
+    readonly issuer: string;
+    /** Koa: trust X-Forwarded-* (only behind a trusted proxy). */
+    proxy: boolean;
+    /** Koa: do not print errors to stderr. */
+    silent: boolean;
+    callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+    use(middleware: Middleware): this;
+    on(event: string, listener: (...args: unknown[]) => void): this;
+  }
+
+  export class OIDCProviderError extends Error {
+    readonly error: string;
+    error_description?: string;
+    readonly status: number;
+    readonly statusCode: number;
+    readonly expose: boolean;
+  }
+
+  export const errors: {
+    OIDCProviderError: typeof OIDCProviderError;
+    InvalidScope: new (description: string, scope?: string) => OIDCProviderError;
+    InvalidRequest: new (description?: string, code?: number) => OIDCProviderError;
+    InvalidTarget: new (description?: string) => OIDCProviderError;
+    InvalidClientAuth: new (detail?: string) => OIDCProviderError;
+    UnauthorizedClient: new (description?: string) => OIDCProviderError;
+  };
+
+  export default Provider;
+}

@@ -1,0 +1,219 @@
+/**
+ * The oidc-provider configuration: client_credentials with private_key_jwt
+ * only, resource indicators pinned to the gateway, JWT access tokens in the
+ * exact format TokenService issues, and every feature Warden does not use
+ * turned off (a feature that is off is an attack surface that is not there).
+ */
+import type { JWK } from 'jose';
+import Provider, {
+  type AdapterPayload,
+  type Configuration,
+  errors,
+  type KoaContextWithOIDC,
+  type TokenLike,
+} from 'oidc-provider';
+import type { TokenConfig } from '../config/types.js';
+import { isWardenError } from '../errors.js';
+import {
+  type Agent,
+  type AgentRegistry,
+  type Session,
+  type SigningAlg,
+  scopesFor,
+  type TokenService,
+} from '../identity/index.js';
+import type { Store } from '../store/index.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { createAdapterFactory } from './adapter.js';
+import { CLIENT_ASSERTION_ALGS } from './metadata.js';
+
+/** What the provider needs from Warden. */
+export interface ProviderDeps {
+  store: Store;
+  agents: AgentRegistry;
+  tokens: TokenService;
+  config: { issuer: string; audience: string; tokens: TokenConfig; trustProxy?: boolean };
+  clock?: Clock;
+}
+
+/** The keys one provider instance is built with (oidc-provider reads `jwks` only at construction). */
+export interface ProviderKeys {
+  jwks: { keys: JWK[] };
+  activeKid: string;
+  alg: SigningAlg;
+}
+
+/** Client assertions live at most this long (RFC 7523 leaves it to the server; short limits a leak). */
+const MAX_ASSERTION_LIFETIME_S = 5 * 60;
+
+/** Resource indicators compare as parsed URLs, so `https://gw` and `https://gw/` are the same resource (RFC 8707 §2). */
+function sameResource(a: string, b: string): boolean {
+  const pa = URL.parse(a);
+  const pb = URL.parse(b);
+  return pa !== null && pb !== null && pa.href === pb.href;
+}
+
+/** client_credentials metadata for an agent; none (→ invalid_client) without a registered public key. */
+function clientMetadata(agent: Agent, alg: SigningAlg): AdapterPayload | undefined {
+  if (!agent.publicJwk) return undefined;
+  return {
+    client_id: agent.id,
+    token_endpoint_auth_method: 'private_key_jwt',
+    ...(agent.publicJwk.alg ? { token_endpoint_auth_signing_alg: agent.publicJwk.alg } : {}),
+    jwks: { keys: [agent.publicJwk] },
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    // oidc-provider defaults this to RS256; with only EdDSA/ES256 keys the client would be rejected.
+    id_token_signed_response_alg: alg,
+  };
+}
+
+/** Maps a Warden refusal while opening the session to the OAuth error the client sees (RFC 6749 §5.2). */
+function toOAuthError(e: unknown): unknown {
+  if (isWardenError(e, 'SESSION_LIMIT_EXCEEDED')) {
+    return new errors.InvalidRequest('concurrent session limit reached for this agent');
+  }
+  if (isWardenError(e, 'CLIENT_IP_DENIED')) {
+    return new errors.UnauthorizedClient('token requests from this address are not allowed for this client');
+  }
+  if (isWardenError(e, 'AGENT_UNKNOWN', 'AGENT_DISABLED', 'AGENT_EXPIRED')) {
+    return new errors.InvalidClientAuth(e.detail);
+  }
+  return e; // anything else is a server error: fail closed, no token
+}
+
+/** Builds a Provider for `issuer` signing with `keys`. */
+export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider {
+  const { issuer, audience, tokens: tokenConfig } = deps.config;
+  const clock = deps.clock ?? systemClock;
+  const ttlSeconds = Math.floor(Math.min(tokenConfig.ttlMs, deps.tokens.maxTtlMs) / 1000);
+  const skewSeconds = Math.floor(tokenConfig.clockSkewMs / 1000);
+  // The session opened while a token is minted, found again when its claims are finalised.
+  const opened = new WeakMap<TokenLike, { agent: Agent; session: Session }>();
+
+  const configuration: Configuration = {
+    adapter: createAdapterFactory({
+      store: deps.store,
+      agents: deps.agents,
+      clientMetadata: (agent) => clientMetadata(agent, keys.alg),
+      clock,
+    }),
+    jwks: keys.jwks,
+    clients: [],
+    clientDefaults: {
+      grant_types: ['client_credentials'],
+      response_types: [],
+      token_endpoint_auth_method: 'private_key_jwt',
+      id_token_signed_response_alg: keys.alg,
+    },
+    clientAuthMethods: ['private_key_jwt'],
+    clockTolerance: skewSeconds,
+    responseTypes: [],
+    // No OIDC scopes: no openid, no offline_access. With issueRefreshToken left at its
+    // default this keeps the refresh_token grant unregistered (configuration.js collectGrantTypes).
+    scopes: [],
+    enabledJWA: {
+      clientAuthSigningAlgValues: [...CLIENT_ASSERTION_ALGS],
+      idTokenSigningAlgValues: ['EdDSA', 'ES256'],
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => audience,
+        useGrantedResource: async () => false,
+        getResourceServerInfo: async (
+          ctx: KoaContextWithOIDC,
+          resource: string,
+          client: { clientId: string },
+        ) => {
+          if (!sameResource(resource, audience)) throw new errors.InvalidTarget();
+          const agent = await deps.agents.get(client.clientId);
+          const allowed = agent ? scopesFor(agent) : [];
+          const requested = ctx.oidc.params.scope;
+          if (typeof requested === 'string') {
+            const refused = requested.split(' ').filter((s) => !allowed.includes(s));
+            if (refused.length > 0)
+              throw new errors.InvalidScope('requested scope is not allowed', refused.join(' '));
+          } else if (allowed.length > 0) {
+            // Absent scope = everything the agent may have (the grant filters to what is requested).
+            ctx.oidc.params.scope = allowed.join(' ');
+          }
+          return {
+            scope: allowed.join(' '),
+            audience,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: ttlSeconds,
+            jwt: { sign: { alg: keys.alg, kid: keys.activeKid } },
+          };
+        },
+      },
+      dPoP: { enabled: false },
+      userinfo: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+      registration: { enabled: false },
+      deviceFlow: { enabled: false },
+      claimsParameter: { enabled: false },
+      requestObjects: { enabled: false },
+      encryption: { enabled: false },
+      backchannelLogout: { enabled: false },
+      ciba: { enabled: false },
+      jwtIntrospection: { enabled: false },
+      jwtResponseModes: { enabled: false },
+    },
+    ttl: { ClientCredentials: () => ttlSeconds },
+    findAccount: async () => undefined,
+    async assertJwtClientAuthClaimsAndHeader(_ctx, claims) {
+      const exp = claims.exp;
+      if (
+        typeof exp !== 'number' ||
+        exp - Math.floor(clock.now() / 1000) > MAX_ASSERTION_LIFETIME_S + skewSeconds
+      ) {
+        throw new errors.InvalidClientAuth('client assertion expires too far in the future');
+      }
+    },
+    async extraTokenClaims(ctx, token) {
+      if (token.kind !== 'ClientCredentials' || !token.clientId) return undefined;
+      let result: { agent: Agent; session: Session };
+      try {
+        result = await deps.tokens.openSession(token.clientId, {
+          issuedVia: 'client_credentials',
+          ttlMs: ttlSeconds * 1000,
+          clientIp: ctx.ip,
+          scopes: token.scope ? token.scope.split(' ') : [],
+        });
+      } catch (e) {
+        throw toOAuthError(e);
+      }
+      opened.set(token, result);
+      const claims = deps.tokens.claimsFor(result.agent, result.session, '');
+      return { sid: claims.sid, cnst: claims.cnst, agent_type: claims.agent_type };
+    },
+    formats: {
+      customizers: {
+        // One format for both issuing paths: the claims come from TokenService.claimsFor,
+        // with iat/exp taken from the session row rather than the provider's own clock.
+        jwt(_ctx, token, jwt) {
+          const entry = opened.get(token);
+          if (!entry || typeof jwt.payload.jti !== 'string')
+            throw new Error('JWT access token without a session');
+          jwt.payload = { ...deps.tokens.claimsFor(entry.agent, entry.session, jwt.payload.jti) };
+        },
+      },
+    },
+    async renderError(ctx, out) {
+      // JSON even for browsers: no HTML error page to style or to inject into.
+      ctx.status = ctx.status >= 400 ? ctx.status : 500;
+      ctx.body = out;
+    },
+  };
+
+  const provider = new Provider(issuer, configuration);
+  provider.proxy = deps.config.trustProxy === true;
+  return provider;
+}

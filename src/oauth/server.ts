@@ -1,0 +1,168 @@
+/**
+ * The embedded authorization server, mounted under the issuer's path
+ * (`/oauth`). oidc-provider reads its signing keys only when constructed, so
+ * the provider is rebuilt whenever the KeyManager's key set changes (rotation,
+ * pruning, another replica's rotation); requests already in flight finish on
+ * the instance they started with.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { TokenConfig } from '../config/types.js';
+import type { AgentRegistry, KeyManager, SessionStore, TokenService } from '../identity/index.js';
+import type { Store } from '../store/index.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { pruneExpiredModels } from './adapter.js';
+import { authorizationServerMetadata } from './metadata.js';
+import { buildProvider } from './provider.js';
+
+/** What createAuthorizationServer needs. */
+export interface AuthorizationServerDeps {
+  store: Store;
+  agents: AgentRegistry;
+  sessions: SessionStore;
+  keys: KeyManager;
+  tokens: TokenService;
+  config: {
+    /** `<publicUrl>/oauth` */
+    issuer: string;
+    /** `<publicUrl>`: the gateway, the only resource tokens are minted for. */
+    audience: string;
+    publicUrl: string;
+    tokens: TokenConfig;
+    /** Honour X-Forwarded-For / -Proto (only behind a trusted proxy). Default false. */
+    trustProxy?: boolean;
+  };
+  /**
+   * Must track real time: oidc-provider checks assertion and token times against
+   * Date.now() itself, and a ManualClock here would disagree with it.
+   */
+  clock?: Clock;
+  /** Server-side failures (5xx), for logging; the client only ever sees `server_error`. */
+  onServerError?: (err: unknown) => void;
+}
+
+/** The embedded authorization server. */
+export interface AuthorizationServer {
+  /** Handles a request whose path starts with the issuer's path (`/oauth/...`). */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** The RFC 8414 metadata document (serve it at `/.well-known/oauth-authorization-server[/oauth]`). */
+  metadata(): Promise<Record<string, unknown>>;
+  /** Stops background work. */
+  close(): Promise<void>;
+}
+
+/** Only these routes of oidc-provider are reachable; everything else is 404 before the provider sees it. */
+const ROUTES = new Set(['POST /token', 'GET /jwks']);
+const METADATA_PATH = '/.well-known/oauth-authorization-server';
+/** Expired replay-detection entries and the like are swept this often. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('cache-control', 'no-store');
+  res.end(JSON.stringify(body));
+}
+
+/** Creates the authorization server; its first provider is built (and the keys loaded) before this resolves. */
+export async function createAuthorizationServer(deps: AuthorizationServerDeps): Promise<AuthorizationServer> {
+  const clock = deps.clock ?? systemClock;
+  const issuerUrl = new URL(deps.config.issuer);
+  const mountPath = issuerUrl.pathname.replace(/\/$/, '');
+  if (mountPath === '')
+    throw new Error('the issuer must have a path (e.g. <publicUrl>/oauth) to mount under');
+  const metadata = authorizationServerMetadata({ issuer: deps.config.issuer });
+
+  interface Built {
+    version: string;
+    callback: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  }
+
+  async function build(): Promise<Built> {
+    const set = await deps.keys.signingSet();
+    const provider: Provider = buildProvider(
+      { store: deps.store, agents: deps.agents, tokens: deps.tokens, config: deps.config, clock },
+      { jwks: set.jwks, activeKid: set.activeKid, alg: set.alg },
+    );
+    provider.silent = true;
+    provider.on('server_error', (_ctx: unknown, err: unknown) => deps.onServerError?.(err));
+    provider.on('error', (err: unknown) => deps.onServerError?.(err));
+    provider.use(async (ctx: KoaContextWithOIDC, next) => {
+      if (ctx.method === 'GET' && ctx.path === METADATA_PATH) {
+        ctx.set('cache-control', 'public, max-age=300');
+        ctx.body = metadata;
+        return;
+      }
+      if (!ROUTES.has(`${ctx.method} ${ctx.path}`)) {
+        ctx.status = 404;
+        ctx.body = {
+          error: 'invalid_request',
+          error_description: 'unrecognized route or not allowed method',
+        };
+        return;
+      }
+      await next();
+    });
+    return { version: set.version, callback: provider.callback() };
+  }
+
+  let current = await build();
+  let rebuilding: Promise<Built> | undefined;
+
+  async function provider(): Promise<Built> {
+    const version = await deps.keys.version();
+    if (version === current.version) return current;
+    rebuilding ??= build()
+      .then((b) => {
+        current = b;
+        return b;
+      })
+      .finally(() => {
+        rebuilding = undefined;
+      });
+    return rebuilding;
+  }
+
+  const pruner = setInterval(() => {
+    pruneExpiredModels(deps.store, clock.now()).catch((e: unknown) => deps.onServerError?.(e));
+  }, PRUNE_INTERVAL_MS);
+  pruner.unref();
+
+  return {
+    handle(req, res) {
+      const url = req.url ?? '/';
+      const full = url.startsWith(mountPath)
+        ? url
+        : `${mountPath}${url.startsWith('/oauth') ? url.slice(6) : url}`;
+      const rest = full.slice(mountPath.length);
+      if (rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) {
+        sendJson(res, 404, {
+          error: 'invalid_request',
+          error_description: 'unrecognized route or not allowed method',
+        });
+        return;
+      }
+      // Mounted like Express does it: the provider routes on the stripped path and
+      // rebuilds its own URLs (token endpoint, audience checks) from originalUrl.
+      (req as IncomingMessage & { originalUrl?: string }).originalUrl = full;
+      req.url = rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
+      provider()
+        .then((p) => p.callback(req, res))
+        .catch((e: unknown) => {
+          deps.onServerError?.(e);
+          sendJson(res, 500, { error: 'server_error', error_description: 'oops! something went wrong' });
+        });
+    },
+    async metadata() {
+      return { ...metadata };
+    },
+    async close() {
+      clearInterval(pruner);
+    },
+  };
+}

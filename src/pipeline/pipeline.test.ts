@@ -1,0 +1,233 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { describe, expect, it } from 'vitest';
+import type { AuditEntry, AuditInput } from '../audit/index.js';
+import { WardenError } from '../errors.js';
+import type { Agent, Session } from '../identity/index.js';
+import type { AggregatedTool } from '../upstream/index.js';
+import { ManualClock } from '../util/clock.js';
+import { createPipeline, foldToolName, jsonDepthExceeds, type PipelineDeps } from './index.js';
+
+const now = Date.UTC(2026, 10, 25, 12);
+const agent: Agent = {
+  id: 'a1',
+  type: 'customer-support',
+  version: '1',
+  environment: 'test',
+  owner: 'team',
+  createdAt: now,
+  updatedAt: now,
+  expiresAt: now + 86_400_000,
+  maxConcurrentSessions: 2,
+  allowedTools: ['lookup_order', 'issue_refund', 'bulk_message'],
+  deniedTools: ['bulk_message'],
+  publicJwk: null,
+  constraints: {},
+  status: 'active',
+  disabledReason: null,
+  source: 'test',
+};
+const session: Session = {
+  id: 's1',
+  agentId: 'a1',
+  createdAt: now,
+  expiresAt: now + 900_000,
+  revokedAt: null,
+  revokedReason: null,
+  callCount: 0,
+  maxToolCalls: 10,
+  allowedCidrs: ['127.0.0.0/8'],
+  scopes: [],
+  issuedVia: 'operator',
+  clientIp: null,
+  expiryLogged: false,
+};
+const tool = (name: string): AggregatedTool => ({
+  name,
+  upstream: 'u',
+  upstreamName: name,
+  inputSchema: { type: 'object' },
+});
+
+/** A harness of in-memory ports; the real ones are exercised end to end in test/e2e. */
+function harness(over: Partial<PipelineDeps> = {}) {
+  const entries: AuditInput[] = [];
+  const executed: string[] = [];
+  let calls = 0;
+  const deps: PipelineDeps = {
+    tokens: {
+      verify: async (t) => {
+        if (t !== 'good') throw new WardenError('TOKEN_INVALID', 'Invalid token');
+        return {
+          agent,
+          session,
+          claims: { scope: 'tool:lookup_order:execute tool:issue_refund:execute tool:bulk_message:execute' },
+        };
+      },
+    },
+    sessions: {
+      claimCall: async () => (++calls <= session.maxToolCalls ? calls : null),
+      markExpiryLogged: async () => true,
+    },
+    tools: {
+      listTools: () => [tool('lookup_order'), tool('issue_refund'), tool('bulk_message'), tool('not_scoped')],
+      callTool: async (name): Promise<CallToolResult> => {
+        executed.push(name);
+        return { content: [{ type: 'text', text: `ran ${name}` }] };
+      },
+    },
+    audit: {
+      append: async (input) => {
+        entries.push(input);
+        return { ...input, seq: entries.length } as unknown as AuditEntry;
+      },
+    },
+    riskOf: (name) => (name === 'issue_refund' ? 'high' : 'low'),
+    clock: new ManualClock(now),
+    limits: { maxJsonDepth: 8 },
+    ...over,
+  };
+  const pipeline = createPipeline(deps);
+  const run = (
+    toolName: unknown,
+    parameters: unknown = {},
+    token: string | undefined = 'good',
+    clientIp = '127.0.0.1',
+  ) => pipeline.run({ token, toolName, parameters, traceId: 'trace-1', clientIp, face: 'rest' });
+  return { run, entries, executed };
+}
+
+describe('pipeline', () => {
+  it('runs an allowed call, auditing the attempt before and the outcome after', async () => {
+    const h = harness();
+    const r = await h.run('lookup_order', { orderId: 'ORD-1' });
+    expect(r.ok).toBe(true);
+    expect(h.executed).toEqual(['lookup_order']);
+    expect(h.entries.map((e) => [e.event, e.result])).toEqual([
+      ['TOOL_CALL', 'pending'],
+      ['TOOL_CALL', 'success'],
+    ]);
+  });
+
+  it('denied list wins over allowed list, with the rule named and nothing executed', async () => {
+    const h = harness();
+    const r = await h.run('bulk_message');
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.code).toBe('TOOL_DENIED');
+    expect(r.error.rule).toBe('agent.deniedTools:bulk_message');
+    expect(h.executed).toEqual([]);
+    expect(h.entries).toHaveLength(1);
+    expect(h.entries[0]?.event).toBe('TOOL_DENIED');
+    expect(h.entries[0]?.decision?.rule).toBe('agent.deniedTools:bulk_message');
+  });
+
+  it('default deny: a tool outside the allowed list is refused', async () => {
+    const r = await harness().run('not_scoped');
+    expect(!r.ok && r.error.code).toBe('TOOL_NOT_ALLOWED');
+  });
+
+  it('high-risk tools fail closed until approvals exist', async () => {
+    const h = harness();
+    const r = await h.run('issue_refund', { orderId: 'ORD-1', amountCents: 100 });
+    expect(!r.ok && r.error.code).toBe('APPROVAL_REQUIRED');
+    expect(h.executed).toEqual([]);
+  });
+
+  it('does not run the tool when the attempt cannot be audited', async () => {
+    const executed: string[] = [];
+    const h = harness({
+      audit: {
+        append: async () => {
+          throw new Error('disk full');
+        },
+      },
+      tools: {
+        listTools: () => [tool('lookup_order')],
+        callTool: async (name) => {
+          executed.push(name);
+          return { content: [] };
+        },
+      },
+    });
+    const r = await h.run('lookup_order');
+    expect(!r.ok && r.error.code).toBe('AUDIT_UNAVAILABLE');
+    expect(executed).toEqual([]);
+  });
+
+  it('records an upstream failure as the outcome of a call that ran', async () => {
+    const h = harness({
+      tools: {
+        listTools: () => [tool('lookup_order')],
+        callTool: async () => {
+          throw new WardenError('UPSTREAM_TIMEOUT', 'timed out');
+        },
+      },
+    });
+    const r = await h.run('lookup_order');
+    expect(!r.ok && r.error.code).toBe('UPSTREAM_TIMEOUT');
+    expect(h.entries.map((e) => e.result)).toEqual(['pending', 'timeout']);
+  });
+
+  it('rejects bad tokens as REQUEST_REJECTED and missing tokens without an entry', async () => {
+    const h = harness();
+    const bad = await h.run('lookup_order', {}, 'forged');
+    expect(!bad.ok && bad.error.code).toBe('TOKEN_INVALID');
+    expect(h.entries.map((e) => e.event)).toEqual(['REQUEST_REJECTED']);
+    const none = await h.run('lookup_order', {}, '');
+    expect(!none.ok && none.error.code).toBe('UNAUTHENTICATED');
+    expect(h.entries).toHaveLength(1);
+  });
+
+  it('refuses non-object and over-deep arguments', async () => {
+    const h = harness();
+    expect(await h.run('lookup_order', [1, 2])).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_ARGUMENTS' },
+    });
+    let deep: unknown = 1;
+    for (let i = 0; i < 20; i++) deep = [deep];
+    expect(await h.run('lookup_order', { deep })).toMatchObject({
+      ok: false,
+      error: { code: 'NESTING_TOO_DEEP' },
+    });
+    expect(h.executed).toEqual([]);
+  });
+
+  it('stops at the session call limit', async () => {
+    const h = harness();
+    for (let i = 0; i < 10; i++) await h.run('lookup_order');
+    expect(await h.run('lookup_order')).toMatchObject({ ok: false, error: { code: 'CALL_LIMIT_EXCEEDED' } });
+  });
+
+  it('refuses calls from outside the allowed networks', async () => {
+    const h = harness();
+    const r = await h.run('lookup_order', {}, 'good', '10.1.2.3');
+    expect(!r.ok && r.error.code).toBe('CLIENT_IP_DENIED');
+    expect(h.executed).toEqual([]);
+  });
+});
+
+describe('tool names', () => {
+  it('folds confusable spellings onto one key', () => {
+    const key = foldToolName('bulk_message');
+    for (const v of [
+      'Bulk_Message',
+      ' bulk_message ',
+      'bulk_messag\u0435',
+      'bulk\u200b_message',
+      'ｂｕｌｋ_message',
+      'bulk-message',
+    ]) {
+      expect(foldToolName(v), v).toBe(key);
+    }
+    expect(foldToolName('lookup_order')).not.toBe(key);
+  });
+});
+
+describe('jsonDepthExceeds', () => {
+  it('measures nesting of objects and arrays', () => {
+    expect(jsonDepthExceeds({ a: { b: 1 } }, 2)).toBe(false);
+    expect(jsonDepthExceeds({ a: { b: { c: 1 } } }, 2)).toBe(true);
+    expect(jsonDepthExceeds('flat', 0)).toBe(false);
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * The only place that orders the steps of a tool call. A new defence is a new
+ * step in this list, not an `if` inside another step.
+ */
+import { toWardenError, type WardenError } from '../errors.js';
+import { auditFields } from './audit-fields.js';
+import { authenticate } from './authenticate.js';
+import { authorize } from './authorize.js';
+import { execute } from './execute.js';
+import { recordAttempt } from './record-attempt.js';
+import { resolveTool } from './resolve-tool.js';
+import { riskGate } from './risk-gate.js';
+import { sessionGuard } from './session-guard.js';
+import type { CallState, PipelineDeps, Step, ToolCallRequest, ToolCallResult } from './types.js';
+import { validateArguments } from './validate-arguments.js';
+
+/** Errors that say the request never named an agent: audited as REQUEST_REJECTED, not TOOL_DENIED. */
+const UNAUTHENTICATED_CODES = new Set(['UNAUTHENTICATED', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'AGENT_UNKNOWN']);
+
+export class Pipeline {
+  readonly steps: readonly Step[];
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.steps = [
+      authenticate(deps),
+      sessionGuard(deps),
+      resolveTool(deps),
+      authorize(),
+      validateArguments(deps),
+      riskGate(deps),
+      recordAttempt(deps),
+      execute(deps),
+    ];
+  }
+
+  /** Run one tool call through every step; never throws. */
+  async run(request: ToolCallRequest): Promise<ToolCallResult> {
+    const state: CallState = { request, startedAt: this.deps.clock.now(), allowedBy: [] };
+    let failedStep = '';
+    try {
+      for (const step of this.steps) {
+        failedStep = step.name;
+        await step.run(state);
+      }
+    } catch (e) {
+      const error = toWardenError(e);
+      await this.recordFailure(state, failedStep, error);
+      return { ok: false, traceId: request.traceId, error };
+    }
+    const result = state.result!;
+    await this.recordOutcome(state, result.isError === true ? 'failure' : 'success', null);
+    return { ok: true, traceId: request.traceId, result };
+  }
+
+  private latency(state: CallState): number {
+    return Math.max(0, this.deps.clock.now() - state.startedAt);
+  }
+
+  /** A failure before the attempt entry is a denial; after it, the outcome of a call that ran. */
+  private async recordFailure(state: CallState, step: string, error: WardenError): Promise<void> {
+    if (state.attempt) {
+      const result = error.code === 'UPSTREAM_TIMEOUT' ? 'timeout' : 'failure';
+      await this.recordOutcome(state, result, error);
+      return;
+    }
+    // Missing token on a tool call is noise, not an event; a presented-but-bad token is worth recording.
+    if (error.code === 'UNAUTHENTICATED' && !state.request.token) return;
+    const rejected = !state.agent || UNAUTHENTICATED_CODES.has(error.code);
+    await this.deps.audit
+      .append({
+        ...auditFields(state),
+        event: rejected ? 'REQUEST_REJECTED' : 'TOOL_DENIED',
+        result: 'denied',
+        latencyMs: this.latency(state),
+        decision: {
+          allowed: false,
+          code: error.code,
+          ...(error.rule ? { rule: error.rule } : {}),
+          reasons: [error.message, ...(error.detail ? [error.detail] : [])],
+        },
+        data: { step, face: state.request.face, clientIp: state.request.clientIp },
+      })
+      // A denial stays a denial even when it cannot be recorded; the log line says so.
+      .catch(() => {});
+  }
+
+  private async recordOutcome(
+    state: CallState,
+    result: 'success' | 'failure' | 'timeout',
+    error: WardenError | null,
+  ): Promise<void> {
+    await this.deps.audit
+      .append({
+        ...auditFields(state),
+        event: 'TOOL_CALL',
+        result,
+        latencyMs: this.latency(state),
+        decision: { allowed: true, reasons: [...state.allowedBy] },
+        data: {
+          phase: 'outcome',
+          attemptSeq: state.attempt?.seq ?? null,
+          ...(error ? { errorCode: error.code, error: error.detail ?? error.message } : {}),
+        },
+      })
+      .catch(() => {});
+  }
+}
+
+/** Construct the pipeline. */
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  return new Pipeline(deps);
+}

@@ -1,0 +1,30 @@
+import { WardenError } from '../errors.js';
+import { auditFields } from './audit-fields.js';
+import type { CallState, PipelineDeps, Step } from './types.js';
+
+/**
+ * Step 6: the attempt is written to the audit chain before the tool runs. If it
+ * cannot be written the call does not run (fail closed).
+ */
+export function recordAttempt(deps: Pick<PipelineDeps, 'audit'>): Step {
+  return {
+    name: 'record-attempt',
+    async run(state: CallState) {
+      try {
+        state.attempt = await deps.audit.append({
+          ...auditFields(state),
+          event: 'TOOL_CALL',
+          result: 'pending',
+          decision: { allowed: true, reasons: [...state.allowedBy] },
+          data: { phase: 'attempt' },
+        });
+      } catch (e) {
+        throw new WardenError('AUDIT_UNAVAILABLE', 'The call was not run because it could not be audited', {
+          rule: 'audit.fail-closed',
+          detail: e instanceof Error ? e.message : String(e),
+          cause: e,
+        });
+      }
+    },
+  };
+}

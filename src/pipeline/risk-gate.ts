@@ -1,0 +1,40 @@
+import { WardenError } from '../errors.js';
+import type { CallState, PipelineDeps, Step } from './types.js';
+
+/**
+ * Step 5 (spine version): high and critical tools need a human, and the
+ * approval queue arrives with issue #5 — until then they do not run at all
+ * (fail closed) rather than run unreviewed. Critical never runs automatically.
+ */
+export function riskGate(deps: Pick<PipelineDeps, 'riskOf'>): Step {
+  return {
+    name: 'risk-gate',
+    async run(state: CallState) {
+      const tool = state.tool;
+      if (!tool) throw new WardenError('INTERNAL', 'Risk gate ran out of order');
+      const risk = deps.riskOf(tool.name);
+      if (risk === 'critical') {
+        throw new WardenError(
+          'APPROVAL_REQUIRED',
+          `Tool "${tool.name}" is critical risk and never runs automatically`,
+          {
+            rule: 'risk.critical-never-automatic',
+            data: { risk },
+          },
+        );
+      }
+      if (risk === 'high') {
+        throw new WardenError(
+          'APPROVAL_REQUIRED',
+          `Tool "${tool.name}" is high risk and needs a human approval`,
+          {
+            rule: 'risk.high-requires-approval',
+            detail: 'no approval channel is configured in this version; the call is refused (fail closed)',
+            data: { risk },
+          },
+        );
+      }
+      state.allowedBy.push(`risk.${risk}`);
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The call pipeline's types: what a face hands in, what each step sees, and
+ * what comes back. Faces (MCP, REST) translate to and from these only.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditEntry, AuditInput } from '../audit/index.js';
+import type { RiskClass } from '../config/types.js';
+import type { WardenError } from '../errors.js';
+import type { Agent, Session } from '../identity/index.js';
+import type { AggregatedTool } from '../upstream/index.js';
+import type { Clock } from '../util/clock.js';
+
+/** One tool call as a face received it: nothing in it is trusted yet. */
+export interface ToolCallRequest {
+  /** The bearer token as presented (undefined when none was). */
+  token: string | undefined;
+  toolName: unknown;
+  parameters: unknown;
+  /** The agent's stated reason for the call (audited, never trusted). */
+  reasoning?: unknown;
+  traceId: string;
+  clientIp: string;
+  face: 'mcp' | 'rest';
+  /** Aborts the upstream call when the client goes away or cancels. */
+  signal?: AbortSignal;
+}
+
+/** What the steps learn as the call moves along; each step reads and adds. */
+export interface CallState {
+  readonly request: ToolCallRequest;
+  readonly startedAt: number;
+  agent?: Agent;
+  session?: Session;
+  /** Scopes granted by the token (the upper bound of what the session may do). */
+  scopes?: Set<string>;
+  toolName?: string;
+  tool?: AggregatedTool;
+  parameters?: Record<string, unknown>;
+  reasoning?: string;
+  /** Rules that allowed the call, in the order the steps checked them. */
+  allowedBy: string[];
+  /** The audit entry recording the attempt (written before the tool runs). */
+  attempt?: AuditEntry;
+  result?: CallToolResult;
+}
+
+/** One step of the pipeline: throws a WardenError to deny; returns to pass the call on. */
+export interface Step {
+  readonly name: string;
+  run(state: CallState): Promise<void>;
+}
+
+/** The outcome a face turns back into its protocol. */
+export type ToolCallResult =
+  | { ok: true; traceId: string; result: CallToolResult }
+  | { ok: false; traceId: string; error: WardenError };
+
+/** What the steps need from the rest of Warden (ports, so steps stay testable). */
+export interface PipelineDeps {
+  tokens: {
+    verify(token: string): Promise<{ agent: Agent; session: Session; claims: { scope: string } }>;
+  };
+  sessions: {
+    claimCall(id: string): Promise<number | null>;
+    markExpiryLogged(id: string): Promise<boolean>;
+  };
+  tools: {
+    listTools(): AggregatedTool[];
+    callTool(
+      name: string,
+      args: Record<string, unknown>,
+      opts: { signal?: AbortSignal; timeoutMs?: number },
+    ): Promise<CallToolResult>;
+  };
+  audit: { append(input: AuditInput): Promise<AuditEntry> };
+  /** The configured risk class of a tool (public name). */
+  riskOf(toolName: string): RiskClass;
+  clock: Clock;
+  limits: { maxJsonDepth: number };
+  trustProxy?: boolean;
+}

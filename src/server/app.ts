@@ -1,0 +1,55 @@
+/**
+ * The HTTP application: routes only. Every route's work lives in a face or a
+ * small handler; this file says what is served where.
+ */
+import { Hono } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import { WardenError } from '../errors.js';
+import type { McpFace } from './mcp.js';
+import { errorResponse, type NodeBindings, traceIdOf } from './request.js';
+
+export interface AppDeps {
+  mcp: McpFace;
+  toolCalls: (c: import('hono').Context<{ Bindings: NodeBindings }>) => Promise<Response>;
+  /** RFC 9728 protected-resource metadata. */
+  protectedResource: () => object;
+  /** RFC 8414 authorization-server metadata. */
+  authorizationServer: () => Promise<object>;
+  /** Readiness: resolves with details; `ready: false` answers 503. */
+  readiness: () => Promise<{ ready: boolean } & Record<string, unknown>>;
+}
+
+/** Build the Hono app serving every route except /oauth/* (handed to the authorization server below Hono). */
+export function createApp(deps: AppDeps): Hono<{ Bindings: NodeBindings }> {
+  const app = new Hono<{ Bindings: NodeBindings }>();
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin', referrerPolicy: 'no-referrer' }));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const r = await deps.readiness().catch((e: unknown) => ({ ready: false, error: String(e) }));
+    return c.json(r, r.ready ? 200 : 503);
+  });
+
+  for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+    app.get(path, (c) => c.json(deps.protectedResource()));
+  }
+  for (const path of [
+    '/.well-known/oauth-authorization-server',
+    '/.well-known/oauth-authorization-server/oauth',
+  ]) {
+    app.get(path, async (c) => c.json(await deps.authorizationServer()));
+  }
+
+  app.on(['GET', 'POST', 'DELETE'], '/mcp', (c) => deps.mcp.handle(c));
+  app.post('/v1/tool-calls', (c) => deps.toolCalls(c));
+
+  app.notFound((c) => errorResponse(c, new WardenError('NOT_FOUND', 'No such route'), traceIdOf(c)));
+  app.onError((e, c) => {
+    const traceId = traceIdOf(c);
+    console.error(
+      `[warden] ${traceId} unhandled: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+    );
+    return errorResponse(c, new WardenError('INTERNAL', 'Internal error'), traceId);
+  });
+  return app;
+}

@@ -1,0 +1,184 @@
+/**
+ * The composition root: opens the store, wires identity, OAuth, upstreams, the
+ * pipeline and the faces, and serves them on one HTTP listener.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import type { AuditLog } from '../audit/index.js';
+import { resolveSecret } from '../config/index.js';
+import type { WardenConfig } from '../config/types.js';
+import type { AgentRegistry, KeyManager, SessionStore, TokenService } from '../identity/index.js';
+import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
+import { auditedVerify, createPipeline, type Pipeline } from '../pipeline/index.js';
+import type { Store } from '../store/index.js';
+import { UpstreamPool } from '../upstream/index.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { VERSION } from '../version.js';
+import { createApp } from './app.js';
+import { McpFace } from './mcp.js';
+import { restToolCalls } from './rest.js';
+import { openServices, syncAgents } from './services.js';
+
+export interface GatewayOptions {
+  clock?: Clock;
+  /** PostgreSQL schema (tests). */
+  pgSchema?: string;
+  /** Log lines for operators; default stderr. */
+  log?: (line: string) => void;
+}
+
+/** A running gateway and the parts tests and the CLI reach into. */
+export interface Gateway {
+  url: string;
+  config: WardenConfig;
+  store: Store;
+  audit: AuditLog;
+  agents: AgentRegistry;
+  sessions: SessionStore;
+  keys: KeyManager;
+  tokens: TokenService;
+  pool: UpstreamPool;
+  pipeline: Pipeline;
+  mcp: McpFace;
+  close(): Promise<void>;
+}
+
+/** Start a gateway for `config`; listens before resolving. Port 0 picks a free port (publicUrl follows it). */
+export async function startGateway(config: WardenConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+
+  // Listen first so that port 0 resolves before the issuer and audience (which embed the URL) are fixed.
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const server: Server = createServer((req, res) => {
+    if (handler) return handler(req, res);
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+    res.end(JSON.stringify({ error: { code: 'UPSTREAM_UNAVAILABLE', message: 'Starting', traceId: '' } }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const publicUrl =
+    config.server.port === 0
+      ? `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`
+      : config.server.publicUrl.replace(/\/+$/, '');
+
+  const closers: Array<() => Promise<void>> = [() => new Promise<void>((r) => server.close(() => r()))];
+  const close = async () => {
+    server.closeAllConnections?.();
+    for (const c of closers.reverse()) await c().catch(() => {});
+  };
+
+  try {
+    const services = await openServices(config, {
+      clock,
+      publicUrl,
+      ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
+    });
+    const { store, audit, agents, sessions, keys, tokens } = services;
+    closers.push(() => store.close());
+    await syncAgents(services, config);
+    await keys.init();
+    const oauth = await createAuthorizationServer({
+      store,
+      agents,
+      sessions,
+      keys,
+      tokens,
+      config: {
+        issuer: services.issuer,
+        audience: services.audience,
+        publicUrl,
+        tokens: config.tokens,
+        trustProxy: config.server.trustProxy,
+      },
+      // oidc-provider checks times against Date.now() itself: it gets the real clock, always.
+    });
+    closers.push(() => oauth.close());
+
+    const pool = new UpstreamPool(config.upstreams, {
+      resolveSecret: (ref) => resolveSecret(ref),
+      logger: {
+        warn: (o, m) => log(`[warden] upstream: ${m} ${JSON.stringify(o)}`),
+        info: (o, m) => log(`[warden] upstream: ${m} ${JSON.stringify(o)}`),
+      },
+    });
+    closers.push(() => pool.close());
+    await pool.start();
+
+    const pipelineDeps = {
+      tokens,
+      sessions,
+      tools: pool,
+      audit,
+      riskOf: (tool: string) => config.tools[tool]?.risk ?? 'low',
+      clock,
+      limits: { maxJsonDepth: config.server.maxJsonDepth },
+    };
+    const pipeline = createPipeline(pipelineDeps);
+    const resourceMetadataUrl = `${publicUrl}/.well-known/oauth-protected-resource`;
+    const mcp = new McpFace({
+      pipeline,
+      verify: auditedVerify(pipelineDeps),
+      tools: () => pool.listTools(),
+      audit: (input) => audit.append(input),
+      clock,
+      bodyLimitBytes: config.server.bodyLimitBytes,
+      maxJsonDepth: config.server.maxJsonDepth,
+      trustProxy: config.server.trustProxy,
+      resourceMetadataUrl,
+      version: VERSION,
+    });
+    closers.push(() => mcp.close());
+    const app = createApp({
+      mcp,
+      toolCalls: restToolCalls({
+        pipeline,
+        bodyLimitBytes: config.server.bodyLimitBytes,
+        maxJsonDepth: config.server.maxJsonDepth,
+        trustProxy: config.server.trustProxy,
+        resourceMetadataUrl,
+      }),
+      protectedResource: () =>
+        protectedResourceMetadata({ issuer: services.issuer, audience: services.audience }),
+      authorizationServer: () => oauth.metadata(),
+      readiness: async () => {
+        const head = await audit.head();
+        const upstreams = pool.status();
+        return {
+          ready: upstreams.some((u) => u.state === 'up') || upstreams.length === 0,
+          store: store.description,
+          auditHead: head.seq,
+          // lastError is for operators (admin API, logs), not for an unauthenticated probe.
+          upstreams: upstreams.map(({ name, state, tools }) => ({ name, state, tools })),
+        };
+      },
+    });
+    const honoListener = getRequestListener(app.fetch);
+    handler = (req, res) => {
+      if (req.url === '/oauth' || req.url?.startsWith('/oauth/')) return oauth.handle(req, res);
+      return honoListener(req, res);
+    };
+    log(`[warden] gateway ${VERSION} listening on ${publicUrl} (store ${store.description})`);
+    return {
+      url: publicUrl,
+      config,
+      store,
+      audit,
+      agents,
+      sessions,
+      keys,
+      tokens,
+      pool,
+      pipeline,
+      mcp,
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}

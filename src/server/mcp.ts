@@ -1,0 +1,342 @@
+/**
+ * The MCP face: Streamable HTTP at /mcp with the official SDK. Each MCP session
+ * is bound to one authenticated agent session; a request carrying another
+ * session's token cannot ride it. Tool calls go through the pipeline.
+ */
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  isInitializeRequest,
+  ListToolsRequestSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Context } from 'hono';
+import { errorBody, toWardenError, WardenError } from '../errors.js';
+import type { Agent, Session } from '../identity/index.js';
+import { type Pipeline, visibleTools } from '../pipeline/index.js';
+import type { AggregatedTool } from '../upstream/index.js';
+import type { Clock } from '../util/clock.js';
+import { randomId } from '../util/clock.js';
+import {
+  bearerOf,
+  challengeHeaders,
+  clientIpOf,
+  errorResponse,
+  type NodeBindings,
+  parseJsonBody,
+  readBodyText,
+  traceIdOf,
+} from './request.js';
+
+/** Who is on the other end of an MCP session. */
+interface Principal {
+  agent: Agent;
+  session: Session;
+  scopes: Set<string>;
+}
+
+interface McpSession {
+  id: string;
+  transport: WebStandardStreamableHTTPServerTransport;
+  server: Server;
+  agentSessionId: string;
+  agentId: string;
+  expiresAt: number;
+  lastSeen: number;
+}
+
+export interface McpFaceDeps {
+  pipeline: Pipeline;
+  /** Token verification (audits SESSION_EXPIRED itself). */
+  verify(
+    token: string,
+    traceId: string,
+  ): Promise<{ agent: Agent; session: Session; claims: { scope: string } }>;
+  tools(): AggregatedTool[];
+  audit(input: import('../audit/index.js').AuditInput): Promise<unknown>;
+  clock: Clock;
+  bodyLimitBytes: number;
+  maxJsonDepth: number;
+  trustProxy: boolean;
+  /** URL of the RFC 9728 protected-resource metadata, advertised on 401. */
+  resourceMetadataUrl: string;
+  version: string;
+  /** Idle MCP sessions are closed after this long. */
+  idleTimeoutMs?: number;
+  /** Bound on open MCP sessions per agent session (memory is finite). */
+  maxPerAgentSession?: number;
+}
+
+/** The MCP face: owns the live MCP sessions and answers POST/GET/DELETE /mcp. */
+export class McpFace {
+  private readonly sessions = new Map<string, McpSession>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly deps: McpFaceDeps) {
+    this.sweeper = setInterval(() => void this.sweep(), 30_000);
+    this.sweeper.unref();
+  }
+
+  /** Number of open MCP sessions. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Handle one HTTP request to /mcp. */
+  async handle(c: Context<{ Bindings: NodeBindings }>): Promise<Response> {
+    const traceId = traceIdOf(c);
+    const method = c.req.method;
+    try {
+      if (method === 'POST') {
+        const declared = Number(c.req.header('content-length') ?? 'NaN');
+        if (Number.isFinite(declared) && declared > this.deps.bodyLimitBytes) {
+          throw new WardenError(
+            'PAYLOAD_TOO_LARGE',
+            `The request body exceeds ${this.deps.bodyLimitBytes} bytes`,
+            {
+              rule: 'request.body-limit',
+            },
+          );
+        }
+      }
+      const token = bearerOf(c);
+      const principal = await this.authenticate(token, traceId);
+      if (method === 'POST') return await this.post(c, token!, principal, traceId);
+      if (method === 'GET' || method === 'DELETE') return await this.existing(c, token!, principal, traceId);
+      return c.json({ error: { code: 'INVALID_REQUEST', message: 'Method not allowed', traceId } }, 405, {
+        Allow: 'GET, POST, DELETE',
+      });
+    } catch (e) {
+      return this.fail(c, toWardenError(e), traceId);
+    }
+  }
+
+  private async authenticate(token: string | undefined, traceId: string): Promise<Principal> {
+    if (!token)
+      throw new WardenError('UNAUTHENTICATED', 'A bearer token is required', { rule: 'auth.token-required' });
+    const { agent, session, claims } = await this.deps.verify(token, traceId);
+    return { agent, session, scopes: new Set(claims.scope.split(' ').filter(Boolean)) };
+  }
+
+  private async post(c: Context<{ Bindings: NodeBindings }>, token: string, p: Principal, traceId: string) {
+    let body: unknown;
+    try {
+      body = parseJsonBody(await readBodyText(c.req.raw, this.deps.bodyLimitBytes), this.deps.maxJsonDepth);
+      // JSON-RPC batching was removed from MCP (2025-06-18); refusing it also keeps one
+      // HTTP request = one decision in the audit log.
+      if (Array.isArray(body)) {
+        throw new WardenError('BATCH_NOT_SUPPORTED', 'JSON-RPC batches are not accepted', {
+          rule: 'request.batch',
+        });
+      }
+      if (typeof body !== 'object' || body === null || (body as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+        throw new WardenError('INVALID_REQUEST', 'The body is not a JSON-RPC 2.0 message', {
+          rule: 'request.jsonrpc',
+        });
+      }
+    } catch (e) {
+      const error = toWardenError(e);
+      await this.auditRejected(p, traceId, error, c);
+      throw error;
+    }
+    const sessionId = c.req.header('mcp-session-id');
+    let session: McpSession;
+    if (sessionId === undefined) {
+      if (!isInitializeRequest(body)) {
+        throw new WardenError('INVALID_REQUEST', 'Mcp-Session-Id is required after initialize', {
+          rule: 'mcp.session-required',
+        });
+      }
+      session = await this.open(p);
+    } else {
+      session = this.bound(sessionId, p);
+    }
+    session.lastSeen = this.deps.clock.now();
+    return session.transport.handleRequest(c.req.raw, {
+      parsedBody: body,
+      authInfo: {
+        token,
+        clientId: p.agent.id,
+        scopes: [...p.scopes],
+        expiresAt: Math.floor(p.session.expiresAt / 1000),
+        extra: { principal: p, clientIp: clientIpOf(c, this.deps.trustProxy), traceId },
+      },
+    });
+  }
+
+  private async existing(
+    c: Context<{ Bindings: NodeBindings }>,
+    token: string,
+    p: Principal,
+    traceId: string,
+  ) {
+    const sessionId = c.req.header('mcp-session-id');
+    if (!sessionId) {
+      throw new WardenError('INVALID_REQUEST', 'Mcp-Session-Id header is required', {
+        rule: 'mcp.session-required',
+      });
+    }
+    const session = this.bound(sessionId, p);
+    session.lastSeen = this.deps.clock.now();
+    return session.transport.handleRequest(c.req.raw, {
+      authInfo: {
+        token,
+        clientId: p.agent.id,
+        scopes: [...p.scopes],
+        extra: { principal: p, traceId },
+      },
+    });
+  }
+
+  /** The MCP session named by the header, if it belongs to the caller's agent session. */
+  private bound(sessionId: string, p: Principal): McpSession {
+    const s = this.sessions.get(sessionId);
+    if (!s)
+      throw new WardenError('MCP_SESSION_UNKNOWN', 'Unknown or expired MCP session', { rule: 'mcp.session' });
+    if (s.agentSessionId !== p.session.id || s.agentId !== p.agent.id) {
+      throw new WardenError('MCP_SESSION_MISMATCH', 'This MCP session belongs to another agent session', {
+        rule: 'mcp.session-binding',
+        detail: `mcp session ${sessionId} bound to ${s.agentId}/${s.agentSessionId}, token is ${p.agent.id}/${p.session.id}`,
+      });
+    }
+    return s;
+  }
+
+  private async open(p: Principal): Promise<McpSession> {
+    const max = this.deps.maxPerAgentSession ?? 8;
+    let count = 0;
+    for (const s of this.sessions.values()) if (s.agentSessionId === p.session.id) count++;
+    if (count >= max) {
+      throw new WardenError('SESSION_LIMIT_EXCEEDED', `At most ${max} MCP sessions per agent session`, {
+        rule: 'mcp.max-sessions-per-agent-session',
+      });
+    }
+    const id = randomId('mcp');
+    const server = new Server(
+      { name: 'warden', version: this.deps.version },
+      {
+        capabilities: { tools: { listChanged: true } },
+        instructions: 'Warden gateway: every tool call is authorised, limited and audited.',
+      },
+    );
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => id,
+      onsessionclosed: (sid) => {
+        this.sessions.delete(sid);
+      },
+    });
+    const entry: McpSession = {
+      id,
+      transport,
+      server,
+      agentSessionId: p.session.id,
+      agentId: p.agent.id,
+      expiresAt: p.session.expiresAt,
+      lastSeen: this.deps.clock.now(),
+    };
+    this.installHandlers(server);
+    await server.connect(transport);
+    this.sessions.set(id, entry);
+    return entry;
+  }
+
+  private installHandlers(server: Server): void {
+    server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
+      const p = extra.authInfo?.extra?.principal as Principal | undefined;
+      if (!p) throw new Error('unauthenticated');
+      return { tools: visibleTools(this.deps.tools(), p.agent, p.scopes) };
+    });
+    server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+      const info = extra.authInfo;
+      const principalExtra = info?.extra ?? {};
+      const traceId = typeof principalExtra.traceId === 'string' ? principalExtra.traceId : randomId();
+      const meta = req.params._meta as Record<string, unknown> | undefined;
+      const out = await this.deps.pipeline.run({
+        token: info?.token,
+        toolName: req.params.name,
+        parameters: req.params.arguments ?? {},
+        reasoning: typeof meta?.['warden/reasoning'] === 'string' ? meta['warden/reasoning'] : undefined,
+        traceId,
+        clientIp: typeof principalExtra.clientIp === 'string' ? principalExtra.clientIp : '',
+        face: 'mcp',
+        signal: extra.signal,
+      });
+      if (out.ok) return out.result;
+      return toolError(out.error, out.traceId);
+    });
+  }
+
+  private async auditRejected(
+    p: Principal,
+    traceId: string,
+    error: WardenError,
+    c: Context<{ Bindings: NodeBindings }>,
+  ) {
+    await this.deps
+      .audit({
+        traceId,
+        event: 'REQUEST_REJECTED',
+        actorType: 'AI_AGENT',
+        actorId: p.agent.id,
+        agentId: p.agent.id,
+        agentType: p.agent.type,
+        sessionId: p.session.id,
+        result: 'denied',
+        decision: {
+          allowed: false,
+          code: error.code,
+          ...(error.rule ? { rule: error.rule } : {}),
+          reasons: [error.message],
+        },
+        data: { face: 'mcp', clientIp: clientIpOf(c, this.deps.trustProxy) },
+      })
+      .catch(() => {});
+  }
+
+  private fail(c: Context, e: WardenError, traceId: string): Response {
+    if (e.code === 'INTERNAL' && e.detail) console.error(`[warden] ${traceId} internal error: ${e.detail}`);
+    return errorResponse(c, e, traceId, challengeHeaders(e, this.deps.resourceMetadataUrl));
+  }
+
+  /** Close MCP sessions whose agent session ended or that sat idle too long. */
+  async sweep(): Promise<void> {
+    const now = this.deps.clock.now();
+    const idle = this.deps.idleTimeoutMs ?? 30 * 60_000;
+    for (const s of [...this.sessions.values()]) {
+      if (s.expiresAt <= now || now - s.lastSeen > idle) await this.closeSession(s);
+    }
+  }
+
+  /** Close every MCP session of one agent session (kill switch, revocation). */
+  async closeForAgentSession(agentSessionId: string): Promise<number> {
+    const victims = [...this.sessions.values()].filter((s) => s.agentSessionId === agentSessionId);
+    for (const s of victims) await this.closeSession(s);
+    return victims.length;
+  }
+
+  private async closeSession(s: McpSession): Promise<void> {
+    this.sessions.delete(s.id);
+    await s.transport.close().catch(() => {});
+    await s.server.close().catch(() => {});
+  }
+
+  /** Close everything (shutdown). */
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const s of [...this.sessions.values()]) await this.closeSession(s);
+  }
+}
+
+/**
+ * A pipeline error as an MCP tool error result carrying the same code and trace id
+ * (in `_meta`, not `structuredContent`: clients validate that against the tool's output schema).
+ */
+export function toolError(e: WardenError, traceId: string): CallToolResult {
+  const body = errorBody(e, traceId);
+  return {
+    isError: true,
+    content: [{ type: 'text', text: `${e.code}: ${e.message} (trace ${traceId})` }],
+    _meta: { 'warden/error': body.error },
+  };
+}

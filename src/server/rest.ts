@@ -1,0 +1,78 @@
+/**
+ * The REST face: POST /v1/tool-calls `{ toolName, parameters, reasoning, traceId }`
+ * on the same pipeline as MCP, with DESIGN.md's error shape.
+ */
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { toWardenError, WardenError } from '../errors.js';
+import type { Pipeline } from '../pipeline/index.js';
+import {
+  bearerOf,
+  challengeHeaders,
+  clientIpOf,
+  errorResponse,
+  type NodeBindings,
+  parseJsonBody,
+  readBodyText,
+  traceIdOf,
+} from './request.js';
+
+const Body = z
+  .object({
+    toolName: z.string().min(1).max(256),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    reasoning: z.string().max(4000).optional(),
+    traceId: z.string().optional(),
+  })
+  .strict();
+
+export interface RestFaceDeps {
+  pipeline: Pipeline;
+  bodyLimitBytes: number;
+  maxJsonDepth: number;
+  trustProxy: boolean;
+  resourceMetadataUrl: string;
+}
+
+/** Build the handler for POST /v1/tool-calls. */
+export function restToolCalls(deps: RestFaceDeps) {
+  return async function toolCalls(c: Context<{ Bindings: NodeBindings }>): Promise<Response> {
+    let traceId = traceIdOf(c);
+    const token = bearerOf(c);
+    try {
+      const json = parseJsonBody(await readBodyText(c.req.raw, deps.bodyLimitBytes), deps.maxJsonDepth);
+      if (Array.isArray(json)) {
+        throw new WardenError('BATCH_NOT_SUPPORTED', 'Send one tool call per request', {
+          rule: 'request.batch',
+        });
+      }
+      const parsed = Body.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue?.path.length ? issue.path.join('.') : 'body';
+        throw new WardenError('INVALID_REQUEST', `${where}: ${issue?.message ?? 'invalid'}`, {
+          rule: 'request.shape',
+        });
+      }
+      traceId = traceIdOf(c, parsed.data.traceId);
+      const out = await deps.pipeline.run({
+        token,
+        toolName: parsed.data.toolName,
+        parameters: parsed.data.parameters ?? {},
+        reasoning: parsed.data.reasoning,
+        traceId,
+        clientIp: clientIpOf(c, deps.trustProxy),
+        face: 'rest',
+        signal: c.req.raw.signal,
+      });
+      if (out.ok) return c.json({ traceId, result: out.result }, 200, { 'x-trace-id': traceId });
+      return fail(c, out.error, traceId, deps.resourceMetadataUrl);
+    } catch (e) {
+      return fail(c, toWardenError(e), traceId, deps.resourceMetadataUrl);
+    }
+  };
+}
+
+function fail(c: Context, e: WardenError, traceId: string, resourceMetadataUrl: string): Response {
+  return errorResponse(c, e, traceId, challengeHeaders(e, resourceMetadataUrl));
+}

@@ -1,0 +1,158 @@
+/**
+ * Schema migrations, run on start by `openStore`. Append new migrations; never
+ * edit a published one. Each runs in a transaction (Kysely's Migrator).
+ */
+
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { StoreDialect } from './db.js';
+
+/** The genesis hash: the `prev_hash` of the first audit entry. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const m001: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('agents')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('version', 'text', (c) => c.notNull())
+      .addColumn('environment', 'text', (c) => c.notNull())
+      .addColumn('owner', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('max_concurrent_sessions', 'integer', (c) => c.notNull())
+      .addColumn('allowed_tools', 'text', (c) => c.notNull())
+      .addColumn('denied_tools', 'text', (c) => c.notNull())
+      .addColumn('public_jwk', 'text')
+      .addColumn('constraints', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('disabled_reason', 'text')
+      .addColumn('source', 'text', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('sessions')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('agent_id', 'text', (c) => c.notNull().references('agents.id'))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('revoked_reason', 'text')
+      .addColumn('call_count', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('max_tool_calls', 'integer', (c) => c.notNull())
+      .addColumn('allowed_cidrs', 'text', (c) => c.notNull())
+      .addColumn('scopes', 'text', (c) => c.notNull())
+      .addColumn('issued_via', 'text', (c) => c.notNull())
+      .addColumn('client_ip', 'text')
+      .addColumn('expiry_logged', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .createIndex('sessions_agent_expiry')
+      .on('sessions')
+      .columns(['agent_id', 'expires_at'])
+      .execute();
+
+    await db.schema
+      .createTable('signing_keys')
+      .addColumn('kid', 'text', (c) => c.primaryKey())
+      .addColumn('alg', 'text', (c) => c.notNull())
+      .addColumn('private_jwk', 'text', (c) => c.notNull())
+      .addColumn('public_jwk', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('retired_at', 'bigint')
+      .execute();
+
+    await db.schema
+      .createTable('oidc_models')
+      .addColumn('model', 'text', (c) => c.notNull())
+      .addColumn('id', 'text', (c) => c.notNull())
+      .addColumn('payload', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint')
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('grant_id', 'text')
+      .addColumn('uid', 'text')
+      .addColumn('user_code', 'text')
+      .addPrimaryKeyConstraint('oidc_models_pk', ['model', 'id'])
+      .execute();
+    await db.schema.createIndex('oidc_models_grant').on('oidc_models').column('grant_id').execute();
+    await db.schema.createIndex('oidc_models_uid').on('oidc_models').column('uid').execute();
+    await db.schema.createIndex('oidc_models_expiry').on('oidc_models').column('expires_at').execute();
+
+    await db.schema
+      .createTable('audit_log')
+      .addColumn('seq', 'bigint', (c) => c.primaryKey())
+      .addColumn('id', 'text', (c) => c.notNull().unique())
+      .addColumn('ts', 'bigint', (c) => c.notNull())
+      .addColumn('trace_id', 'text', (c) => c.notNull())
+      .addColumn('event', 'text', (c) => c.notNull())
+      .addColumn('actor_type', 'text', (c) => c.notNull())
+      .addColumn('actor_id', 'text')
+      .addColumn('agent_id', 'text')
+      .addColumn('agent_type', 'text')
+      .addColumn('session_id', 'text')
+      .addColumn('trigger_user_id', 'text')
+      .addColumn('trigger_source', 'text')
+      .addColumn('tool_name', 'text')
+      .addColumn('parameters', 'text')
+      .addColumn('reasoning', 'text')
+      .addColumn('decision', 'text')
+      .addColumn('result', 'text')
+      .addColumn('latency_ms', 'integer')
+      .addColumn('data', 'text')
+      .addColumn('prev_hash', 'text', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('audit_log_trace').on('audit_log').column('trace_id').execute();
+    await db.schema.createIndex('audit_log_agent').on('audit_log').columns(['agent_id', 'ts']).execute();
+
+    await db.schema
+      .createTable('audit_head')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('seq', 'bigint', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .execute();
+    await sql`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, ${GENESIS_HASH})`.execute(db);
+  },
+};
+
+/** Append-only enforcement in the database itself: a second layer behind the hash chain. */
+const m002 = (dialect: StoreDialect): Migration => ({
+  async up(db: Kysely<unknown>) {
+    if (dialect === 'sqlite') {
+      await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+      await sql`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+      return;
+    }
+    await sql`CREATE OR REPLACE FUNCTION warden_audit_append_only() RETURNS trigger AS $$
+      BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql`.execute(db);
+    await sql`CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+      FOR EACH ROW EXECUTE FUNCTION warden_audit_append_only()`.execute(db);
+  },
+});
+
+/** Bring the schema up to date; throws with the failing migration's name. */
+export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
+  // Kysely looks for its migration tables in every schema unless told which one;
+  // with several schemas in one database (tests, tenants) it would find another's.
+  let migrationTableSchema: string | undefined;
+  if (dialect === 'postgres') {
+    const r = await sql<{ s: string }>`SELECT current_schema() AS s`.execute(db);
+    migrationTableSchema = r.rows[0]?.s;
+  }
+  const provider: MigrationProvider = {
+    async getMigrations() {
+      return { '001_spine': m001, '002_audit_append_only': m002(dialect) };
+    },
+  };
+  const migrator = new Migrator({ db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+}

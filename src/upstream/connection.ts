@@ -1,0 +1,415 @@
+/**
+ * One upstream MCP server: its SDK client, its connection state, its tool list
+ * and its reconnect loop. The pool owns several and routes calls to them.
+ * A connection that dies is marked down at once (calls fail fast with
+ * UPSTREAM_UNAVAILABLE instead of queueing) and retried with bounded
+ * exponential backoff in the background.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  type CallToolResult,
+  CallToolResultSchema,
+  ErrorCode,
+  ListToolsResultSchema,
+  McpError,
+  type Tool,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
+import type { UpstreamConfig } from '../config/types.js';
+import { WardenError } from '../errors.js';
+import { linkAbort } from './abort.js';
+import { createUpstreamTransport } from './transports.js';
+import type { CallToolOptions, PoolLogger, SecretResolver, UpstreamState } from './types.js';
+
+const CLIENT_INFO = { name: 'warden-gateway', version: '0.1.0' };
+/** Bounds on tools/list paging, so a broken or hostile upstream cannot loop us forever. */
+const MAX_LIST_PAGES = 100;
+const MAX_TOOLS = 10_000;
+const MAX_ERROR_CHARS = 300;
+
+export interface ConnectionDeps {
+  resolveSecret: SecretResolver;
+  logger: PoolLogger;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  random: () => number;
+  /** Called after this upstream's tool list changed. */
+  onToolsChanged: () => void;
+}
+
+/** The client side of one upstream MCP server. */
+export class UpstreamConnection {
+  state: UpstreamState = 'down';
+  /** Last tools listed; kept while down so public names do not flap during an outage. */
+  tools: readonly Tool[] = [];
+  lastError: string | undefined;
+  private client: Client | undefined;
+  private stderrTail: () => string[] = () => [];
+  private validators = new Map<string, JsonSchemaValidator<unknown>>();
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private connecting: Promise<void> | undefined;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private probing = false;
+  private closed = false;
+
+  constructor(
+    readonly config: UpstreamConfig,
+    private readonly deps: ConnectionDeps,
+  ) {}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** One connection attempt (joined if one is running); on failure retries are scheduled. Never rejects. */
+  connect(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.connecting ??= this.attemptConnect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async attemptConnect(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.state = 'connecting';
+    const { logger } = this.deps;
+    let client: Client | undefined;
+    try {
+      const built = await createUpstreamTransport(this.config, this.deps.resolveSecret, logger);
+      const c = new Client(CLIENT_INFO, { capabilities: {} });
+      client = c;
+      c.onclose = () => this.onClientClosed(c);
+      c.onerror = (e) => logger.debug?.({ upstream: this.name, err: e.message }, 'upstream transport error');
+      c.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+        if (this.client === c) void this.refreshTools();
+      });
+      this.client = c;
+      this.stderrTail = built.stderrTail;
+      await c.connect(built.transport, { timeout: this.config.connectTimeoutMs });
+      const tools = await this.listAllTools(c, this.config.connectTimeoutMs);
+      if (this.closed || this.client !== c) throw new Error('connection closed while listing tools');
+      this.setTools(tools);
+      this.state = 'up';
+      this.attempt = 0;
+      this.lastError = undefined;
+      logger.info({ upstream: this.name, tools: this.tools.length }, 'upstream connected');
+    } catch (e) {
+      if (client) {
+        if (this.client === client) this.client = undefined;
+        await client.close().catch(() => {});
+      }
+      if (this.closed) return;
+      this.state = 'down';
+      this.lastError = `connect failed: ${describe(e)}`;
+      logger.warn(
+        { upstream: this.name, err: this.lastError, stderr: this.stderrTail().slice(-5) },
+        'upstream connect failed',
+      );
+      this.scheduleReconnect();
+    }
+  }
+
+  private onClientClosed(client: Client): void {
+    if (client !== this.client) return; // a client we replaced or closed on purpose
+    this.client = undefined;
+    // While connecting, the pending connect() sees the failure and handles it.
+    if (this.closed || this.state !== 'up') return;
+    this.state = 'down';
+    this.lastError = 'connection closed';
+    this.deps.logger.warn(
+      { upstream: this.name, stderr: this.stderrTail().slice(-5) },
+      'upstream connection closed; reconnecting',
+    );
+    this.scheduleReconnect();
+  }
+
+  /** Drops a live client whose transport failed (HTTP), and reconnects in the background. */
+  private markDown(client: Client, reason: string): void {
+    if (client !== this.client || this.closed) return;
+    this.client = undefined;
+    this.state = 'down';
+    this.lastError = reason;
+    this.deps.logger.warn({ upstream: this.name, err: reason }, 'upstream failed; reconnecting');
+    void client.close().catch(() => {});
+    this.scheduleReconnect();
+  }
+
+  /**
+   * Pings after a network error: one reset socket must not take the upstream down
+   * (closing an HTTP client aborts every call in flight on it), a dead server must.
+   */
+  private probe(client: Client, cause: unknown): void {
+    if (this.probing || client !== this.client) return;
+    this.probing = true;
+    client
+      .ping({ timeout: this.config.connectTimeoutMs })
+      .then(
+        () =>
+          this.deps.logger.debug?.(
+            { upstream: this.name, err: describe(cause) },
+            'transient transport error',
+          ),
+        (e: unknown) => this.markDown(client, `transport failed: ${describe(cause)}; ping: ${describe(e)}`),
+      )
+      .finally(() => {
+        this.probing = false;
+      });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.timer) return;
+    const { initialBackoffMs, maxBackoffMs, random } = this.deps;
+    const base = Math.min(maxBackoffMs, initialBackoffMs * 2 ** Math.min(this.attempt, 30));
+    // Equal jitter: replicas that lost the same upstream do not retry in lockstep.
+    const delay = Math.round(base / 2 + (random() * base) / 2);
+    this.attempt++;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.connect();
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async listAllTools(client: Client, timeout: number): Promise<Tool[]> {
+    const tools: Tool[] = [];
+    const cursors = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const res = await client.request(
+        { method: 'tools/list', params: cursor === undefined ? {} : { cursor } },
+        ListToolsResultSchema,
+        { timeout },
+      );
+      tools.push(...res.tools);
+      if (tools.length > MAX_TOOLS) throw new Error(`more than ${MAX_TOOLS} tools`);
+      cursor = res.nextCursor;
+      if (cursor === undefined) return tools;
+      if (cursors.has(cursor)) throw new Error('tools/list returned a cursor twice');
+      cursors.add(cursor);
+    }
+    throw new Error(`tools/list did not end within ${MAX_LIST_PAGES} pages`);
+  }
+
+  private setTools(listed: Tool[]): void {
+    const kept: Tool[] = [];
+    const validators = new Map<string, JsonSchemaValidator<unknown>>();
+    // A fresh validator per list: ajv caches compiled schemas by object, so reusing one
+    // across refreshes would keep every old schema alive.
+    let ajv: AjvJsonSchemaValidator | undefined;
+    for (const t of listed) {
+      if (t.execution?.taskSupport === 'required') {
+        this.deps.logger.warn(
+          { upstream: this.name, tool: t.name },
+          'tool requires MCP tasks; not published',
+        );
+        continue;
+      }
+      if (t.outputSchema) {
+        try {
+          ajv ??= new AjvJsonSchemaValidator();
+          validators.set(t.name, ajv.getValidator(t.outputSchema as JsonSchemaType));
+        } catch (e) {
+          // Fail closed: a result we cannot check is a result we do not pass on.
+          this.deps.logger.warn(
+            { upstream: this.name, tool: t.name, err: describe(e) },
+            'invalid output schema; not published',
+          );
+          continue;
+        }
+      }
+      kept.push(t);
+    }
+    const changed = JSON.stringify(kept) !== JSON.stringify(this.tools);
+    this.tools = kept;
+    this.validators = validators;
+    if (changed) this.deps.onToolsChanged();
+  }
+
+  /** Re-lists the tools (on notifications/tools/list_changed); overlapping requests coalesce. */
+  refreshTools(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        const client = this.client;
+        if (!client || this.state !== 'up') return;
+        try {
+          const tools = await this.listAllTools(client, this.config.timeoutMs);
+          if (client === this.client) this.setTools(tools);
+        } catch (e) {
+          this.deps.logger.warn({ upstream: this.name, err: describe(e) }, 'tool list refresh failed');
+        }
+      } while (this.refreshAgain);
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  /** Calls `tool` (the upstream's own name); tool errors (`isError`) are returned, failures thrown as WardenError. */
+  async callTool(
+    tool: string,
+    args: Record<string, unknown>,
+    options: CallToolOptions = {},
+  ): Promise<CallToolResult> {
+    const client = this.client;
+    if (this.state !== 'up' || client === undefined) {
+      throw new WardenError('UPSTREAM_UNAVAILABLE', 'Upstream unavailable', {
+        detail: `upstream ${this.name} is ${this.state}${this.lastError ? ` (${this.lastError})` : ''}`,
+      });
+    }
+    const timeout = options.timeoutMs ?? this.config.timeoutMs;
+    // A controller per call: see abort.ts for why the caller's signal is not passed down as is.
+    const controller = new AbortController();
+    const unlink = options.signal ? linkAbort(options.signal, controller) : undefined;
+    try {
+      const result = await client.request(
+        { method: 'tools/call', params: { name: tool, arguments: args } },
+        CallToolResultSchema,
+        { signal: controller.signal, timeout },
+      );
+      this.checkOutput(tool, result);
+      return result;
+    } catch (e) {
+      throw this.callError(e, client, tool, timeout, options.signal);
+    } finally {
+      unlink?.();
+    }
+  }
+
+  private checkOutput(tool: string, result: CallToolResult): void {
+    if (result.isError) return;
+    const validate = this.validators.get(tool);
+    if (!validate) return;
+    const problem =
+      result.structuredContent === undefined
+        ? 'no structuredContent although the tool declares an output schema'
+        : validate(result.structuredContent).errorMessage;
+    if (problem !== undefined) {
+      throw new WardenError('UPSTREAM_ERROR', 'Upstream returned an invalid result', {
+        detail: `upstream ${this.name} tool ${tool}: ${problem}`,
+      });
+    }
+  }
+
+  private callError(
+    e: unknown,
+    client: Client,
+    tool: string,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): WardenError {
+    const where = `upstream ${this.name} tool ${tool}`;
+    if (signal?.aborted) return abortError(signal.reason, where);
+    if (e instanceof WardenError) return e;
+    if (e instanceof McpError) {
+      if (e.code === ErrorCode.RequestTimeout) {
+        return new WardenError('UPSTREAM_TIMEOUT', 'Upstream timed out', {
+          detail: `${where}: no answer within ${timeout} ms`,
+          cause: e,
+        });
+      }
+      if (e.code === ErrorCode.ConnectionClosed) {
+        // The call may or may not have run: 502, not 503, so nobody retries it blindly.
+        return new WardenError('UPSTREAM_ERROR', 'Upstream connection lost', {
+          detail: `${where}: connection closed during the call`,
+          cause: e,
+        });
+      }
+      return new WardenError('UPSTREAM_ERROR', 'Upstream error', {
+        detail: `${where}: ${describe(e)}`,
+        cause: e,
+      });
+    }
+    const failure = transportFailure(e);
+    if (failure === 'fatal') this.markDown(client, `transport failed: ${describe(e)}`);
+    if (failure === 'suspect') this.probe(client, e);
+    if (isRefused(e)) {
+      return new WardenError('UPSTREAM_UNAVAILABLE', 'Upstream unavailable', {
+        detail: `${where}: ${describe(e)}`,
+        cause: e,
+      });
+    }
+    return new WardenError('UPSTREAM_ERROR', 'Upstream error', {
+      detail: `${where}: ${describe(e)}`,
+      cause: e,
+    });
+  }
+
+  /** Current health, for status(). */
+  snapshot(): { state: UpstreamState; tools: number; lastError?: string } {
+    return {
+      state: this.state,
+      tools: this.tools.length,
+      ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
+    };
+  }
+
+  /** Stops retrying and closes the client (a stdio child is ended). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const client = this.client;
+    this.client = undefined;
+    this.state = 'down';
+    this.lastError = 'closed';
+    await this.connecting?.catch(() => {});
+    await client?.close().catch(() => {});
+  }
+}
+
+/** An aborted call: a WardenError reason (e.g. the kill switch) is kept; a timeout signal is a timeout. */
+function abortError(reason: unknown, where: string): WardenError {
+  if (reason instanceof WardenError) return reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new WardenError('UPSTREAM_TIMEOUT', 'Upstream timed out', {
+      detail: `${where}: caller deadline passed`,
+      cause: reason,
+    });
+  }
+  return new WardenError('UPSTREAM_ERROR', 'Upstream call aborted', {
+    detail: `${where}: aborted by the caller (${describe(reason)})`,
+    cause: reason,
+  });
+}
+
+/**
+ * How bad an HTTP transport error is. 'fatal': the client is unusable (nobody
+ * listening, session gone, credentials rejected). 'suspect': a network error
+ * that may be one broken keep-alive socket; worth a probe, not an outage.
+ */
+function transportFailure(e: unknown): 'fatal' | 'suspect' | undefined {
+  if (e instanceof StreamableHTTPError) {
+    return e.code === 401 || e.code === 403 || e.code === 404 ? 'fatal' : undefined;
+  }
+  if (isRefused(e)) return 'fatal';
+  return e instanceof TypeError ? 'suspect' : undefined; // fetch() rejects with TypeError on network errors
+}
+
+function isRefused(e: unknown): boolean {
+  const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined) : undefined;
+  return cause?.code === 'ECONNREFUSED';
+}
+
+function describe(e: unknown): string {
+  const text =
+    e instanceof WardenError && e.detail !== undefined
+      ? e.detail
+      : e instanceof StreamableHTTPError
+        ? `HTTP ${e.code}: ${e.message}`
+        : e instanceof Error
+          ? `${e.name}: ${e.message}`
+          : String(e);
+  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
+}

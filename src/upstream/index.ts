@@ -1,0 +1,13 @@
+/** The upstream pool: Warden's MCP client side (stdio and Streamable HTTP upstreams). */
+export { COLLISION_SEPARATOR, prefixedName } from './aggregate.js';
+export { UpstreamPool } from './pool.js';
+export type {
+  AggregatedTool,
+  CallToolOptions,
+  PoolLogger,
+  ReconnectOptions,
+  SecretResolver,
+  UpstreamPoolOptions,
+  UpstreamState,
+  UpstreamStatus,
+} from './types.js';

@@ -1,0 +1,128 @@
+/**
+ * The upstream pool: Warden's MCP client side. It keeps one long-lived SDK
+ * client per upstream (connections are reused across calls: building them per
+ * request dominated proxy latency in our measurements), publishes their tools
+ * under collision-safe public names, and routes each call to its upstream.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { UpstreamConfig } from '../config/types.js';
+import { WardenError } from '../errors.js';
+import { aggregateTools } from './aggregate.js';
+import { UpstreamConnection } from './connection.js';
+import type {
+  AggregatedTool,
+  CallToolOptions,
+  PoolLogger,
+  UpstreamPoolOptions,
+  UpstreamStatus,
+} from './types.js';
+
+const silent: PoolLogger = { warn: () => {}, info: () => {} };
+
+/** Connections to every configured upstream MCP server, with one aggregated tool list. */
+export class UpstreamPool {
+  private readonly connections: UpstreamConnection[];
+  private readonly logger: PoolLogger;
+  private tools: AggregatedTool[] = [];
+  private byName = new Map<string, { tool: AggregatedTool; connection: UpstreamConnection }>();
+  private readonly listeners = new Set<(tools: AggregatedTool[]) => void>();
+
+  constructor(configs: readonly UpstreamConfig[], options: UpstreamPoolOptions) {
+    this.logger = options.logger ?? silent;
+    const names = new Set<string>();
+    for (const c of configs) {
+      if (names.has(c.name)) {
+        throw new WardenError('CONFIG_INVALID', 'Invalid configuration', {
+          detail: `duplicate upstream name ${c.name}`,
+        });
+      }
+      names.add(c.name);
+    }
+    this.connections = configs.map(
+      (config) =>
+        new UpstreamConnection(config, {
+          resolveSecret: options.resolveSecret,
+          logger: this.logger,
+          initialBackoffMs: options.reconnect?.initialMs ?? 500,
+          maxBackoffMs: options.reconnect?.maxMs ?? 30_000,
+          random: options.random ?? Math.random,
+          onToolsChanged: () => this.rebuild(),
+        }),
+    );
+  }
+
+  /** Connects every upstream in parallel; resolves when each has connected or failed (failed ones keep retrying). */
+  async start(): Promise<void> {
+    await Promise.all(this.connections.map((c) => c.connect()));
+  }
+
+  /** Closes every upstream (ends stdio children) and stops reconnecting. */
+  async close(): Promise<void> {
+    await Promise.all(this.connections.map((c) => c.close()));
+  }
+
+  /** The published tools, in upstream order. */
+  listTools(): AggregatedTool[] {
+    return [...this.tools];
+  }
+
+  /** The published tool called `publicName`, if any. */
+  getTool(publicName: string): AggregatedTool | undefined {
+    return this.byName.get(publicName)?.tool;
+  }
+
+  /** Subscribes to changes of the published list (e.g. to send notifications/tools/list_changed); returns unsubscribe. */
+  onToolsChanged(listener: (tools: AggregatedTool[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Calls a published tool. Tool-level errors come back as results (`isError: true`);
+   * failures throw WardenError: TOOL_UNKNOWN, UPSTREAM_UNAVAILABLE, UPSTREAM_TIMEOUT, UPSTREAM_ERROR.
+   */
+  async callTool(
+    publicName: string,
+    args: Record<string, unknown>,
+    options: CallToolOptions = {},
+  ): Promise<CallToolResult> {
+    const entry = this.byName.get(publicName);
+    if (!entry)
+      throw new WardenError('TOOL_UNKNOWN', 'Unknown tool', { detail: `no published tool ${publicName}` });
+    return entry.connection.callTool(entry.tool.upstreamName, args, options);
+  }
+
+  /** Health of each upstream, for /readyz. */
+  status(): UpstreamStatus[] {
+    return this.connections.map((c) => ({ name: c.name, transport: c.config.transport, ...c.snapshot() }));
+  }
+
+  private rebuild(): void {
+    const { tools, conflicts } = aggregateTools(
+      this.connections.map((c) => ({ upstream: c.name, tools: c.tools })),
+    );
+    for (const conflict of conflicts) {
+      this.logger.warn(conflict, 'ambiguous public tool name; not published');
+    }
+    const byConn = new Map(this.connections.map((c) => [c.name, c]));
+    const byName = new Map<string, { tool: AggregatedTool; connection: UpstreamConnection }>();
+    for (const tool of tools) {
+      const connection = byConn.get(tool.upstream);
+      if (connection) byName.set(tool.name, { tool, connection });
+    }
+    const changed = JSON.stringify(tools) !== JSON.stringify(this.tools);
+    this.tools = tools;
+    this.byName = byName;
+    if (!changed) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(this.listTools());
+      } catch (e) {
+        this.logger.warn(
+          { err: e instanceof Error ? e.message : String(e) },
+          'tools-changed listener failed',
+        );
+      }
+    }
+  }
+}
