@@ -179,7 +179,9 @@ export async function runDemo(opts: { verbose?: boolean } = {}) {
       step: 'Legitimate check_shipping_status still works',
       expected: 'allowed',
       outcome: ship.isError ? 'denied' : 'allowed',
-      detail: ship.structuredContent ? JSON.stringify(ship.structuredContent).slice(0, 140) : textOf(ship).slice(0, 140),
+      detail: ship.structuredContent
+        ? JSON.stringify(ship.structuredContent).slice(0, 140)
+        : textOf(ship).slice(0, 140),
       held: !ship.isError,
     });
     await client.close();
