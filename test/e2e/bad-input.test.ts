@@ -253,6 +253,11 @@ describe('bad input', () => {
       for (let i = 0; i < 3; i++) expect((await call()).status).toBe(200);
       await expectError(await call(), 429, 'CALL_LIMIT_EXCEEDED');
     });
+
+    it('maxConcurrentSessions: a third live session of analyst-1 is refused', async () => {
+      // The two tests above each opened one session (the limit is 2).
+      await expect(t.gw.tokens.issue('analyst-1')).rejects.toMatchObject({ code: 'SESSION_LIMIT_EXCEEDED' });
+    });
   });
 
   it('the gateway is still healthy and the chain intact after all of it', async () => {

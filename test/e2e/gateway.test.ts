@@ -4,6 +4,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runAgent } from '../../examples/agent-client.js';
 import { verifyChain } from '../../src/audit/index.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -147,6 +148,18 @@ describeEachDialect('gateway e2e', (target) => {
     const expired = await t.gw.audit.read({ event: 'SESSION_EXPIRED', agentId: 'analyst-1', limit: 10 });
     expect(expired).toHaveLength(1);
     t.clock.set(Date.now());
+  });
+
+  it('runs the agent example from docs/agents.md, recording the stated reasoning', async () => {
+    const out = await runAgent(t.gw.url, 'demo-support', t.keys['demo-support']!);
+    expect(out.expiresIn).toBeLessThanOrEqual(900);
+    expect(out.tools).toContain('lookup_order');
+    expect(out.result.isError).toBeFalsy();
+    const calls = await t.gw.audit.latest(2);
+    expect(calls.map((e) => e.reasoning)).toEqual([
+      'the customer asked where their keyboard is',
+      'the customer asked where their keyboard is',
+    ]);
   });
 
   it('keeps an intact audit chain', async () => {

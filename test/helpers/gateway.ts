@@ -40,6 +40,7 @@ export async function startTestGateway(
   config.store.url = target.url;
   const keys: Record<string, Record<string, unknown>> = {};
   const demo = config.agents.find((a) => a.id === 'demo-support')!;
+  demo.maxConcurrentSessions = 50; // suites open many sessions; the limit itself is tested on analyst-1
   const analyst: AgentConfig = {
     ...demo,
     id: 'analyst-1',
