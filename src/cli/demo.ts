@@ -16,6 +16,7 @@ import { verifyChain } from '../audit/index.js';
 import { embeddedDefault } from '../config/index.js';
 import { requestSessionToken } from '../identity/index.js';
 import { startGateway } from '../server/gateway.js';
+import { createLogger, silentLogger } from '../server/logger.js';
 import { systemClock } from '../util/clock.js';
 import { demoKeyPath, ensureDemoAgentKey } from './context.js';
 import { printJson, reportError } from './output.js';
@@ -45,11 +46,10 @@ function textOf(r: CallToolResult): string {
 /** Play the incident against a fresh gateway; returns the acts and the audit verdict. */
 export async function runDemo(opts: { verbose?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'warden-demo-'));
-  const say = (line: string) => opts.verbose && process.stderr.write(`${line}\n`);
   const config = embeddedDefault({ cwd: dir, now: systemClock.now() });
   config.server.port = 0;
   await ensureDemoAgentKey(config);
-  const gw = await startGateway(config, { log: say });
+  const gw = await startGateway(config, { logger: opts.verbose ? createLogger('info') : silentLogger() });
   const acts: Act[] = [];
   try {
     const privateJwk = JSON.parse(readFileSync(demoKeyPath(config), 'utf8')) as Record<string, unknown>;

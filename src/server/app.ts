@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import { WardenError } from '../errors.js';
+import type { Logger } from './logger.js';
 import type { McpFace } from './mcp.js';
 import { errorResponse, type NodeBindings, traceIdOf } from './request.js';
 
@@ -17,6 +18,7 @@ export interface AppDeps {
   authorizationServer: () => Promise<object>;
   /** Readiness: resolves with details; `ready: false` answers 503. */
   readiness: () => Promise<{ ready: boolean } & Record<string, unknown>>;
+  logger: Logger;
 }
 
 /** Build the Hono app serving every route except /oauth/* (handed to the authorization server below Hono). */
@@ -46,9 +48,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: NodeBindings }> {
   app.notFound((c) => errorResponse(c, new WardenError('NOT_FOUND', 'No such route'), traceIdOf(c)));
   app.onError((e, c) => {
     const traceId = traceIdOf(c);
-    console.error(
-      `[warden] ${traceId} unhandled: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
-    );
+    deps.logger.error({ traceId, err: e }, 'unhandled error');
     return errorResponse(c, new WardenError('INTERNAL', 'Internal error'), traceId);
   });
   return app;

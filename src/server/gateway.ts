@@ -16,6 +16,7 @@ import { UpstreamPool } from '../upstream/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { VERSION } from '../version.js';
 import { createApp } from './app.js';
+import { createLogger, type Logger } from './logger.js';
 import { McpFace } from './mcp.js';
 import { restToolCalls } from './rest.js';
 import { openServices, syncAgents } from './services.js';
@@ -24,8 +25,8 @@ export interface GatewayOptions {
   clock?: Clock;
   /** PostgreSQL schema (tests). */
   pgSchema?: string;
-  /** Log lines for operators; default stderr. */
-  log?: (line: string) => void;
+  /** Operator log; default pino on stderr at config.log.level. */
+  logger?: Logger;
 }
 
 /** A running gateway and the parts tests and the CLI reach into. */
@@ -47,7 +48,7 @@ export interface Gateway {
 /** Start a gateway for `config`; listens before resolving. Port 0 picks a free port (publicUrl follows it). */
 export async function startGateway(config: WardenConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const clock = options.clock ?? systemClock;
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const logger = options.logger ?? createLogger(config.log.level);
 
   // Listen first so that port 0 resolves before the issuer and audience (which embed the URL) are fixed.
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -101,10 +102,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
 
     const pool = new UpstreamPool(config.upstreams, {
       resolveSecret: (ref) => resolveSecret(ref),
-      logger: {
-        warn: (o, m) => log(`[warden] upstream: ${m} ${JSON.stringify(o)}`),
-        info: (o, m) => log(`[warden] upstream: ${m} ${JSON.stringify(o)}`),
-      },
+      logger: logger.child({ component: 'upstream' }),
     });
     closers.push(() => pool.close());
     await pool.start();
@@ -131,10 +129,12 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       trustProxy: config.server.trustProxy,
       resourceMetadataUrl,
       version: VERSION,
+      logger: logger.child({ component: 'mcp' }),
     });
     closers.push(() => mcp.close());
     const app = createApp({
       mcp,
+      logger,
       toolCalls: restToolCalls({
         pipeline,
         bodyLimitBytes: config.server.bodyLimitBytes,
@@ -162,7 +162,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       if (req.url === '/oauth' || req.url?.startsWith('/oauth/')) return oauth.handle(req, res);
       return honoListener(req, res);
     };
-    log(`[warden] gateway ${VERSION} listening on ${publicUrl} (store ${store.description})`);
+    logger.info({ url: publicUrl, store: store.description, version: VERSION }, 'gateway listening');
     return {
       url: publicUrl,
       config,

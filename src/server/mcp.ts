@@ -18,6 +18,7 @@ import { type Pipeline, visibleTools } from '../pipeline/index.js';
 import type { AggregatedTool } from '../upstream/index.js';
 import type { Clock } from '../util/clock.js';
 import { randomId } from '../util/clock.js';
+import type { Logger } from './logger.js';
 import {
   bearerOf,
   challengeHeaders,
@@ -62,6 +63,7 @@ export interface McpFaceDeps {
   /** URL of the RFC 9728 protected-resource metadata, advertised on 401. */
   resourceMetadataUrl: string;
   version: string;
+  logger: Logger;
   /** Idle MCP sessions are closed after this long. */
   idleTimeoutMs?: number;
   /** Bound on open MCP sessions per agent session (memory is finite). */
@@ -295,7 +297,8 @@ export class McpFace {
   }
 
   private fail(c: Context, e: WardenError, traceId: string): Response {
-    if (e.code === 'INTERNAL' && e.detail) console.error(`[warden] ${traceId} internal error: ${e.detail}`);
+    if (e.status >= 500)
+      this.deps.logger.error({ traceId, code: e.code, detail: e.detail }, 'mcp request failed');
     return errorResponse(c, e, traceId, challengeHeaders(e, this.deps.resourceMetadataUrl));
   }
 

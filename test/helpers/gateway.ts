@@ -12,6 +12,7 @@ import { embeddedDefault } from '../../src/config/index.js';
 import type { AgentConfig, WardenConfig } from '../../src/config/types.js';
 import { generateAgentKeyPair, requestSessionToken } from '../../src/identity/index.js';
 import { type Gateway, startGateway } from '../../src/server/gateway.js';
+import { silentLogger } from '../../src/server/logger.js';
 import { ManualClock } from '../../src/util/clock.js';
 import type { DialectTarget } from './dialects.js';
 
@@ -59,7 +60,7 @@ export async function startTestGateway(
   tweak(config);
   const gw = await startGateway(config, {
     clock,
-    log: () => {},
+    logger: silentLogger(),
     ...(target.pgSchema ? { pgSchema: target.pgSchema } : {}),
   });
   const clients: Client[] = [];
