@@ -14,7 +14,11 @@ import { requestSessionToken } from '../src/identity/index.js';
 /** Log in as `agentId`, list the tools, look up one order; returns what it saw. */
 export async function runAgent(gatewayUrl: string, agentId: string, privateJwk: Record<string, unknown>) {
   // 1. client_credentials + private_key_jwt (RFC 7523): no shared secret ever leaves the agent.
-  const token = await requestSessionToken({ tokenEndpoint: `${gatewayUrl}/oauth/token`, agentId, privateJwk });
+  const token = await requestSessionToken({
+    tokenEndpoint: `${gatewayUrl}/oauth/token`,
+    agentId,
+    privateJwk,
+  });
 
   // 2. MCP over Streamable HTTP with the session token as a bearer token.
   const client = new Client({ name: agentId, version: '1.0.0' });
@@ -38,8 +42,11 @@ export async function runAgent(gatewayUrl: string, agentId: string, privateJwk: 
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [url = 'http://127.0.0.1:8787', agentId = 'demo-support', keyFile = '.warden/demo-support.private.jwk'] =
-    process.argv.slice(2);
+  const [
+    url = 'http://127.0.0.1:8787',
+    agentId = 'demo-support',
+    keyFile = '.warden/demo-support.private.jwk',
+  ] = process.argv.slice(2);
   const jwk = JSON.parse(readFileSync(keyFile, 'utf8')) as Record<string, unknown>;
   const out = await runAgent(url, agentId, jwk);
   console.log(`token valid for ${out.expiresIn}s, scopes: ${out.scopes}`);
