@@ -9,6 +9,8 @@ export type AuditEvent =
   | 'SESSION_EXPIRED'
   | 'TOOL_CALL'
   | 'TOOL_DENIED'
+  | 'RATE_LIMITED'
+  | 'POLICY_RELOADED'
   | 'REQUEST_REJECTED'
   | 'AGENT_REGISTERED'
   | 'AGENT_UPDATED'

@@ -2,7 +2,7 @@
  * Default values shared by the embedded default (`defaults.ts`) and by absent
  * keys of a config file (`schema.ts`), so the two can never drift apart.
  */
-import type { RiskClass } from './types.js';
+import type { RiskClass, ToolConfig } from './types.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -47,3 +47,11 @@ export function defaultPublicUrl(host: string, port: number): string {
   const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
 }
+
+/** A tool's settings with only its risk class given. */
+export function toolDefaults(risk: RiskClass): ToolConfig {
+  return { risk, tags: [], cost: 0, arguments: {}, forbiddenKeys: [], resourceScopes: [] };
+}
+
+/** No extra policies. */
+export const DEFAULT_POLICY = { files: [], rules: [], timezone: 'UTC', watch: false } as const;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { toolDefaults } from './constants.js';
 import { embeddedDefault } from './defaults.js';
 
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
@@ -57,22 +58,23 @@ describe('embeddedDefault', () => {
   });
 
   it('classifies the demo tools by risk', () => {
-    expect(config.tools).toEqual({
-      issue_refund: { risk: 'high' },
-      bulk_message: { risk: 'critical' },
-      delete_account: { risk: 'critical' },
-      create_support_ticket: { risk: 'medium' },
-      lookup_order: { risk: 'low' },
-      check_shipping_status: { risk: 'low' },
+    expect(Object.fromEntries(Object.entries(config.tools).map(([k, v]) => [k, v.risk]))).toEqual({
+      issue_refund: 'high',
+      bulk_message: 'critical',
+      delete_account: 'critical',
+      create_support_ticket: 'medium',
+      lookup_order: 'low',
+      check_shipping_status: 'low',
     });
+    expect(config.tools.lookup_order).toEqual(toolDefaults('low'));
   });
 
   it('returns fresh objects each call, so one caller cannot alter another', () => {
     const a = embeddedDefault({ cwd: '/x', now: NOW });
     a.agents[0]?.allowedTools.push('delete_account');
-    a.tools['issue_refund'] = { risk: 'low' };
+    a.tools['issue_refund'] = toolDefaults('low');
     const b = embeddedDefault({ cwd: '/x', now: NOW });
     expect(b.agents[0]?.allowedTools).not.toContain('delete_account');
-    expect(b.tools['issue_refund']).toEqual({ risk: 'high' });
+    expect(b.tools['issue_refund']).toEqual(toolDefaults('high'));
   });
 });

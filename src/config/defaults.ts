@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { supportDeskCommand } from '../../examples/support-desk/command.js';
-import { DEFAULTS, DEMO_TOOL_RISKS, defaultPublicUrl } from './constants.js';
+import { DEFAULTS, DEMO_TOOL_RISKS, defaultPublicUrl, toolDefaults } from './constants.js';
 import type { ToolConfig, WardenConfig } from './types.js';
 
 const DEMO_AGENT_LIFETIME_MS = 30 * 86_400_000;
@@ -14,7 +14,7 @@ const DEMO_AGENT_LIFETIME_MS = 30 * 86_400_000;
 export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfig {
   const dataDir = join(opts.cwd, DEFAULTS.dataDir);
   const tools: Record<string, ToolConfig> = {};
-  for (const [name, risk] of Object.entries(DEMO_TOOL_RISKS)) tools[name] = { risk };
+  for (const [name, risk] of Object.entries(DEMO_TOOL_RISKS)) tools[name] = toolDefaults(risk);
   return {
     source: null,
     dataDir,
@@ -61,6 +61,8 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
       },
     ],
     tools,
+    policy: { files: [], rules: [], timezone: 'UTC', watch: false },
+    limits: { store: 'memory', onStoreDown: 'deny', rates: [], budgets: [] },
     log: { level: DEFAULTS.logLevel },
   };
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WardenError } from '../errors.js';
+import { toolDefaults } from './constants.js';
 import { embeddedDefault } from './defaults.js';
 import { type LocatedIssue, loadConfig } from './load.js';
 
@@ -141,7 +142,7 @@ describe('loadConfig: a valid file', () => {
         constraints: { maxToolCalls: 50, allowedCidrs: ['127.0.0.0/8', '::1/128'] },
       },
     ]);
-    expect(config.tools).toEqual({ issue_refund: { risk: 'high' } });
+    expect(config.tools).toEqual({ issue_refund: toolDefaults('high') });
     expect(config.log).toEqual({ level: 'info' });
   });
 

@@ -206,6 +206,7 @@ async function resolveAgent(
     maxConcurrentSessions: a.maxConcurrentSessions,
     allowedTools: a.allowedTools,
     deniedTools: a.deniedTools,
+    ...(a.scopes.length === 0 ? {} : { scopes: a.scopes }),
     ...(publicJwk === undefined ? {} : { publicJwk }),
     constraints: {
       ...(maxToolCalls === undefined ? {} : { maxToolCalls }),
@@ -250,6 +251,8 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
     upstreams: file.upstreams.map((u) => resolveUpstream(u, ctx.dir)),
     agents,
     tools: file.tools,
+    policy: { ...file.policy, files: file.policy.files.map((f) => resolve(ctx.dir, f)) },
+    limits: await resolveLimits(file.limits, ctx),
     log: file.log,
   };
 }
@@ -283,4 +286,36 @@ function collectWarnings(file: ConfigFile, config: WardenConfig, now: number): C
     }
   });
   return out;
+}
+
+async function resolveLimits(l: ConfigFile['limits'], ctx: ResolveContext): Promise<WardenConfig['limits']> {
+  let redisUrl: string | undefined;
+  if (l.redis !== undefined) {
+    const ref = l.redis.url;
+    if (typeof ref === 'string') redisUrl = ref;
+    else {
+      try {
+        redisUrl = await resolveSecret(absoluteRef(ref, ctx.dir), ctx.env);
+      } catch (e) {
+        ctx.problems.push({ path: ['limits', 'redis', 'url'], message: (e as Error).message });
+      }
+    }
+  }
+  return {
+    store: l.store,
+    ...(redisUrl === undefined ? {} : { redisUrl }),
+    onStoreDown: l.onStoreDown,
+    rates: l.rates.map((r) => ({
+      per: r.per,
+      ...(r.tool === undefined ? {} : { tool: r.tool }),
+      points: r.points,
+      durationMs: r.duration,
+    })),
+    budgets: l.budgets.map((b) => ({
+      per: b.per,
+      ...(b.tool === undefined ? {} : { tool: b.tool }),
+      amount: b.amount,
+      periodMs: b.period,
+    })),
+  };
 }

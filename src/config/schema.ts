@@ -11,6 +11,7 @@ import {
   defaultPublicUrl,
   MAX_CLOCK_SKEW_MS,
   MAX_TOKEN_TTL_MS,
+  toolDefaults,
 } from './constants.js';
 import { describeValue } from './describe.js';
 import {
@@ -29,13 +30,39 @@ import {
   sizeField,
   storeUrlField,
 } from './fields.js';
-import type { RiskClass, ToolConfig } from './types.js';
+import { limitsSchema } from './schema-limits.js';
+import { policySchema } from './schema-policy.js';
+import { TOOL_KEYS, toolSchema } from './schema-tools.js';
+import type { ToolConfig } from './types.js';
 
 export type { HeaderSecretRef, PathMessage, PublicKeySource } from './fields.js';
 
 /** Every key any object of the file may have: the vocabulary for "did you mean …?" hints. */
 const knownKeys = new Set<string>();
 export const KNOWN_KEYS: ReadonlySet<string> = knownKeys;
+for (const k of [
+  ...TOOL_KEYS,
+  'files',
+  'rules',
+  'timezone',
+  'watch',
+  'store',
+  'redis',
+  'onStoreDown',
+  'rates',
+  'budgets',
+  'per',
+  'tool',
+  'points',
+  'duration',
+  'amount',
+  'period',
+  'id',
+  'effect',
+  'description',
+  'scopes',
+])
+  knownKeys.add(k);
 
 function strict<S extends z.core.$ZodLooseShape>(shape: S) {
   for (const k of Object.keys(shape)) knownKeys.add(k);
@@ -164,6 +191,13 @@ const agentSchema = strict({
   maxConcurrentSessions: z.number().int().min(1).default(DEFAULTS.maxConcurrentSessions),
   allowedTools: z.array(nonEmpty).default(() => []),
   deniedTools: z.array(nonEmpty).default(() => []),
+  scopes: z
+    .array(
+      z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.*-]+)+$/, {
+        error: 'expected a scope pattern like orders:read:user:*',
+      }),
+    )
+    .default(() => []),
   publicKey: publicKeyField.optional(),
   constraints: strict({
     maxToolCalls: z.number().int().min(1).optional(),
@@ -171,10 +205,10 @@ const agentSchema = strict({
   }).prefault({}),
 });
 
-const riskSchema = z.enum(['low', 'medium', 'high', 'critical'] satisfies RiskClass[]);
-
 function demoTools(): Record<string, ToolConfig> {
-  return Object.fromEntries(Object.entries(DEMO_TOOL_RISKS).map(([name, risk]) => [name, { risk }]));
+  return Object.fromEntries(
+    Object.entries(DEMO_TOOL_RISKS).map(([name, risk]) => [name, toolDefaults(risk)]),
+  );
 }
 
 /** The whole file. Absent sections take the embedded defaults, except upstreams and agents (empty). */
@@ -185,7 +219,9 @@ export const configFileSchema = strict({
   tokens: tokensSchema,
   upstreams: z.array(upstreamSchema).default(() => []),
   agents: z.array(agentSchema).default(() => []),
-  tools: z.record(nonEmpty, strict({ risk: riskSchema })).default(demoTools),
+  tools: z.record(nonEmpty, toolSchema).default(demoTools),
+  policy: policySchema,
+  limits: limitsSchema,
   log: strict({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   }).prefault({}),

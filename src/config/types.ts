@@ -88,14 +88,48 @@ export interface AgentConfig {
   maxConcurrentSessions: number;
   allowedTools: string[];
   deniedTools: string[];
+  /** Resource-scope patterns the agent may hold (e.g. `orders:read:user:*`), granted on request. */
+  scopes?: string[];
   /** Public JWK used to verify the agent's private_key_jwt assertions; absent = operator-issued tokens only. */
   publicJwk?: Record<string, unknown>;
   constraints: AgentConstraints;
 }
 
+/** Constraints on one tool argument, on top of the upstream's JSON Schema (issue #3). */
+export interface ArgumentRule {
+  type?: 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
+  /** A regular expression the whole string value must match (write `^…$`). */
+  pattern?: string;
+  enum?: Array<string | number | boolean>;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  maxItems?: number;
+}
+
 export interface ToolConfig {
   risk: RiskClass;
+  /** Free labels policies can match on (e.g. read, write, external, money). */
+  tags: string[];
+  /** Cost units charged per call, for budgets. */
+  cost: number;
+  /** Per-argument constraints (rejected, never rewritten). */
+  arguments: Record<string, ArgumentRule>;
+  /** Argument keys refused anywhere in the arguments (besides __proto__, constructor, prototype). */
+  forbiddenKeys: string[];
+  /**
+   * Resource scopes the call needs, as templates over argument values, e.g.
+   * `orders:read:user:{userId}`: the token must carry that scope (or a broader one).
+   */
+  resourceScopes: string[];
 }
+
+export type { LimitsConfig } from './limits-types.js';
+export type { PolicyConfig } from './policy-types.js';
+
+import type { LimitsConfig } from './limits-types.js';
+import type { PolicyConfig } from './policy-types.js';
 
 export interface WardenConfig {
   /** Absolute path of the config file, or null for the embedded default. */
@@ -108,5 +142,9 @@ export interface WardenConfig {
   upstreams: UpstreamConfig[];
   agents: AgentConfig[];
   tools: Record<string, ToolConfig>;
+  /** Cedar policy files and the YAML shorthand compiled to Cedar (issue #3). */
+  policy: PolicyConfig;
+  /** Rate limits and cost budgets (issue #3). */
+  limits: LimitsConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
