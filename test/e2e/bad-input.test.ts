@@ -90,6 +90,30 @@ describe('bad input', () => {
     await expectError(await rest(big), 413, 'PAYLOAD_TOO_LARGE');
   });
 
+  it('an MCP body over the limit → 413 PAYLOAD_TOO_LARGE, also when streamed without Content-Length', async () => {
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'lookup_order', arguments: { orderId: 'x'.repeat(100 * 1024) } },
+    });
+    const headers = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${token}`,
+    };
+    await expectError(await fetch(`${t.gw.url}/mcp`, { method: 'POST', headers, body: big }), 413, 'PAYLOAD_TOO_LARGE');
+    const bytes = new TextEncoder().encode(big);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 8192) controller.enqueue(bytes.slice(i, i + 8192));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${t.gw.url}/mcp`, { method: 'POST', headers, body: stream, duplex: 'half' } as RequestInit);
+    await expectError(res, 413, 'PAYLOAD_TOO_LARGE');
+  });
+
   it('deeply nested arguments → 400 NESTING_TOO_DEEP', async () => {
     let nested: unknown = 'x';
     for (let i = 0; i < 200; i++) nested = { a: nested };
