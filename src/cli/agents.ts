@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { WardenError } from '../errors.js';
 import type { Agent } from '../identity/index.js';
-import { openServices, type Services, syncAgents } from '../server/services.js';
+import type { Services } from '../server/services.js';
 import { parseDuration } from '../util/duration.js';
 import { loadForCli } from './context.js';
 import { iso, printJson, reportError } from './output.js';
@@ -25,6 +25,8 @@ interface CommonOptions {
 async function withServices(opts: CommonOptions, fn: (s: Services) => Promise<void>): Promise<void> {
   try {
     const { config } = await loadForCli(opts);
+    // Loaded on use: the store and identity stack are heavy, and `--help` should not pay for them.
+    const { openServices, syncAgents } = await import('../server/services.js');
     const s = await openServices(config);
     try {
       await syncAgents(s, config);
@@ -108,6 +110,7 @@ export function registerAgents(program: Command): void {
           ['active sessions', String(active)],
           ['allowed tools', v.allowedTools.join(', ') || '-'],
           ['denied tools', v.deniedTools.join(', ') || '-'],
+          ['scopes', v.scopes.join(', ') || '-'],
           ['constraints', JSON.stringify(v.constraints)],
           [
             'public key',
@@ -133,6 +136,12 @@ export function registerAgents(program: Command): void {
     .option('--max-sessions <n>', 'max concurrent sessions', '5')
     .option('--allow <tools>', 'allowed tools (comma-separated, repeatable)', list, [])
     .option('--deny <tools>', 'denied tools (comma-separated, repeatable)', list, [])
+    .option(
+      '--scope <patterns>',
+      'resource-scope patterns the agent may request, e.g. orders:read:user:* (comma-separated, repeatable)',
+      list,
+      [],
+    )
     .option('--public-key <file>', 'public JWK file for private_key_jwt')
     .option('--max-tool-calls <n>', 'max tool calls per session')
     .option('--cidr <cidrs>', 'allowed client CIDRs (comma-separated, repeatable)', list, [])
@@ -150,6 +159,7 @@ export function registerAgents(program: Command): void {
           maxSessions: string;
           allow: string[];
           deny: string[];
+          scope: string[];
           publicKey?: string;
           maxToolCalls?: string;
           cidr: string[];
@@ -182,6 +192,13 @@ export function registerAgents(program: Command): void {
           if (maxToolCalls !== undefined && (!Number.isInteger(maxToolCalls) || maxToolCalls < 1)) {
             throw new WardenError('INVALID_REQUEST', '--max-tool-calls must be a positive integer');
           }
+          const expiresAt = parseExpiry(opts.expires, s.clock.now());
+          if (expiresAt <= s.clock.now()) {
+            throw new WardenError(
+              'INVALID_REQUEST',
+              `--expires is in the past (${iso(expiresAt)}): the agent could never get a session`,
+            );
+          }
           const agent = await s.agents.register(
             {
               id: opts.id,
@@ -189,10 +206,11 @@ export function registerAgents(program: Command): void {
               version: opts.agentVersion,
               environment: opts.environment,
               owner: opts.owner,
-              expiresAt: parseExpiry(opts.expires, s.clock.now()),
+              expiresAt,
               maxConcurrentSessions: maxSessions,
               allowedTools: opts.allow,
               deniedTools: opts.deny,
+              scopes: opts.scope,
               publicJwk: publicJwk as Agent['publicJwk'],
               constraints: {
                 ...(maxToolCalls === undefined ? {} : { maxToolCalls }),
@@ -208,7 +226,12 @@ export function registerAgents(program: Command): void {
             actorId: `operator:${process.env.USER ?? 'unknown'}`,
             agentId: agent.id,
             agentType: agent.type,
-            data: { source: 'cli', allowedTools: agent.allowedTools, deniedTools: agent.deniedTools },
+            data: {
+              source: 'cli',
+              allowedTools: agent.allowedTools,
+              deniedTools: agent.deniedTools,
+              scopes: agent.scopes,
+            },
           });
           if (opts.json) return printJson(view(agent));
           process.stdout.write(`Registered agent ${agent.id} (expires ${iso(agent.expiresAt)}).\n`);

@@ -1,8 +1,8 @@
 /** `warden audit verify|tail`: prove the chain, read the latest entries. */
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { type AuditEntry, AuditLog, formatEntry, verifyChain } from '../audit/index.js';
-import { openStore } from '../store/index.js';
+import type { AuditEntry } from '../audit/index.js';
+import { WardenError } from '../errors.js';
 import { loadForCli } from './context.js';
 import { printJson, reportError } from './output.js';
 
@@ -59,6 +59,8 @@ export function registerAudit(program: Command): void {
     .action(async (opts: AuditOptions) => {
       try {
         const { config } = await loadForCli(opts);
+        const { openStore } = await import('../store/index.js');
+        const { verifyChain } = await import('../audit/index.js');
         const store = await openStore(config.store.url);
         const bar = progress(opts.json);
         try {
@@ -93,9 +95,12 @@ export function registerAudit(program: Command): void {
     .action(async (opts: AuditOptions & { lines: string; follow?: boolean }) => {
       try {
         const n = Number(opts.lines);
-        if (!Number.isInteger(n) || n < 1 || n > 10_000)
-          throw new Error('--lines must be an integer from 1 to 10000');
+        if (!Number.isInteger(n) || n < 1 || n > 10_000) {
+          throw new WardenError('INVALID_REQUEST', '--lines must be an integer from 1 to 10000');
+        }
         const { config } = await loadForCli(opts);
+        const { openStore } = await import('../store/index.js');
+        const { AuditLog, formatEntry } = await import('../audit/index.js');
         const store = await openStore(config.store.url);
         const log = new AuditLog(store);
         const print = (e: AuditEntry) =>

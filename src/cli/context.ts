@@ -6,7 +6,6 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { loadConfig } from '../config/index.js';
 import type { WardenConfig } from '../config/types.js';
-import { generateAgentKeyPair } from '../identity/index.js';
 
 /** Options every command that reads config accepts. */
 export interface ConfigOption {
@@ -44,6 +43,7 @@ export async function ensureDemoAgentKey(config: WardenConfig): Promise<void> {
     privateJwk = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   } else {
     mkdirSync(config.dataDir, { recursive: true });
+    const { generateAgentKeyPair } = await import('../identity/index.js');
     const pair = await generateAgentKeyPair();
     privateJwk = pair.privateJwk as Record<string, unknown>;
     writeFileSync(path, JSON.stringify(privateJwk), { mode: 0o600 });

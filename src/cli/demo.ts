@@ -7,16 +7,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Command } from 'commander';
 import { INJECTED_ORDER_ID } from '../../examples/support-desk/data.js';
-import { verifyChain } from '../audit/index.js';
 import { embeddedDefault } from '../config/index.js';
-import { requestSessionToken } from '../identity/index.js';
-import { startGateway } from '../server/gateway.js';
-import { createLogger, silentLogger } from '../server/logger.js';
 import { systemClock } from '../util/clock.js';
 import { demoKeyPath, ensureDemoAgentKey } from './context.js';
 import { printJson, reportError } from './output.js';
@@ -45,11 +39,29 @@ function textOf(r: CallToolResult): string {
 
 /** Play the incident against a fresh gateway; returns the acts and the audit verdict. */
 export async function runDemo(opts: { verbose?: boolean } = {}) {
+  // Heavy modules load only when the demo runs, so `warden --help` stays fast.
+  const [
+    { Client },
+    { StreamableHTTPClientTransport },
+    { verifyChain },
+    { requestSessionToken },
+    gateway,
+    logger,
+  ] = await Promise.all([
+    import('@modelcontextprotocol/sdk/client/index.js'),
+    import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
+    import('../audit/index.js'),
+    import('../identity/index.js'),
+    import('../server/gateway.js'),
+    import('../server/logger.js'),
+  ]);
   const dir = mkdtempSync(join(tmpdir(), 'warden-demo-'));
   const config = embeddedDefault({ cwd: dir, now: systemClock.now() });
   config.server.port = 0;
   await ensureDemoAgentKey(config);
-  const gw = await startGateway(config, { logger: opts.verbose ? createLogger('info') : silentLogger() });
+  const gw = await gateway.startGateway(config, {
+    logger: opts.verbose ? logger.createLogger('info') : logger.silentLogger(),
+  });
   const acts: Act[] = [];
   try {
     const privateJwk = JSON.parse(readFileSync(demoKeyPath(config), 'utf8')) as Record<string, unknown>;

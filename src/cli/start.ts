@@ -1,6 +1,6 @@
-/** `warden start`: run the gateway until SIGINT/SIGTERM. */
+/** `warden start`: run the gateway until SIGINT/SIGTERM; SIGHUP reloads policy. */
 import type { Command } from 'commander';
-import { startGateway } from '../server/gateway.js';
+import { WardenError } from '../errors.js';
 import { demoKeyPath, loadForCli } from './context.js';
 import { reportError } from './output.js';
 
@@ -35,7 +35,18 @@ export function registerStart(program: Command): void {
           config.server.publicUrl = `http://${config.server.host}:${port}`;
         }
         for (const w of warnings) process.stderr.write(`warden: warning: ${w}\n`);
-        const gw = await startGateway(config);
+        // Loaded here, not at the top: `warden --help` and the offline commands stay fast.
+        const { startGateway } = await import('../server/gateway.js');
+        const gw = await startGateway(config).catch((e: unknown) => {
+          const err = e as NodeJS.ErrnoException;
+          if (err?.code === 'EADDRINUSE') {
+            throw new WardenError(
+              'INVALID_REQUEST',
+              `port ${config.server.port} on ${config.server.host} is already in use (is another Warden running?)`,
+            );
+          }
+          throw e;
+        });
         const lines = [
           `Warden is running at ${gw.url}`,
           `  MCP endpoint:   ${gw.url}/mcp`,
@@ -46,7 +57,8 @@ export function registerStart(program: Command): void {
             ? `  Embedded default: demo agent "demo-support" (key: ${demoKeyPath(config)}); try: npx warden token issue --agent demo-support`
             : `  Config: ${config.source}`,
         ];
-        process.stderr.write(`${lines.join('\n')}\n`);
+        // Handlers before the "running" line: a supervisor that signals as soon as it reads the line
+        // must not meet the default action (SIGHUP and SIGTERM would kill the process outright).
         let stopping = false;
         const stop = async (signal: string) => {
           if (stopping) return;
@@ -57,6 +69,9 @@ export function registerStart(program: Command): void {
         };
         process.on('SIGINT', () => void stop('SIGINT'));
         process.on('SIGTERM', () => void stop('SIGTERM'));
+        // Reload policy; an invalid set is logged and audited, and the running one stays.
+        process.on('SIGHUP', () => void gw.policy.reload('sighup'));
+        process.stderr.write(`${lines.join('\n')}\n`);
       } catch (e) {
         reportError(e);
         process.exit(2);

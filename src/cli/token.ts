@@ -1,7 +1,6 @@
 /** `warden token issue`: an operator mints a session token for a registered agent. */
 import type { Command } from 'commander';
 import { WardenError } from '../errors.js';
-import { openServices, syncAgents } from '../server/services.js';
 import { parseDuration } from '../util/duration.js';
 import { loadForCli } from './context.js';
 import { iso, printJson, reportError } from './output.js';
@@ -10,6 +9,7 @@ interface IssueOptions {
   config?: string;
   agent: string;
   ttl?: string;
+  scope?: string[];
   json?: boolean;
 }
 
@@ -23,11 +23,18 @@ export function registerToken(program: Command): void {
     )
     .requiredOption('-a, --agent <id>', 'agent id')
     .option('--ttl <duration>', 'lifetime, e.g. 5m (at most the configured tokens.ttl, itself at most 15m)')
+    .option(
+      '--scope <scopes>',
+      'only these scopes (space- or comma-separated, repeatable): tool:<name>:execute, or a resource scope ' +
+        "such as orders:read:user:usr_abc that one of the agent's patterns covers; default: every tool scope plus the agent's wildcard-free resource scopes",
+      (v: string, prev: string[] = []) => [...prev, ...v.split(/[\s,]+/).filter(Boolean)],
+    )
     .option('-c, --config <file>', 'config file')
     .option('--json', 'print JSON: token, sessionId, agentId, expiresAt, scopes')
     .action(async (opts: IssueOptions) => {
       try {
         const { config } = await loadForCli(opts);
+        const { openServices, syncAgents } = await import('../server/services.js');
         const s = await openServices(config);
         try {
           await syncAgents(s, config);
@@ -39,14 +46,17 @@ export function registerToken(program: Command): void {
             } catch (e) {
               throw new WardenError('INVALID_REQUEST', `--ttl: ${(e as Error).message}`);
             }
-            if (ttlMs <= 0 || ttlMs > config.tokens.ttlMs) {
+            if (ttlMs < 1000 || ttlMs > config.tokens.ttlMs) {
               throw new WardenError(
                 'INVALID_REQUEST',
-                `--ttl must be between 1ms and the configured maximum ${config.tokens.ttlMs / 60_000} minutes`,
+                `--ttl must be between 1s and the configured maximum ${config.tokens.ttlMs / 60_000} minutes`,
               );
             }
           }
-          const issued = await s.tokens.issue(opts.agent, ttlMs === undefined ? {} : { ttlMs });
+          const issued = await s.tokens.issue(opts.agent, {
+            ...(ttlMs === undefined ? {} : { ttlMs }),
+            ...(opts.scope === undefined ? {} : { scopes: opts.scope }),
+          });
           if (opts.json) {
             printJson({
               token: issued.token,

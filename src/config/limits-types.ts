@@ -8,6 +8,7 @@ export interface RateLimitConfig {
   tool?: string;
   /** Calls allowed per window. */
   points: number;
+  /** Fixed window, whole seconds (in ms). */
   durationMs: number;
 }
 
@@ -16,6 +17,7 @@ export interface BudgetConfig {
   tool?: string;
   /** Cost units allowed per period (tools' `cost`). */
   amount: number;
+  /** Fixed period, whole seconds (in ms). */
   periodMs: number;
 }
 
@@ -23,6 +25,10 @@ export interface LimitsConfig {
   store: 'memory' | 'redis';
   /** Redis URL (resolved; a ref in the file when it carries a password). */
   redisUrl?: string;
+  /** A Redis command unanswered this long counts as the store being down (default 1 s). */
+  redisTimeoutMs?: number;
+  /** Prefix of every counter key (default `warden`): deployments sharing one Redis set different ones. */
+  namespace?: string;
   /** What a call does when the counter store is unreachable: deny (default, fail closed) or allow. */
   onStoreDown: 'deny' | 'allow';
   rates: RateLimitConfig[];

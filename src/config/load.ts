@@ -304,6 +304,8 @@ async function resolveLimits(l: ConfigFile['limits'], ctx: ResolveContext): Prom
   return {
     store: l.store,
     ...(redisUrl === undefined ? {} : { redisUrl }),
+    ...(l.redis === undefined ? {} : { redisTimeoutMs: l.redis.timeout }),
+    namespace: l.namespace,
     onStoreDown: l.onStoreDown,
     rates: l.rates.map((r) => ({
       per: r.per,

@@ -15,8 +15,18 @@ const regexField = field('a regular expression', (v) => {
   return ok(v);
 });
 
-/** `{name}` placeholders of a resource-scope template must be argument names. */
-const SCOPE_TEMPLATE = /^[A-Za-z0-9_.-]+(:([A-Za-z0-9_.-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))+$/;
+/**
+ * A resource-scope template: literal segments (the first names the resource
+ * type and is never `tool`, which is reserved for tool scopes) and `{argument}`
+ * placeholders, filled from the call's validated arguments at run time.
+ */
+const SCOPE_TEMPLATE = /^(?!tool:)[A-Za-z0-9_.-]+(:([A-Za-z0-9_.-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))+$/;
+const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/** The argument names a scope template's placeholders refer to. */
+export function templateArguments(template: string): string[] {
+  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '');
+}
 
 const argumentRuleSchema = z
   .strictObject({
@@ -37,10 +47,25 @@ const argumentRuleSchema = z
   })
   .refine((r) => r.minLength === undefined || r.maxLength === undefined || r.minLength <= r.maxLength, {
     error: 'minLength is greater than maxLength',
+  })
+  .refine((r) => impliedTypes(r).size <= 1, {
+    // pattern + minimum could never both hold: every call would be refused, so say so at load.
+    error:
+      'the constraints contradict each other or the type (pattern/minLength/maxLength are for strings, minimum/maximum for numbers, maxItems for arrays)',
   }) satisfies z.ZodType<ArgumentRule>;
 
+/** The value kinds a rule's constraints imply (`type` included); more than one is a contradiction. */
+function impliedTypes(r: ArgumentRule): Set<string> {
+  const kinds = new Set<string>();
+  if (r.type !== undefined) kinds.add(r.type === 'integer' ? 'number' : r.type);
+  if (r.pattern !== undefined || r.minLength !== undefined || r.maxLength !== undefined) kinds.add('string');
+  if (r.minimum !== undefined || r.maximum !== undefined) kinds.add('number');
+  if (r.maxItems !== undefined) kinds.add('array');
+  return kinds;
+}
+
 /** One tool's settings; everything but `risk` is optional. */
-export const toolSchema = z.strictObject({
+const toolShape = z.strictObject({
   risk: riskSchema.default('low'),
   tags: z
     .array(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, { error: 'expected a lowercase tag' }))
@@ -51,11 +76,30 @@ export const toolSchema = z.strictObject({
   resourceScopes: z
     .array(
       z.string().regex(SCOPE_TEMPLATE, {
-        error: 'expected a scope template like orders:read:user:{userId}',
+        error: 'expected a scope template like orders:read:user:{userId} (not starting with "tool:")',
       }),
     )
     .default(() => []),
 });
 
+/**
+ * Placeholders are checked at load, not left to run time: each must name an
+ * argument declared under `arguments`, so a typo ({userID}) is a config error
+ * rather than a tool that silently denies every call, and the value that
+ * becomes part of a scope has a rule (a type, a pattern) the operator wrote.
+ */
+export const toolSchema = toolShape.superRefine((tool, ctx) => {
+  tool.resourceScopes.forEach((template, i) => {
+    for (const name of templateArguments(template)) {
+      if (Object.hasOwn(tool.arguments, name)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resourceScopes', i],
+        message: `placeholder {${name}} names no argument declared under arguments (declare ${name} with a type and pattern)`,
+      });
+    }
+  });
+});
+
 /** Keys of the tool schema, for "did you mean" hints. */
-export const TOOL_KEYS = [...Object.keys(toolSchema.shape), ...Object.keys(argumentRuleSchema.shape ?? {})];
+export const TOOL_KEYS = [...Object.keys(toolShape.shape), ...Object.keys(argumentRuleSchema.shape ?? {})];

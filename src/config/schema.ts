@@ -31,7 +31,7 @@ import {
   storeUrlField,
 } from './fields.js';
 import { limitsSchema } from './schema-limits.js';
-import { policySchema } from './schema-policy.js';
+import { POLICY_KEYS, policySchema } from './schema-policy.js';
 import { TOOL_KEYS, toolSchema } from './schema-tools.js';
 import type { ToolConfig } from './types.js';
 
@@ -42,6 +42,7 @@ const knownKeys = new Set<string>();
 export const KNOWN_KEYS: ReadonlySet<string> = knownKeys;
 for (const k of [
   ...TOOL_KEYS,
+  ...POLICY_KEYS,
   'files',
   'rules',
   'timezone',
@@ -193,8 +194,9 @@ const agentSchema = strict({
   deniedTools: z.array(nonEmpty).default(() => []),
   scopes: z
     .array(
-      z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.*-]+)+$/, {
-        error: 'expected a scope pattern like orders:read:user:*',
+      // `*` is one whole segment, never the first; `tool:` is reserved (src/identity/scopes.ts).
+      z.string().regex(/^(?!tool:)[A-Za-z0-9_.-]+(:([A-Za-z0-9_.-]+|\*))+$/, {
+        error: 'expected a scope pattern like orders:read:user:* (* is a whole segment; not tool:…)',
       }),
     )
     .default(() => []),

@@ -7,7 +7,8 @@
 import ipaddr from 'ipaddr.js';
 import type { JWK } from 'jose';
 import { z } from 'zod';
-import type { AgentInput } from './types.js';
+import { checkScopePattern, MAX_RESOURCE_SCOPES } from './scopes.js';
+import type { Agent, AgentInput } from './types.js';
 
 /** Agent ids become OAuth client_ids, JWT `sub`s and URL segments: keep them plain. */
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -20,6 +21,10 @@ const text = z.string().trim().min(1).max(200);
 const toolName = z
   .string()
   .regex(SCOPE_SAFE, 'tool names must be non-empty and contain no spaces, quotes or backslashes');
+const scopePattern = z.string().superRefine((value, ctx) => {
+  const problem = checkScopePattern(value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `scope pattern ${problem}` });
+});
 const cidr = z.string().refine((value) => {
   try {
     ipaddr.parseCIDR(value);
@@ -39,6 +44,10 @@ const agentInputSchema = z.object({
   maxConcurrentSessions: z.number().int().min(1).max(10_000),
   allowedTools: z.array(toolName).max(10_000),
   deniedTools: z.array(toolName).max(10_000),
+  scopes: z
+    .array(scopePattern)
+    .max(MAX_RESOURCE_SCOPES * 4)
+    .default(() => []),
   publicJwk: z.unknown().nullable().optional(),
   constraints: z
     .object({
@@ -50,7 +59,9 @@ const agentInputSchema = z.object({
 });
 
 /** The result of checking an agent declaration: the normalised input, or the first problem found. */
-export type AgentInputCheck = { ok: true; value: AgentInput } | { ok: false; problem: string };
+export type AgentInputCheck =
+  | { ok: true; value: AgentInput & Pick<Agent, 'scopes'> }
+  | { ok: false; problem: string };
 
 /** Checks and normalises an agent declaration (trims text, keeps only a key's public members). */
 export function checkAgentInput(input: unknown): AgentInputCheck {
@@ -82,6 +93,7 @@ export function checkAgentInput(input: unknown): AgentInputCheck {
       maxConcurrentSessions: v.maxConcurrentSessions,
       allowedTools: [...new Set(v.allowedTools)],
       deniedTools: [...new Set(v.deniedTools)],
+      scopes: [...new Set(v.scopes)].sort(),
       publicJwk,
       constraints,
     },

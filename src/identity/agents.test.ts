@@ -178,6 +178,38 @@ describeEachDialect('AgentRegistry', (target) => {
     expect((await agents.get('reg-1'))?.status).toBe('active');
   });
 
+  it('persists resource-scope patterns (sorted, deduplicated); none when absent; invalid ones refused', async () => {
+    const a = await agents.register(
+      input('reg-scoped', {
+        scopes: ['orders:read:user:*', 'tickets:create:org:org_1', 'orders:read:user:*'],
+      }),
+      'cli',
+    );
+    expect(a.scopes).toEqual(['orders:read:user:*', 'tickets:create:org:org_1']);
+    expect((await agents.get('reg-scoped'))?.scopes).toEqual(a.scopes);
+    expect((await agents.get('reg-2'))?.scopes).toEqual([]);
+    for (const bad of ['orders', 'orders:read:user:usr_*', 'tool:*:execute', '*:read']) {
+      expect(await codeOf(agents.register(input('reg-badscope', { scopes: [bad] }), 'api')), bad).toBe(
+        'INVALID_REQUEST',
+      );
+    }
+    expect(await agents.get('reg-badscope')).toBeUndefined();
+  });
+
+  it('config sync carries scopes and updates an agent whose scopes changed', async () => {
+    const cfg = (scopes?: string[]): AgentConfig => ({
+      ...input('cfg-scoped'),
+      publicJwk: undefined,
+      ...(scopes === undefined ? {} : { scopes }),
+    });
+    expect((await agents.syncFromConfig([cfg(['orders:read:user:*'])])).created).toEqual(['cfg-scoped']);
+    expect((await agents.get('cfg-scoped'))?.scopes).toEqual(['orders:read:user:*']);
+    expect((await agents.syncFromConfig([cfg(['orders:read:user:*'])])).updated).toEqual([]);
+    expect((await agents.syncFromConfig([cfg()])).updated).toEqual(['cfg-scoped']);
+    expect((await agents.get('cfg-scoped'))?.scopes).toEqual([]);
+    expect(await codeOf(agents.syncFromConfig([cfg(['orders:*x'])]))).toBe('CONFIG_INVALID');
+  });
+
   it('refuses an invalid or duplicated config with CONFIG_INVALID and changes nothing', async () => {
     const ok = { ...input('cfg-c'), publicJwk: undefined };
     expect(await codeOf(agents.syncFromConfig([ok, ok]))).toBe('CONFIG_INVALID');

@@ -56,6 +56,7 @@ export function rowToAgent(row: Selectable<AgentsTable>): Agent {
     maxConcurrentSessions: row.max_concurrent_sessions,
     allowedTools: JSON.parse(row.allowed_tools) as string[],
     deniedTools: JSON.parse(row.denied_tools) as string[],
+    scopes: JSON.parse(row.scopes) as string[],
     publicJwk: row.public_jwk === null ? null : (JSON.parse(row.public_jwk) as Agent['publicJwk']),
     constraints: JSON.parse(row.constraints) as Agent['constraints'],
     status: row.status === 'active' ? 'active' : 'disabled',
@@ -75,6 +76,7 @@ function inputColumns(input: AgentInput) {
     max_concurrent_sessions: input.maxConcurrentSessions,
     allowed_tools: JSON.stringify(input.allowedTools),
     denied_tools: JSON.stringify(input.deniedTools),
+    scopes: JSON.stringify(input.scopes ?? []),
     public_jwk: input.publicJwk === null ? null : JSON.stringify(input.publicJwk),
     constraints: JSON.stringify(input.constraints),
   };

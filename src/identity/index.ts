@@ -14,6 +14,16 @@ export {
 } from './client-assertion.js';
 export { ipInRanges } from './ip.js';
 export { KeyManager, type KeyManagerOptions, type SigningKey } from './keys.js';
+export {
+  checkResourceScope,
+  checkScopePattern,
+  grantScopes,
+  isToolScope,
+  MAX_RESOURCE_SCOPES,
+  SCOPE_SEGMENT,
+  type ScopeGrant,
+  scopeCovers,
+} from './scopes.js';
 export { type NewSession, SessionStore } from './sessions.js';
 export { type OpenSessionOptions, TokenService, type TokenServiceDeps } from './tokens.js';
 export {

@@ -338,6 +338,43 @@ describeEachDialect('TokenService', (target) => {
     expect(await sessions.countActive(a.id, clock.now())).toBe(0);
   });
 
+  it('resource scopes: granted on request when a pattern covers them; wildcard-free patterns by default', async () => {
+    const a = await agent({ scopes: ['orders:read:user:*', 'tickets:create:org:org_xyz789'] });
+    const all = await tokens.issue(a.id);
+    expect(all.scopes).toEqual([
+      'tool:check_shipping_status:execute',
+      'tool:lookup_order:execute',
+      'tickets:create:org:org_xyz789',
+    ]);
+    const own = await tokens.issue(a.id, {
+      scopes: ['tool:lookup_order:execute', 'orders:read:user:usr_abc123'],
+    });
+    expect(own.scopes).toEqual(['tool:lookup_order:execute', 'orders:read:user:usr_abc123']);
+    const v = await tokens.verify(own.token);
+    expect(v.claims.scope).toBe('tool:lookup_order:execute orders:read:user:usr_abc123');
+    expect(v.session.scopes).toEqual(own.scopes);
+  });
+
+  it('a requested scope outside the agent is refused outright, and no session is opened', async () => {
+    const a = await agent({ scopes: ['orders:read:user:*'] });
+    for (const scope of [
+      'orders:read:user:*',
+      'orders:read',
+      'orders:write:user:usr_abc',
+      'tool:issue_refund:execute',
+      'tool:delete_account:execute',
+    ]) {
+      const e = await tokens.issue(a.id, { scopes: ['tool:lookup_order:execute', scope] }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(isWardenError(e, 'INVALID_REQUEST'), scope).toBe(true);
+      expect((e as { rule?: string }).rule).toBe('token.scope-not-allowed');
+      expect((e as { data?: unknown }).data).toEqual({ refusedScopes: [scope] });
+    }
+    expect(await sessions.countActive(a.id, clock.now())).toBe(0);
+  });
+
   it('a token stays valid across key rotation until it expires', async () => {
     const a = await agent();
     const before = await tokens.issue(a.id);

@@ -13,6 +13,7 @@ import { type Clock, randomId, systemClock } from '../util/clock.js';
 import { type AgentRegistry, assertUsable, scopesFor } from './agents.js';
 import { ipInRanges } from './ip.js';
 import type { KeyManager } from './keys.js';
+import { grantScopes } from './scopes.js';
 import type { SessionStore } from './sessions.js';
 import {
   type Agent,
@@ -40,7 +41,11 @@ export interface OpenSessionOptions {
   issuedVia: Session['issuedVia'];
   ttlMs: number;
   clientIp?: string | null;
-  /** Requested scopes; absent = every scope the agent holds. Intersected with the agent's scopes. */
+  /**
+   * Requested scopes; absent = every tool scope plus the agent's wildcard-free
+   * resource scopes. A requested scope the agent may not hold refuses the
+   * whole request (INVALID_REQUEST, rule `token.scope-not-allowed`).
+   */
   scopes?: string[];
 }
 
@@ -163,8 +168,15 @@ export class TokenService {
           },
         );
       }
-      const allowed = scopesFor(agent);
-      const scopes = opts.scopes === undefined ? allowed : allowed.filter((s) => opts.scopes?.includes(s));
+      const { granted: scopes, refused } = grantScopes(agent, scopesFor(agent), opts.scopes);
+      if (refused.length > 0) {
+        // Refuse rather than trim: a caller asking for a resource it may not touch should hear so.
+        throw new WardenError('INVALID_REQUEST', 'A requested scope is not allowed for this agent', {
+          rule: 'token.scope-not-allowed',
+          detail: `agent ${agent.id} may not hold: ${refused.join(' ').slice(0, 1000)}`,
+          data: { refusedScopes: refused.slice(0, 10).map((s) => s.slice(0, 256)) },
+        });
+      }
       // JWT times are whole seconds: align the row with the token's `exp`, and never
       // let a token outlive the agent identity it speaks for.
       const iatMs = Math.floor(now / 1000) * 1000;

@@ -21,6 +21,8 @@ export interface Agent {
   maxConcurrentSessions: number;
   allowedTools: string[];
   deniedTools: string[];
+  /** Resource-scope patterns the agent may request (`orders:read:user:*`); see scopes.ts. */
+  scopes: string[];
   /** Verifies the agent's private_key_jwt assertions; null = operator-issued tokens only. */
   publicJwk: JWK | null;
   constraints: { maxToolCalls?: number; allowedCidrs?: string[] };
@@ -31,7 +33,13 @@ export interface Agent {
 }
 
 /** What a caller supplies to register an agent; the registry owns the rest. */
-export type AgentInput = Omit<Agent, 'createdAt' | 'updatedAt' | 'status' | 'disabledReason' | 'source'>;
+export type AgentInput = Omit<
+  Agent,
+  'createdAt' | 'updatedAt' | 'status' | 'disabledReason' | 'source' | 'scopes'
+> & {
+  /** Resource-scope patterns; absent = none. */
+  scopes?: string[];
+};
 
 /** A session: what one short-lived token is bound to (DESIGN.md "Identity and credentials"). */
 export interface Session {

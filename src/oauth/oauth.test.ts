@@ -285,6 +285,38 @@ describeEachDialect('authorization server over HTTP', (target) => {
     expect(resource).toMatchObject({ status: 400, error: 'invalid_target' });
   });
 
+  it('resource scopes: a concrete scope one of the agent patterns covers is granted; anything else is invalid_scope', async () => {
+    const { agent, privateJwk } = await agentWithKey({
+      scopes: ['orders:read:order:*', 'tickets:create:org:org_xyz789'],
+    });
+    const ask = (scope?: string) =>
+      requestSessionToken({ tokenEndpoint, agentId: agent.id, privateJwk, ...(scope ? { scope } : {}) });
+    const own = await ask('tool:lookup_order:execute orders:read:order:ORD-4F8K2P1Z');
+    expect(own.scope).toBe('tool:lookup_order:execute orders:read:order:ORD-4F8K2P1Z');
+    const v = await tokens.verify(own.access_token);
+    expect(v.claims.scope).toBe(own.scope);
+    expect(v.session.scopes).toEqual(['tool:lookup_order:execute', 'orders:read:order:ORD-4F8K2P1Z']);
+    // No scope asked: every tool scope and the wildcard-free pattern, never a wildcard.
+    expect((await ask()).scope.split(' ')).toEqual([
+      'tool:check_shipping_status:execute',
+      'tool:create_support_ticket:execute',
+      'tool:issue_refund:execute',
+      'tool:lookup_order:execute',
+      'tickets:create:org:org_xyz789',
+    ]);
+    const sessionsBefore = created.length;
+    for (const scope of [
+      'orders:read:order:*', // tokens carry concrete scopes only
+      'orders:read', // broader than any pattern
+      'orders:write:order:ORD-4F8K2P1Z',
+      'tickets:create:org:org_other',
+      'tool:lookup_order:execute orders:read:order:ORD-4F8K2P1Z:x orders:read:user:usr_abc',
+    ]) {
+      expect(await errorOf(ask(scope)), scope).toMatchObject({ status: 400, error: 'invalid_scope' });
+    }
+    expect(created.length).toBe(sessionsBefore);
+  });
+
   it('a replayed client assertion is rejected (invalid_client), also when replayed concurrently', async () => {
     const { agent, privateJwk } = await agentWithKey();
     const form = await assertionForm(agent.id, privateJwk);

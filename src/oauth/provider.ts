@@ -17,6 +17,7 @@ import { isWardenError } from '../errors.js';
 import {
   type Agent,
   type AgentRegistry,
+  grantScopes,
   type Session,
   type SigningAlg,
   scopesFor,
@@ -71,6 +72,9 @@ function clientMetadata(agent: Agent, alg: SigningAlg): AdapterPayload | undefin
 
 /** Maps a Warden refusal while opening the session to the OAuth error the client sees (RFC 6749 §5.2). */
 function toOAuthError(e: unknown): unknown {
+  if (isWardenError(e) && e.rule === 'token.scope-not-allowed') {
+    return new errors.InvalidScope('requested scope is not allowed');
+  }
   if (isWardenError(e, 'SESSION_LIMIT_EXCEEDED')) {
     return new errors.InvalidRequest('concurrent session limit reached for this agent');
   }
@@ -131,18 +135,20 @@ export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider 
         ) => {
           if (!sameResource(resource, audience)) throw new errors.InvalidTarget();
           const agent = await deps.agents.get(client.clientId);
-          const allowed = agent ? scopesFor(agent) : [];
           const requested = ctx.oidc.params.scope;
-          if (typeof requested === 'string') {
-            const refused = requested.split(' ').filter((s) => !allowed.includes(s));
-            if (refused.length > 0)
-              throw new errors.InvalidScope('requested scope is not allowed', refused.join(' '));
-          } else if (allowed.length > 0) {
-            // Absent scope = everything the agent may have (the grant filters to what is requested).
-            ctx.oidc.params.scope = allowed.join(' ');
+          const asked = typeof requested === 'string' ? requested.split(' ') : undefined;
+          // Tool scopes from the allowed tools; resource scopes (orders:read:user:usr_abc) when one
+          // of the agent's patterns covers them. TokenService.openSession checks the same again.
+          const { granted, refused } = agent
+            ? grantScopes(agent, scopesFor(agent), asked)
+            : { granted: [], refused: asked ?? [] };
+          if (refused.length > 0) {
+            throw new errors.InvalidScope('requested scope is not allowed', refused.join(' ').slice(0, 1000));
           }
+          // Absent scope = everything the agent may have outright (the grant filters to what is requested).
+          if (asked === undefined && granted.length > 0) ctx.oidc.params.scope = granted.join(' ');
           return {
-            scope: allowed.join(' '),
+            scope: granted.join(' '),
             audience,
             accessTokenFormat: 'jwt',
             accessTokenTTL: ttlSeconds,

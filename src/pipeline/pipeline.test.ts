@@ -20,6 +20,7 @@ const agent: Agent = {
   maxConcurrentSessions: 2,
   allowedTools: ['lookup_order', 'issue_refund', 'bulk_message'],
   deniedTools: ['bulk_message'],
+  scopes: [],
   publicJwk: null,
   constraints: {},
   status: 'active',

@@ -6,9 +6,12 @@ import { toWardenError, type WardenError } from '../errors.js';
 import { auditFields } from './audit-fields.js';
 import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
+import { budget } from './budget.js';
 import { execute } from './execute.js';
+import { rateLimit, toolRateLimit } from './rate-limit.js';
 import { recordAttempt } from './record-attempt.js';
 import { resolveTool } from './resolve-tool.js';
+import { resourceScopes } from './resource-scopes.js';
 import { riskGate } from './risk-gate.js';
 import { sessionGuard } from './session-guard.js';
 import type { CallState, PipelineDeps, Step, ToolCallRequest, ToolCallResult } from './types.js';
@@ -17,6 +20,9 @@ import { validateArguments } from './validate-arguments.js';
 /** Errors that say the request never named an agent: audited as REQUEST_REJECTED, not TOOL_DENIED. */
 const UNAUTHENTICATED_CODES = new Set(['UNAUTHENTICATED', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'AGENT_UNKNOWN']);
 
+/** Refusals by a rate limit or budget: audited as RATE_LIMITED, not TOOL_DENIED. */
+const RATE_LIMIT_CODES = new Set(['RATE_LIMITED', 'BUDGET_EXCEEDED']);
+
 export class Pipeline {
   readonly steps: readonly Step[];
 
@@ -24,10 +30,16 @@ export class Pipeline {
     this.steps = [
       authenticate(deps),
       sessionGuard(deps),
+      rateLimit(deps),
       resolveTool(deps),
-      authorize(),
+      toolRateLimit(deps),
+      // Policy and resource scopes judge the arguments, so they are validated first.
       validateArguments(deps),
+      authorize(deps),
+      resourceScopes(deps),
       riskGate(deps),
+      // Last before the attempt is recorded: only calls that will run are charged.
+      budget(deps),
       recordAttempt(deps),
       execute(deps),
     ];
@@ -69,7 +81,11 @@ export class Pipeline {
     await this.deps.audit
       .append({
         ...auditFields(state),
-        event: rejected ? 'REQUEST_REJECTED' : 'TOOL_DENIED',
+        event: rejected
+          ? 'REQUEST_REJECTED'
+          : RATE_LIMIT_CODES.has(error.code)
+            ? 'RATE_LIMITED'
+            : 'TOOL_DENIED',
         result: 'denied',
         latencyMs: this.latency(state),
         decision: {

@@ -4,9 +4,11 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEntry, AuditInput } from '../audit/index.js';
-import type { RiskClass } from '../config/types.js';
+import type { RiskClass, ToolConfig } from '../config/types.js';
 import type { WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
+import type { Limiter } from '../limits/index.js';
+import type { AuthzDecision, AuthzInput, Obligations } from '../policy/index.js';
 import type { AggregatedTool } from '../upstream/index.js';
 import type { Clock } from '../util/clock.js';
 
@@ -39,6 +41,10 @@ export interface CallState {
   reasoning?: string;
   /** Rules that allowed the call, in the order the steps checked them. */
   allowedBy: string[];
+  /** The Cedar policies that determined the allow (set by authorize). */
+  policyIds?: string[];
+  /** What those policies oblige (approval, a raised risk class, …), from their annotations. */
+  obligations?: Obligations;
   /** The audit entry recording the attempt (written before the tool runs). */
   attempt?: AuditEntry;
   result?: CallToolResult;
@@ -75,7 +81,16 @@ export interface PipelineDeps {
   audit: { append(input: AuditInput): Promise<AuditEntry> };
   /** The configured risk class of a tool (public name). */
   riskOf(toolName: string): RiskClass;
+  /**
+   * The Cedar policy engine (src/policy); `authorize` throws only to fail closed.
+   * Absent = the agents' allow/deny lists alone (unit tests of other steps); the gateway always sets it.
+   */
+  policy?: { authorize(input: AuthzInput): AuthzDecision; noteUse(sessionId: string, tool: string): void };
+  /** A tool's config (argument rules, forbidden keys, resource scopes); absent = none configured (unit tests). */
+  toolConfig?(toolName: string): ToolConfig | undefined;
   clock: Clock;
   limits: { maxJsonDepth: number };
+  /** Rate limits and cost budgets (src/limits); absent = none (unit tests of unrelated steps). */
+  limiter?: Pick<Limiter, 'checkCaller' | 'checkTool' | 'chargeBudgets'>;
   trustProxy?: boolean;
 }

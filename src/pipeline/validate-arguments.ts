@@ -1,4 +1,8 @@
+import type { ToolConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
+import type { AggregatedTool } from '../upstream/index.js';
+import { ALWAYS_FORBIDDEN_KEYS, checkArgumentRule, findForbiddenKey, formatPath } from './argument-rules.js';
+import { checkSchema, InputSchemas } from './input-schemas.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
 /** Depth of a JSON value, stopping as soon as it exceeds `limit` (so a hostile value costs little). */
@@ -13,11 +17,67 @@ export function jsonDepthExceeds(value: unknown, limit: number): boolean {
   return false;
 }
 
-/** Step 5: arguments must be a JSON object of bounded depth (schema validation arrives with issue #3). */
-export function validateArguments(deps: Pick<PipelineDeps, 'limits'>): Step {
+/** The parts of a tool's config that constrain its arguments. */
+export type ArgumentConstraints = Partial<Pick<ToolConfig, 'arguments' | 'forbiddenKeys'>>;
+
+/**
+ * Checks `args` (a JSON object of bounded depth) as the step does: forbidden
+ * keys, the upstream schema, then the config's rules; throws the first
+ * violation. Exported as the hook for an explicit, audited policy rewrite (not
+ * built yet): such a rewrite must produce a new object, pass it through here
+ * again, and record both versions — arguments are otherwise never changed.
+ */
+export function checkArguments(
+  tool: AggregatedTool,
+  args: Record<string, unknown>,
+  constraints: ArgumentConstraints | undefined,
+  schemas: InputSchemas,
+): void {
+  const forbidden = new Set([...ALWAYS_FORBIDDEN_KEYS, ...(constraints?.forbiddenKeys ?? [])]);
+  const bad = findForbiddenKey(args, forbidden);
+  if (bad !== null) {
+    throw new WardenError('INVALID_ARGUMENTS', `argument "${formatPath(bad)}": this key is not allowed`, {
+      rule: 'arguments.forbidden-key',
+    });
+  }
+  const compiled = schemas.compiled(tool);
+  if (!compiled.ok) {
+    // The upstream's definition is broken, not the call: refuse (fail closed) and say whose fault it is.
+    throw new WardenError('UPSTREAM_ERROR', "The tool's input schema is invalid; the call was refused", {
+      rule: 'arguments.schema-invalid',
+      detail: `${tool.upstream}/${tool.upstreamName}: ${compiled.problem}`,
+    });
+  }
+  const checked = checkSchema(compiled.validate, args);
+  if (!checked.ok) {
+    throw new WardenError('INVALID_ARGUMENTS', checked.message, { rule: 'arguments.schema' });
+  }
+  for (const [name, rule] of Object.entries(constraints?.arguments ?? {})) {
+    // Whether an argument must be present is the schema's business; a rule constrains it when it is.
+    if (!Object.hasOwn(args, name)) continue;
+    const problem = checkArgumentRule(rule, args[name]);
+    if (problem !== null) {
+      throw new WardenError('INVALID_ARGUMENTS', `argument "${formatPath([name])}": ${problem}`, {
+        rule: `arguments.rule:${tool.name}.${name}`,
+      });
+    }
+  }
+}
+
+/**
+ * Step (after resolve-tool, before authorize): arguments must be a JSON object
+ * of bounded depth, free of forbidden keys, valid against the upstream tool's
+ * input schema and the tool's configured rules. Refused, never rewritten:
+ * `state.parameters` is exactly what was validated, so policy and the upstream
+ * see the same arguments.
+ */
+export function validateArguments(deps: Pick<PipelineDeps, 'limits' | 'toolConfig'>): Step {
+  const schemas = new InputSchemas();
   return {
     name: 'validate-arguments',
     async run(state: CallState) {
+      const tool = state.tool;
+      if (!tool) throw new WardenError('INTERNAL', 'Argument validation ran out of order');
       const params = state.request.parameters ?? {};
       if (typeof params !== 'object' || params === null || Array.isArray(params)) {
         throw new WardenError('INVALID_ARGUMENTS', 'parameters must be a JSON object', {
@@ -37,8 +97,11 @@ export function validateArguments(deps: Pick<PipelineDeps, 'limits'>): Step {
       if (reasoning !== undefined && reasoning !== null && typeof reasoning !== 'string') {
         throw new WardenError('INVALID_REQUEST', 'reasoning must be a string', { rule: 'request.reasoning' });
       }
-      state.parameters = params as Record<string, unknown>;
+      const args = params as Record<string, unknown>;
+      checkArguments(tool, args, deps.toolConfig?.(tool.name), schemas);
+      state.parameters = args;
       state.reasoning = typeof reasoning === 'string' ? reasoning.slice(0, 4000) : undefined;
+      state.allowedBy.push('arguments.valid');
     },
   };
 }

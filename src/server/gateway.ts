@@ -6,11 +6,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { AuditLog } from '../audit/index.js';
-import { resolveSecret } from '../config/index.js';
+import { loadConfig, resolveSecret } from '../config/index.js';
 import type { WardenConfig } from '../config/types.js';
 import type { AgentRegistry, KeyManager, SessionStore, TokenService } from '../identity/index.js';
+import { type Limiter, openLimiter } from '../limits/index.js';
 import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
 import { auditedVerify, createPipeline, type Pipeline } from '../pipeline/index.js';
+import { createPolicyEngine, type PolicyEngine } from '../policy/index.js';
 import type { Store } from '../store/index.js';
 import { UpstreamPool } from '../upstream/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -40,6 +42,9 @@ export interface Gateway {
   keys: KeyManager;
   tokens: TokenService;
   pool: UpstreamPool;
+  limiter: Limiter;
+  /** The Cedar engine; `policy.reload()` is what SIGHUP calls. */
+  policy: PolicyEngine;
   pipeline: Pipeline;
   mcp: McpFace;
   close(): Promise<void>;
@@ -107,14 +112,44 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     closers.push(() => pool.close());
     await pool.start();
 
+    const limiter = await openLimiter(config.limits, {
+      costOf: (tool) => (Object.hasOwn(config.tools, tool) ? (config.tools[tool]?.cost ?? 0) : 0),
+      log: logger.child({ component: 'limits' }),
+      clock,
+    });
+    closers.push(() => limiter.close());
+
+    // After the upstreams start, so policies naming a tool can be checked against the real tool list.
+    const source = config.source;
+    const policy = await createPolicyEngine({
+      policy: config.policy,
+      tools: config.tools,
+      knownTools: () => ({
+        names: new Set([...Object.keys(config.tools), ...pool.listTools().map((t) => t.name)]),
+        complete: pool.status().every((u) => u.state === 'up'),
+      }),
+      // A reload re-reads the policy section of the config file too; tools and agents need a restart.
+      ...(source === null
+        ? {}
+        : { reloadPolicy: async () => (await loadConfig(source)).config.policy, watchFiles: [source] }),
+      audit: (input) => audit.append(input),
+      logger: logger.child({ component: 'policy' }),
+      clock,
+    });
+    closers.push(async () => policy.close());
+
     const pipelineDeps = {
       tokens,
       sessions,
       tools: pool,
       audit,
       riskOf: (tool: string) => config.tools[tool]?.risk ?? 'low',
+      // Own keys only: a tool named "constructor" must not find Object.prototype's.
+      toolConfig: (tool: string) => (Object.hasOwn(config.tools, tool) ? config.tools[tool] : undefined),
       clock,
       limits: { maxJsonDepth: config.server.maxJsonDepth },
+      limiter,
+      policy,
     };
     const pipeline = createPipeline(pipelineDeps);
     const resourceMetadataUrl = `${publicUrl}/.well-known/oauth-protected-resource`;
@@ -148,8 +183,13 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       readiness: async () => {
         const head = await audit.head();
         const upstreams = pool.status();
+        const limits = limiter.status();
         return {
-          ready: upstreams.some((u) => u.state === 'up') || upstreams.length === 0,
+          // A replica whose limits store is down refuses every call (deny mode): take it out of rotation.
+          ready:
+            (upstreams.some((u) => u.state === 'up') || upstreams.length === 0) &&
+            (limits.up || limits.onStoreDown === 'allow'),
+          limits: { store: limits.store, up: limits.up },
           store: store.description,
           auditHead: head.seq,
           // lastError is for operators (admin API, logs), not for an unauthenticated probe.
@@ -173,6 +213,8 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       keys,
       tokens,
       pool,
+      limiter,
+      policy,
       pipeline,
       mcp,
       close,

@@ -162,7 +162,13 @@ export class McpFace {
         clientId: p.agent.id,
         scopes: [...p.scopes],
         expiresAt: Math.floor(p.session.expiresAt / 1000),
-        extra: { principal: p, clientIp: clientIpOf(c, this.deps.trustProxy), traceId },
+        extra: {
+          principal: p,
+          clientIp: clientIpOf(c, this.deps.trustProxy),
+          traceId,
+          // The SDK's zod parse drops an own "__proto__" key; the pipeline checks arguments as sent.
+          rawArguments: rawToolArguments(body),
+        },
       },
     });
   }
@@ -257,7 +263,10 @@ export class McpFace {
       const out = await this.deps.pipeline.run({
         token: info?.token,
         toolName: req.params.name,
-        parameters: req.params.arguments ?? {},
+        parameters:
+          'rawArguments' in principalExtra && principalExtra.rawArguments !== undefined
+            ? principalExtra.rawArguments
+            : (req.params.arguments ?? {}),
         reasoning: typeof meta?.['warden/reasoning'] === 'string' ? meta['warden/reasoning'] : undefined,
         traceId,
         clientIp: typeof principalExtra.clientIp === 'string' ? principalExtra.clientIp : '',
@@ -329,6 +338,12 @@ export class McpFace {
     clearInterval(this.sweeper);
     for (const s of [...this.sessions.values()]) await this.closeSession(s);
   }
+}
+
+/** The `arguments` of a tools/call message exactly as parsed from JSON, or undefined for anything else. */
+function rawToolArguments(body: unknown): unknown {
+  const msg = body as { method?: unknown; params?: { arguments?: unknown } };
+  return msg.method === 'tools/call' ? msg.params?.arguments : undefined;
 }
 
 /**

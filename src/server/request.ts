@@ -96,7 +96,14 @@ export function errorResponse(
   headers: Record<string, string> = {},
 ) {
   const res = c.json(errorBody(e, traceId), ERROR_STATUS[e.code] as 400);
+  // RFC 9110 §10.2.3: a rate-limit or budget refusal says when to come back.
+  const retryAfter = e.data?.retryAfterSeconds;
+  if (typeof retryAfter === 'number')
+    res.headers.set('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
   for (const [k, v] of Object.entries(headers)) res.headers.set(k, v);
+  // The unread rest of an oversized body is still on the wire: close the connection
+  // rather than let the client reuse a socket we are about to drop.
+  if (e.code === 'PAYLOAD_TOO_LARGE') res.headers.set('Connection', 'close');
   res.headers.set('x-trace-id', traceId);
   return res;
 }

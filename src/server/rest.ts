@@ -58,7 +58,9 @@ export function restToolCalls(deps: RestFaceDeps) {
       const out = await deps.pipeline.run({
         token,
         toolName: parsed.data.toolName,
-        parameters: parsed.data.parameters ?? {},
+        // The raw parsed value, not zod's copy: zod drops an own "__proto__" key, and arguments are
+        // checked (and refused) as sent, never silently rewritten.
+        parameters: (json as { parameters?: unknown }).parameters ?? {},
         reasoning: parsed.data.reasoning,
         traceId,
         clientIp: clientIpOf(c, deps.trustProxy),

@@ -133,6 +133,16 @@ const m002 = (dialect: StoreDialect): Migration => ({
   },
 });
 
+/** Resource-scope patterns an agent may request (issue #3); existing agents hold none. */
+const m003AgentScopes: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable('agents')
+      .addColumn('scopes', 'text', (c) => c.notNull().defaultTo('[]'))
+      .execute();
+  },
+};
+
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   // Kysely looks for its migration tables in every schema unless told which one;
@@ -144,7 +154,11 @@ export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promi
   }
   const provider: MigrationProvider = {
     async getMigrations() {
-      return { '001_spine': m001, '002_audit_append_only': m002(dialect) };
+      return {
+        '001_spine': m001,
+        '002_audit_append_only': m002(dialect),
+        '003_agent_scopes': m003AgentScopes,
+      };
     },
   };
   const migrator = new Migrator({ db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });

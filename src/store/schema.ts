@@ -18,6 +18,8 @@ export interface AgentsTable {
   allowed_tools: string;
   /** JSON string[] */
   denied_tools: string;
+  /** JSON string[]: resource-scope patterns the agent may request (migration 003). */
+  scopes: string;
   /** JSON public JWK, or null when the agent has no key (operator-issued tokens only). */
   public_jwk: string | null;
   /** JSON AgentConstraints */

@@ -102,7 +102,11 @@ describe('bad input', () => {
       accept: 'application/json, text/event-stream',
       authorization: `Bearer ${token}`,
     };
-    await expectError(await fetch(`${t.gw.url}/mcp`, { method: 'POST', headers, body: big }), 413, 'PAYLOAD_TOO_LARGE');
+    await expectError(
+      await fetch(`${t.gw.url}/mcp`, { method: 'POST', headers, body: big }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
     const bytes = new TextEncoder().encode(big);
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -110,7 +114,12 @@ describe('bad input', () => {
         controller.close();
       },
     });
-    const res = await fetch(`${t.gw.url}/mcp`, { method: 'POST', headers, body: stream, duplex: 'half' } as RequestInit);
+    const res = await fetch(`${t.gw.url}/mcp`, {
+      method: 'POST',
+      headers,
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     await expectError(res, 413, 'PAYLOAD_TOO_LARGE');
   });
 
@@ -143,7 +152,11 @@ describe('bad input', () => {
   it('denied tool → 403 TOOL_DENIED with the rule', async () => {
     const b = await expectError(
       await rest(
-        JSON.stringify({ toolName: 'delete_account', parameters: { customerId: 'CUS-1', confirm: true } }),
+        // Valid arguments: they are checked before authorization (policy judges validated arguments).
+        JSON.stringify({
+          toolName: 'delete_account',
+          parameters: { customerId: 'CUS-10001', confirm: true },
+        }),
       ),
       403,
       'TOOL_DENIED',

@@ -1,0 +1,98 @@
+/**
+ * The Cedar schema every policy is validated against (namespace `Warden`).
+ * Built as JSON rather than schema text so that argument names from config
+ * can never break its syntax. `context.arguments` is the one part that varies:
+ * Cedar's validator has no open records, so each argument a policy may read is
+ * declared with one type (see {@link collectArgumentTypes}).
+ */
+import type { SchemaJson, TypeOfAttribute } from '@cedar-policy/cedar-wasm/nodejs';
+import type { PolicyArgumentType } from '../config/policy-types.js';
+
+type Attr = TypeOfAttribute<string>;
+
+const str: Attr = { type: 'String' };
+const long: Attr = { type: 'Long' };
+const bool: Attr = { type: 'Boolean' };
+const strings: Attr = { type: 'Set', element: { type: 'String' } };
+const optional = (t: Attr): Attr => ({ ...t, required: false });
+
+/** The Cedar type of each argument type a policy can compare. */
+const ARGUMENT_CEDAR: Record<PolicyArgumentType, Attr> = { string: str, integer: long, boolean: bool };
+
+/** The fixed names: entity types, the action. */
+export const CEDAR = {
+  agent: 'Warden::Agent',
+  agentType: 'Warden::AgentType',
+  user: 'Warden::User',
+  tool: 'Warden::Tool',
+  action: 'Warden::Action',
+  call: 'call',
+} as const;
+
+/** The schema for a policy set whose `context.arguments` declares `argumentTypes`. */
+export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentType>): SchemaJson<string> {
+  const args: Record<string, Attr> = {};
+  for (const [name, type] of [...argumentTypes].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    args[name] = optional(ARGUMENT_CEDAR[type]);
+  }
+  return {
+    Warden: {
+      commonTypes: {
+        Time: {
+          type: 'Record',
+          attributes: { hour: long, minute: long, weekday: str, date: str, zone: str },
+        },
+        SessionStats: { type: 'Record', attributes: { calls: long, toolsUsed: strings } },
+        Arguments: { type: 'Record', attributes: args },
+        // Room for issue #7 (detectors and taint); absent until something fills them.
+        Detectors: {
+          type: 'Record',
+          attributes: { injection: optional(long), pii: optional(long), secrets: optional(long) },
+        },
+        Taint: { type: 'Record', attributes: { untrusted: optional(bool), privateData: optional(bool) } },
+      },
+      entityTypes: {
+        AgentType: {},
+        Agent: {
+          memberOfTypes: ['AgentType'],
+          shape: {
+            type: 'Record',
+            attributes: {
+              type: str,
+              version: str,
+              environment: str,
+              owner: str,
+              allowedTools: strings,
+              deniedTools: strings,
+            },
+          },
+        },
+        User: { shape: { type: 'Record', attributes: { tier: optional(str) } } },
+        Tool: {
+          shape: { type: 'Record', attributes: { name: str, risk: str, upstream: str, tags: strings } },
+        },
+      },
+      actions: {
+        // read_resource / get_prompt join here when resources and prompts go through the gateway.
+        call: {
+          appliesTo: {
+            principalTypes: ['Agent'],
+            resourceTypes: ['Tool'],
+            context: {
+              type: 'Record',
+              attributes: {
+                time: { type: 'Time' },
+                session: { type: 'SessionStats' },
+                arguments: { type: 'Arguments' },
+                clientIp: optional({ type: 'Extension', name: 'ipaddr' }),
+                user: optional({ type: 'Entity', name: 'User' }),
+                detectors: optional({ type: 'Detectors' }),
+                taint: optional({ type: 'Taint' }),
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
