@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { registerAgents } from './agents.js';
 import { registerAudit } from './audit.js';
 import { registerDemo } from './demo.js';
+import { registerPolicy } from './policy.js';
 import { registerStart } from './start.js';
 import { registerToken } from './token.js';
 
@@ -20,5 +21,6 @@ registerDemo(program);
 registerToken(program);
 registerAgents(program);
 registerAudit(program);
+registerPolicy(program);
 
 await program.parseAsync(process.argv);

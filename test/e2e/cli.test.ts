@@ -85,7 +85,7 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
     {
       path: [],
       usage: 'Usage: warden [options] [command]',
-      lists: ['-V, --version', '-h, --help', 'agents', 'audit', 'demo', 'start', 'token'],
+      lists: ['-V, --version', '-h, --help', 'agents', 'audit', 'demo', 'policy', 'start', 'token'],
     },
     {
       path: ['start'],
@@ -159,6 +159,21 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
       path: ['audit', 'tail'],
       usage: 'Usage: warden audit tail [options]',
       lists: ['-n, --lines <n>', '-f, --follow', '-c, --config <file>', '--json', '-h, --help'],
+    },
+    {
+      path: ['policy'],
+      usage: 'Usage: warden policy [options] [command]',
+      lists: ['test', 'validate', '-h, --help'],
+    },
+    {
+      path: ['policy', 'validate'],
+      usage: 'Usage: warden policy validate [options]',
+      lists: ['-c, --config <file>', '--json', '-h, --help'],
+    },
+    {
+      path: ['policy', 'test'],
+      usage: 'Usage: warden policy test [options] [files...]',
+      lists: ['-c, --config <file>', '--json', '-h, --help'],
     },
   ];
 
