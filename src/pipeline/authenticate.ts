@@ -12,10 +12,18 @@ export function authenticate(deps: Pick<PipelineDeps, 'tokens' | 'sessions' | 'a
         throw new WardenError('UNAUTHENTICATED', 'A bearer token is required', {
           rule: 'auth.token-required',
         });
-      const { agent, session, claims } = await verify(token, traceId);
-      state.agent = agent;
-      state.session = session;
-      state.scopes = new Set(claims.scope.split(' ').filter(Boolean));
+      const pre = state.request.verified;
+      if (pre) {
+        // Verified moments ago in this request; the session guard still re-checks expiry and revocation.
+        state.agent = pre.agent;
+        state.session = pre.session;
+        state.scopes = new Set(pre.scopes);
+      } else {
+        const { agent, session, claims } = await verify(token, traceId);
+        state.agent = agent;
+        state.session = session;
+        state.scopes = new Set(claims.scope.split(' ').filter(Boolean));
+      }
       state.allowedBy.push('auth.token-valid');
     },
   };

@@ -94,7 +94,7 @@ function harness(over: Partial<PipelineDeps> = {}) {
     token: string | undefined = 'good',
     clientIp = '127.0.0.1',
   ) => pipeline.run({ token, toolName, parameters, traceId: 'trace-1', clientIp, face: 'rest' });
-  return { run, entries, executed };
+  return { run, entries, executed, pipeline };
 }
 
 describe('pipeline', () => {
@@ -192,6 +192,32 @@ describe('pipeline', () => {
       error: { code: 'NESTING_TOO_DEEP' },
     });
     expect(h.executed).toEqual([]);
+  });
+
+  it('reuses a principal the face verified in the same request instead of verifying twice', async () => {
+    let verifications = 0;
+    const h = harness({
+      tokens: {
+        verify: async () => {
+          verifications++;
+          throw new WardenError('TOKEN_INVALID', 'Invalid token');
+        },
+      },
+    });
+    const r = await h.pipeline.run({
+      token: 'good',
+      toolName: 'lookup_order',
+      parameters: {},
+      traceId: 't',
+      clientIp: '127.0.0.1',
+      face: 'mcp',
+      verified: { agent, session, scopes: new Set(['tool:lookup_order:execute']) },
+    });
+    expect(r.ok).toBe(true);
+    expect(verifications).toBe(0);
+    // Without it, the token is verified (and here refused).
+    expect(await h.run('lookup_order')).toMatchObject({ ok: false, error: { code: 'TOKEN_INVALID' } });
+    expect(verifications).toBe(1);
   });
 
   it('stops at the session call limit', async () => {

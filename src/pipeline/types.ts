@@ -25,6 +25,12 @@ export interface ToolCallRequest {
   face: 'mcp' | 'rest';
   /** Aborts the upstream call when the client goes away or cancels. */
   signal?: AbortSignal;
+  /**
+   * The principal the face already verified from `token` while handling this same
+   * HTTP request (MCP verifies at the HTTP layer to bind its session); authenticate
+   * reuses it instead of verifying the token a second time.
+   */
+  verified?: { agent: Agent; session: Session; scopes: ReadonlySet<string> };
 }
 
 /** What the steps learn as the call moves along; each step reads and adds. */

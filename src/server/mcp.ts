@@ -272,6 +272,7 @@ export class McpFace {
         clientIp: typeof principalExtra.clientIp === 'string' ? principalExtra.clientIp : '',
         face: 'mcp',
         signal: extra.signal,
+        ...(principalExtra.principal ? { verified: principalExtra.principal as Principal } : {}),
       });
       if (out.ok) return out.result;
       return toolError(out.error, out.traceId);
