@@ -1,6 +1,6 @@
 export { entryHash } from './entry.js';
 export { formatEntry } from './format.js';
-export { AuditLog, type AuditLogOptions, type AuditReadOptions } from './log.js';
+export { type AppendOptions, AuditLog, type AuditLogOptions, type AuditReadOptions } from './log.js';
 export { redactParameters } from './redact.js';
 export type {
   ActorType,

@@ -112,6 +112,34 @@ describeEachDialect('audit log', (target) => {
     expect(await verifyChain(store, { pageSize: 7 })).toMatchObject({ ok: true, entries: before + 100 });
   });
 
+  it('chains non-durable appends (outcome entries) with durable ones in one gap-free, verifiable log', async () => {
+    const before = (await log.head()).seq;
+    const entries = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => log.append(call(2000 + i), { durable: i % 3 === 0 })),
+    );
+    const seqs = entries.map((e) => e.seq).sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => before + 1 + i));
+    // Alone in its commit, a non-durable entry is still committed and readable at once.
+    const alone = await log.append(call(2100), { durable: false });
+    expect((await log.read({ traceId: 'tr_2100' })).map((e) => e.seq)).toEqual([alone.seq]);
+    expect(await verifyChain(store, { pageSize: 9 })).toMatchObject({ ok: true, entries: alone.seq });
+    // The connection is back to full durability for whoever writes next.
+    if (target.dialect === 'sqlite') {
+      const r = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db);
+      expect(r.rows[0]?.synchronous).toBe(2);
+    } else {
+      // set_config(…, true) is local to the batch's transaction: no pooled connection keeps it.
+      const shown = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          sql<{ synchronous_commit: string }>`SHOW synchronous_commit`.execute(store.db),
+        ),
+      );
+      expect(shown.map((r) => r.rows[0]?.synchronous_commit)).toEqual(['on', 'on', 'on', 'on']);
+      const lock = await sql<{ lock_timeout: string }>`SHOW lock_timeout`.execute(store.db);
+      expect(lock.rows[0]?.lock_timeout).toBe('5s');
+    }
+  });
+
   it('appendMany writes consecutive entries atomically', async () => {
     const before = (await log.head()).seq;
     const entries = await log.appendMany([call(1), call(2), call(3)]);

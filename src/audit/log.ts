@@ -22,8 +22,6 @@ const MAX_BATCH = 256;
 const INSERT_CHUNK = 400;
 /** Attempts on lock contention (SQLITE_BUSY, PostgreSQL serialization/deadlock) before giving up. */
 const MAX_ATTEMPTS = 4;
-/** PostgreSQL: how long to wait for the head lock before failing closed. */
-const PG_LOCK_TIMEOUT = '5s';
 /** Identifiers (trace, agent, tool names) longer than this are cut. */
 const MAX_ID_CHARS = 1_000;
 /** The agent's reasoning is kept longer than other strings: it is the forensic story. */
@@ -36,6 +34,11 @@ const MAX_READ = 10_000;
 export interface AuditLogOptions {
   clock?: Clock;
   ids?: IdGenerator;
+}
+
+export interface AppendOptions {
+  /** Default true: resolve only once the entry is on disk. */
+  durable?: boolean;
 }
 
 export interface AuditReadOptions {
@@ -57,6 +60,8 @@ interface Prepared {
 /** One append or appendMany call: its entries commit together or not at all. */
 interface Job {
   items: Prepared[];
+  /** Must be on disk before the promise resolves (false: durable with the next synchronous commit). */
+  durable: boolean;
   resolve(entries: AuditEntry[]): void;
   reject(e: unknown): void;
 }
@@ -76,15 +81,20 @@ export class AuditLog {
     this.ids = opts.ids ?? randomId;
   }
 
-  /** Append one entry; resolves once it is committed, throws AUDIT_UNAVAILABLE when it cannot be. */
-  async append(input: AuditInput): Promise<AuditEntry> {
-    const [entry] = await this.appendMany([input]);
+  /**
+   * Append one entry; resolves once it is committed, throws AUDIT_UNAVAILABLE when it cannot be.
+   * `durable: false` (an outcome entry, written after its durable attempt entry) lets the
+   * commit return before the disk flush: a process crash loses nothing, a power cut at most
+   * the last such entries, which the next synchronous commit or checkpoint makes durable.
+   */
+  async append(input: AuditInput, opts: AppendOptions = {}): Promise<AuditEntry> {
+    const [entry] = await this.appendMany([input], opts);
     if (entry === undefined) throw new Error('unreachable: appendMany returned no entry');
     return entry;
   }
 
   /** Append several entries atomically (all committed, consecutive, or none). */
-  appendMany(inputs: readonly AuditInput[]): Promise<AuditEntry[]> {
+  appendMany(inputs: readonly AuditInput[], opts: AppendOptions = {}): Promise<AuditEntry[]> {
     if (inputs.length === 0) return Promise.resolve([]);
     let items: Prepared[];
     try {
@@ -94,7 +104,7 @@ export class AuditLog {
       return Promise.reject(unavailable(e));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
+      this.queue.push({ items, durable: opts.durable !== false, resolve, reject });
       if (!this.draining) void this.drain();
     });
   }
@@ -138,7 +148,14 @@ export class AuditLog {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
-      while (this.queue.length > 0) await this.commit(this.takeBatch());
+      while (this.queue.length > 0) {
+        // Let the event loop turn once before committing. With SQLite the commit (and its
+        // disk flush) runs synchronously, so nothing can join a batch while it runs: without
+        // this pause every append would get a commit of its own. One turn lets the requests
+        // already received reach their append and share the flush.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        await this.commit(this.takeBatch());
+      }
     } finally {
       this.draining = false;
     }
@@ -158,7 +175,10 @@ export class AuditLog {
 
   private async commit(batch: Job[]): Promise<void> {
     try {
-      const entries = await this.writeWithRetry(batch.flatMap((j) => j.items));
+      const entries = await this.writeWithRetry(
+        batch.flatMap((j) => j.items),
+        batch.some((j) => j.durable),
+      );
       let i = 0;
       for (const job of batch) {
         job.resolve(entries.slice(i, i + job.items.length));
@@ -177,10 +197,15 @@ export class AuditLog {
     }
   }
 
-  private async writeWithRetry(items: Prepared[]): Promise<AuditEntry[]> {
+  private async writeWithRetry(items: Prepared[], durable: boolean): Promise<AuditEntry[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.store.db.transaction().execute((trx) => this.write(trx, items));
+        if (durable || this.store.dialect === 'postgres') {
+          return await this.store.db.transaction().execute((trx) => this.write(trx, items, durable));
+        }
+        return await this.store.relaxed((conn) =>
+          conn.transaction().execute((trx) => this.write(trx, items, durable)),
+        );
       } catch (e) {
         if (attempt >= MAX_ATTEMPTS || !isContention(e)) throw e;
         await sleep(10 * 2 ** attempt + Math.random() * 10);
@@ -189,19 +214,23 @@ export class AuditLog {
   }
 
   /** One transaction: lock the head, chain the entries after it, insert, move the head. */
-  private async write(trx: Transaction<Database>, items: Prepared[]): Promise<AuditEntry[]> {
+  private async write(
+    trx: Transaction<Database>,
+    items: Prepared[],
+    durable: boolean,
+  ): Promise<AuditEntry[]> {
     let head: { seq: number; hash: string } | undefined;
     if (this.store.dialect === 'postgres') {
-      await sql`SET LOCAL lock_timeout = ${sql.lit(PG_LOCK_TIMEOUT)}`.execute(trx);
+      // The head row is the lock (the pool's lock_timeout bounds the wait); a relaxed batch
+      // turns off the commit's WAL flush in the same round trip.
       head = await trx
         .selectFrom('audit_head')
         .select(['seq', 'hash'])
+        .$if(!durable, (q) => q.select(sql<string>`set_config('synchronous_commit', 'off', true)`.as('sync')))
         .where('id', '=', 1)
         .forUpdate()
         .executeTakeFirst();
     } else {
-      // A write as the first statement takes SQLite's write lock at once (waiting via busy_timeout);
-      // a read first would take a snapshot that a concurrent writer can invalidate (SQLITE_BUSY_SNAPSHOT).
       await trx
         .updateTable('audit_head')
         .set((eb) => ({ seq: eb.ref('seq') }))
@@ -225,17 +254,32 @@ export class AuditLog {
       prevHash = entry.hash;
       return entry;
     });
-    for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
+    const rows = entries.map(toRow);
+    const last = Math.floor((rows.length - 1) / INSERT_CHUNK) * INSERT_CHUNK;
+    for (let i = 0; i < last; i += INSERT_CHUNK) {
       await trx
         .insertInto('audit_log')
-        .values(entries.slice(i, i + INSERT_CHUNK).map(toRow))
+        .values(rows.slice(i, i + INSERT_CHUNK))
         .execute();
     }
-    const moved = await trx
-      .updateTable('audit_head')
-      .set({ seq, hash: prevHash })
-      .where('id', '=', 1)
-      .executeTakeFirst();
+    const tail = rows.slice(last);
+    let moved: { numUpdatedRows: bigint };
+    if (this.store.dialect === 'postgres') {
+      // One round trip: the rows and the head move in one statement (a data-modifying CTE).
+      moved = await trx
+        .with('inserted', (db) => db.insertInto('audit_log').values(tail))
+        .updateTable('audit_head')
+        .set({ seq, hash: prevHash })
+        .where('id', '=', 1)
+        .executeTakeFirst();
+    } else {
+      await trx.insertInto('audit_log').values(tail).execute();
+      moved = await trx
+        .updateTable('audit_head')
+        .set({ seq, hash: prevHash })
+        .where('id', '=', 1)
+        .executeTakeFirst();
+    }
     if (moved.numUpdatedRows !== 1n) throw new Error('audit_head was not updated');
     return entries;
   }

@@ -21,6 +21,7 @@ export const DEFAULTS = {
   bodyLimitBytes: 1024 * 1024,
   maxJsonDepth: 32,
   trustProxy: false,
+  metrics: true,
   ttlMs: 15 * MINUTE,
   alg: 'EdDSA',
   rotateAfterMs: 24 * HOUR,

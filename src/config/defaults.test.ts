@@ -18,6 +18,7 @@ describe('embeddedDefault', () => {
       bodyLimitBytes: 1024 * 1024,
       maxJsonDepth: 32,
       trustProxy: false,
+      metrics: true,
     });
     expect(config.tokens).toEqual({
       ttlMs: 15 * 60_000,

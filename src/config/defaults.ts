@@ -25,6 +25,7 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
       bodyLimitBytes: DEFAULTS.bodyLimitBytes,
       maxJsonDepth: DEFAULTS.maxJsonDepth,
       trustProxy: DEFAULTS.trustProxy,
+      metrics: DEFAULTS.metrics,
     },
     store: { url: `sqlite:${join(dataDir, DEFAULTS.sqliteFile)}` },
     tokens: {

@@ -97,6 +97,7 @@ describe('loadConfig: a valid file', () => {
       bodyLimitBytes: 1024 * 1024,
       maxJsonDepth: 32,
       trustProxy: false,
+      metrics: true,
     });
     expect(config.store.url).toBe(`sqlite:${join(dir, '.warden', 'warden.db')}`);
     expect(config.tokens).toEqual({

@@ -84,6 +84,7 @@ const serverSchema = strict({
   bodyLimit: sizeField.default(DEFAULTS.bodyLimitBytes),
   maxJsonDepth: z.number().int().min(1).max(1000).default(DEFAULTS.maxJsonDepth),
   trustProxy: z.boolean().default(DEFAULTS.trustProxy),
+  metrics: z.boolean().default(DEFAULTS.metrics),
 })
   .prefault({})
   .transform((s) => ({
@@ -93,6 +94,7 @@ const serverSchema = strict({
     bodyLimitBytes: s.bodyLimit,
     maxJsonDepth: s.maxJsonDepth,
     trustProxy: s.trustProxy,
+    metrics: s.metrics,
   }));
 
 const tokensSchema = strict({

@@ -21,6 +21,8 @@ export interface ServerConfig {
   maxJsonDepth: number;
   /** Honour X-Forwarded-For for the client IP (only behind a trusted proxy). */
   trustProxy: boolean;
+  /** Serve Prometheus metrics at /metrics. */
+  metrics: boolean;
 }
 
 export interface StoreConfig {

@@ -152,13 +152,18 @@ export class SessionStore {
 
   /** Atomic: increments iff callCount < maxToolCalls; returns the new count, or null when the limit is reached. */
   async claimCall(id: string): Promise<number | null> {
-    const row = await this.store.db
-      .updateTable('sessions')
-      .set((eb) => ({ call_count: eb('call_count', '+', 1) }))
-      .where('id', '=', id)
-      .where((eb) => eb('call_count', '<', eb.ref('max_tool_calls')))
-      .returning('call_count')
-      .executeTakeFirst();
+    // Relaxed durability: a claim is made durable by the synchronous commit that
+    // follows it before anything runs (the attempt or denial entry). A claim lost to
+    // a power cut belonged to a call that never ran.
+    const row = await this.store.relaxed((db) =>
+      db
+        .updateTable('sessions')
+        .set((eb) => ({ call_count: eb('call_count', '+', 1) }))
+        .where('id', '=', id)
+        .where((eb) => eb('call_count', '<', eb.ref('max_tool_calls')))
+        .returning('call_count')
+        .executeTakeFirst(),
+    );
     return row ? Number(row.call_count) : null;
   }
 

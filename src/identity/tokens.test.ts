@@ -375,6 +375,28 @@ describeEachDialect('TokenService', (target) => {
     expect(await sessions.countActive(a.id, clock.now())).toBe(0);
   });
 
+  it('a verified token is re-checked in full once its key is unpublished, its time is up, or its session revoked', async () => {
+    const a = await agent();
+    const issued = await tokens.issue(a.id);
+    const { kid } = decodeProtectedHeader(issued.token);
+    expect(await codeOf(tokens.verify(issued.token))).toBe('resolved');
+    expect(await codeOf(tokens.verify(issued.token))).toBe('resolved'); // the remembered verification
+    // A one-character change is another token: it gets no benefit of the first one's check.
+    const flip = issued.token.at(-2) === 'A' ? 'B' : 'A';
+    const tampered = `${issued.token.slice(0, -2)}${flip}${issued.token.slice(-1)}`;
+    expect(tampered).not.toBe(issued.token);
+    expect(await codeOf(tokens.verify(tampered))).toBe('TOKEN_INVALID');
+    // Revocation is read from the store on every call, remembered signature or not.
+    const second = await tokens.issue(a.id);
+    expect(await codeOf(tokens.verify(second.token))).toBe('resolved');
+    await sessions.revoke(second.sessionId, 'test');
+    expect(await codeOf(tokens.verify(second.token))).toBe('SESSION_REVOKED');
+    // An operator pulls the signing key (say it leaked): the remembered token is refused.
+    await store.db.deleteFrom('signing_keys').where('kid', '=', String(kid)).execute();
+    clock.advance(10 * MIN); // past the key snapshot's refresh interval, inside the token's life
+    expect(await codeOf(tokens.verify(issued.token))).toBe('TOKEN_INVALID');
+  });
+
   it('a token stays valid across key rotation until it expires', async () => {
     const a = await agent();
     const before = await tokens.issue(a.id);

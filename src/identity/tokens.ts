@@ -64,6 +64,8 @@ const REQUIRED_CLAIMS = [
   'agent_type',
 ];
 const INVALID_MESSAGE = 'Invalid session token';
+/** Verified tokens remembered (≈ 1 KB each): enough for every live session of a busy gateway. */
+const VERIFIED_CACHE = 10_000;
 
 /** A failure inside key resolution, reported as TOKEN_INVALID with this detail. */
 class KeyResolution extends Error {}
@@ -103,6 +105,8 @@ export class TokenService {
   private readonly clock: Clock;
   private readonly ttlLimitMs: number;
   private readonly skewSec: number;
+  /** Tokens whose signature verified, oldest first (see fromCache). */
+  private readonly verified = new Map<string, { payload: JWTPayload; kid: string }>();
 
   constructor(private readonly deps: TokenServiceDeps) {
     this.clock = deps.clock ?? systemClock;
@@ -206,39 +210,35 @@ export class TokenService {
     return opened;
   }
 
-  /** The claims of `session`'s token: the one format both issuing paths produce. */
-  claimsFor(agent: Agent, session: Session, jti: string): SessionClaims {
-    return {
-      iss: this.deps.config.issuer,
-      aud: this.deps.config.audience,
-      sub: agent.id,
-      client_id: agent.id,
-      sid: session.id,
-      scope: session.scopes.join(' '),
-      jti,
-      iat: Math.floor(session.createdAt / 1000),
-      exp: Math.floor(session.expiresAt / 1000),
-      cnst: { max_tool_calls: session.maxToolCalls, allowed_cidrs: [...session.allowedCidrs] },
-      agent_type: agent.type,
-    };
+  /**
+   * A token whose signature and claims were verified before, while its time
+   * checks still pass and its key is still published: verifying an Ed25519 or
+   * P-256 signature again would only cost time. Only what is in the token is
+   * cached — the session and agent rows are read on every call (revocation,
+   * kill switch, disabled agents apply at once).
+   */
+  private async fromCache(token: string, now: number): Promise<JWTPayload | undefined> {
+    const hit = this.verified.get(token);
+    if (hit === undefined) return undefined;
+    const nowSec = Math.floor(now / 1000);
+    const exp = hit.payload.exp ?? 0;
+    const iat = hit.payload.iat ?? Number.POSITIVE_INFINITY;
+    // Outside its window (or a clock that moved): the full path decides and says why.
+    if (exp <= nowSec - this.skewSec || iat > nowSec + this.skewSec) return undefined;
+    if (!(await this.deps.keys.verificationKey(hit.kid))) {
+      this.verified.delete(token);
+      return undefined;
+    }
+    return hit.payload;
   }
 
-  /**
-   * Verifies a session token: signature by a published key (EdDSA/ES256 only),
-   * typ at+jwt, iss, aud, exp/nbf with skew, lifetime within the configured ttl,
-   * required claims; then the session (unknown → TOKEN_INVALID, revoked →
-   * SESSION_REVOKED) and the agent (AGENT_*). An expired token is TOKEN_EXPIRED
-   * with `data.sessionId` / `data.agentId` so the caller can audit SESSION_EXPIRED.
-   */
-  async verify(token: string): Promise<{ agent: Agent; session: Session; claims: SessionClaims }> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > 8192)
-      throw invalid('empty or oversized token');
+  private async verifySignature(token: string, now: number): Promise<JWTPayload> {
+    let kid = '';
     try {
-      decodeProtectedHeader(token);
+      kid = String(decodeProtectedHeader(token).kid ?? '');
     } catch (e) {
       throw invalid('not a JWS', e);
     }
-    const now = this.clock.now();
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(
@@ -271,6 +271,44 @@ export class TokenService {
       }
       throw e;
     }
+    // Only well-formed tokens are remembered; the checks after this still run on every call.
+    if (typeof checkClaims(payload) !== 'string') {
+      if (this.verified.size >= VERIFIED_CACHE)
+        this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, { payload, kid });
+    }
+    return payload;
+  }
+
+  /** The claims of `session`'s token: the one format both issuing paths produce. */
+  claimsFor(agent: Agent, session: Session, jti: string): SessionClaims {
+    return {
+      iss: this.deps.config.issuer,
+      aud: this.deps.config.audience,
+      sub: agent.id,
+      client_id: agent.id,
+      sid: session.id,
+      scope: session.scopes.join(' '),
+      jti,
+      iat: Math.floor(session.createdAt / 1000),
+      exp: Math.floor(session.expiresAt / 1000),
+      cnst: { max_tool_calls: session.maxToolCalls, allowed_cidrs: [...session.allowedCidrs] },
+      agent_type: agent.type,
+    };
+  }
+
+  /**
+   * Verifies a session token: signature by a published key (EdDSA/ES256 only),
+   * typ at+jwt, iss, aud, exp/nbf with skew, lifetime within the configured ttl,
+   * required claims; then the session (unknown → TOKEN_INVALID, revoked →
+   * SESSION_REVOKED) and the agent (AGENT_*). An expired token is TOKEN_EXPIRED
+   * with `data.sessionId` / `data.agentId` so the caller can audit SESSION_EXPIRED.
+   */
+  async verify(token: string): Promise<{ agent: Agent; session: Session; claims: SessionClaims }> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 8192)
+      throw invalid('empty or oversized token');
+    const now = this.clock.now();
+    const payload = (await this.fromCache(token, now)) ?? (await this.verifySignature(token, now));
     const claims = checkClaims(payload);
     if (typeof claims === 'string') throw invalid(`malformed claim ${claims}`);
     const nowSec = Math.floor(now / 1000);

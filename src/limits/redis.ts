@@ -40,6 +40,9 @@ export function createRedisClient(url: string, timeouts: RedisTimeouts = DEFAULT
     // Nothing in Warden subscribes on this connection; keep it a plain command channel.
     autoResubscribe: false,
     lazyConnect: false,
+    // Commands issued in the same tick (a call's rules, and concurrent calls') leave in one
+    // write: fewer system calls per call, same replies.
+    enableAutoPipelining: true,
   });
 }
 

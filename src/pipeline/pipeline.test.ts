@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEntry, AuditInput } from '../audit/index.js';
 import { WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
+import type { PipelineMetrics } from '../metrics/index.js';
 import type { AggregatedTool } from '../upstream/index.js';
 import { ManualClock } from '../util/clock.js';
 import { createPipeline, foldToolName, jsonDepthExceeds, type PipelineDeps } from './index.js';
@@ -231,6 +232,38 @@ describe('pipeline', () => {
     const r = await h.run('lookup_order', {}, 'good', '10.1.2.3');
     expect(!r.ok && r.error.code).toBe('CLIENT_IP_DENIED');
     expect(h.executed).toEqual([]);
+  });
+});
+
+describe('pipeline metrics', () => {
+  function recording() {
+    const steps: string[] = [];
+    const calls: Array<[string, string | undefined]> = [];
+    const metrics: PipelineMetrics = {
+      step: (name, seconds) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        steps.push(name);
+      },
+      call: (outcome, code) => calls.push([outcome, code]),
+    };
+    return { metrics, steps, calls };
+  }
+
+  it('times every step of an allowed call, then the outcome entry, and counts the call once', async () => {
+    const m = recording();
+    const h = harness({ metrics: m.metrics });
+    expect((await h.run('lookup_order', { orderId: 'ORD-1' })).ok).toBe(true);
+    expect(m.steps).toEqual([...h.pipeline.steps.map((s) => s.name), 'record-outcome']);
+    expect(m.calls).toEqual([['success', undefined]]);
+  });
+
+  it('times a denied call up to the step that refused it and counts it as denied with its code', async () => {
+    const m = recording();
+    const h = harness({ metrics: m.metrics });
+    await h.run('bulk_message');
+    const names = h.pipeline.steps.map((s) => s.name);
+    expect(m.steps).toEqual([...names.slice(0, names.indexOf('authorize') + 1), 'record-outcome']);
+    expect(m.calls).toEqual([['denied', 'TOOL_DENIED']]);
   });
 });
 

@@ -3,6 +3,7 @@
  * step in this list, not an `if` inside another step.
  */
 import { toWardenError, type WardenError } from '../errors.js';
+import { noMetrics, type PipelineMetrics } from '../metrics/index.js';
 import { auditFields } from './audit-fields.js';
 import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
@@ -25,8 +26,10 @@ const RATE_LIMIT_CODES = new Set(['RATE_LIMITED', 'BUDGET_EXCEEDED']);
 
 export class Pipeline {
   readonly steps: readonly Step[];
+  private readonly metrics: PipelineMetrics;
 
   constructor(private readonly deps: PipelineDeps) {
+    this.metrics = deps.metrics ?? noMetrics;
     this.steps = [
       authenticate(deps),
       sessionGuard(deps),
@@ -48,20 +51,37 @@ export class Pipeline {
   /** Run one tool call through every step; never throws. */
   async run(request: ToolCallRequest): Promise<ToolCallResult> {
     const state: CallState = { request, startedAt: this.deps.clock.now(), allowedBy: [] };
+    const t0 = performance.now();
     let failedStep = '';
+    let mark = t0;
     try {
       for (const step of this.steps) {
         failedStep = step.name;
         await step.run(state);
+        const now = performance.now();
+        this.metrics.step(step.name, (now - mark) / 1000);
+        mark = now;
       }
     } catch (e) {
       const error = toWardenError(e);
-      await this.recordFailure(state, failedStep, error);
+      const now = performance.now();
+      this.metrics.step(failedStep, (now - mark) / 1000);
+      const outcome = await this.recordFailure(state, failedStep, error);
+      this.finish(outcome, error.code, t0, now);
       return { ok: false, traceId: request.traceId, error };
     }
     const result = state.result!;
-    await this.recordOutcome(state, result.isError === true ? 'failure' : 'success', null);
+    const outcome = result.isError === true ? 'failure' : 'success';
+    await this.recordOutcome(state, outcome, null);
+    this.finish(outcome, undefined, t0, mark);
     return { ok: true, traceId: request.traceId, result };
+  }
+
+  /** Times the outcome entry as a step of its own and counts the call. */
+  private finish(outcome: string, code: string | undefined, t0: number, stepsDone: number): void {
+    const now = performance.now();
+    this.metrics.step('record-outcome', (now - stepsDone) / 1000);
+    this.metrics.call(outcome, code, (now - t0) / 1000);
   }
 
   private latency(state: CallState): number {
@@ -69,14 +89,18 @@ export class Pipeline {
   }
 
   /** A failure before the attempt entry is a denial; after it, the outcome of a call that ran. */
-  private async recordFailure(state: CallState, step: string, error: WardenError): Promise<void> {
+  private async recordFailure(
+    state: CallState,
+    step: string,
+    error: WardenError,
+  ): Promise<'failure' | 'timeout' | 'denied'> {
     if (state.attempt) {
       const result = error.code === 'UPSTREAM_TIMEOUT' ? 'timeout' : 'failure';
       await this.recordOutcome(state, result, error);
-      return;
+      return result;
     }
     // Missing token on a tool call is noise, not an event; a presented-but-bad token is worth recording.
-    if (error.code === 'UNAUTHENTICATED' && !state.request.token) return;
+    if (error.code === 'UNAUTHENTICATED' && !state.request.token) return 'denied';
     const rejected = !state.agent || UNAUTHENTICATED_CODES.has(error.code);
     await this.deps.audit
       .append({
@@ -98,6 +122,7 @@ export class Pipeline {
       })
       // A denial stays a denial even when it cannot be recorded; the log line says so.
       .catch(() => {});
+    return 'denied';
   }
 
   private async recordOutcome(
@@ -106,18 +131,22 @@ export class Pipeline {
     error: WardenError | null,
   ): Promise<void> {
     await this.deps.audit
-      .append({
-        ...auditFields(state),
-        event: 'TOOL_CALL',
-        result,
-        latencyMs: this.latency(state),
-        decision: { allowed: true, reasons: [...state.allowedBy] },
-        data: {
-          phase: 'outcome',
-          attemptSeq: state.attempt?.seq ?? null,
-          ...(error ? { errorCode: error.code, error: error.detail ?? error.message } : {}),
+      .append(
+        {
+          ...auditFields(state),
+          event: 'TOOL_CALL',
+          result,
+          latencyMs: this.latency(state),
+          decision: { allowed: true, reasons: [...state.allowedBy] },
+          data: {
+            phase: 'outcome',
+            attemptSeq: state.attempt?.seq ?? null,
+            ...(error ? { errorCode: error.code, error: error.detail ?? error.message } : {}),
+          },
         },
-      })
+        // The attempt entry was made durable before the tool ran; the outcome rides on the next flush.
+        { durable: false },
+      )
       .catch(() => {});
   }
 }

@@ -8,6 +8,7 @@ import type { RiskClass, ToolConfig } from '../config/types.js';
 import type { WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
 import type { Limiter } from '../limits/index.js';
+import type { PipelineMetrics } from '../metrics/index.js';
 import type { AuthzDecision, AuthzInput, Obligations } from '../policy/index.js';
 import type { AggregatedTool } from '../upstream/index.js';
 import type { Clock } from '../util/clock.js';
@@ -84,7 +85,7 @@ export interface PipelineDeps {
       opts: { signal?: AbortSignal; timeoutMs?: number },
     ): Promise<CallToolResult>;
   };
-  audit: { append(input: AuditInput): Promise<AuditEntry> };
+  audit: { append(input: AuditInput, opts?: { durable?: boolean }): Promise<AuditEntry> };
   /** The configured risk class of a tool (public name). */
   riskOf(toolName: string): RiskClass;
   /**
@@ -99,4 +100,6 @@ export interface PipelineDeps {
   /** Rate limits and cost budgets (src/limits); absent = none (unit tests of unrelated steps). */
   limiter?: Pick<Limiter, 'checkCaller' | 'checkTool' | 'chargeBudgets'>;
   trustProxy?: boolean;
+  /** Step and call timings (src/metrics); absent = not measured (unit tests). */
+  metrics?: PipelineMetrics;
 }

@@ -6,7 +6,7 @@
  *
  * Agents' `allowedTools` / `deniedTools` are not compiled per agent: two fixed
  * policies read them as entity attributes of the (per-request) principal, so
- * the policy set does not grow with the registry — bench/authz.ts measures the
+ * the policy set does not grow with the registry — bench/micro/authz.ts measures the
  * alternative (one generated policy per agent) growing linearly instead.
  */
 import type {

@@ -105,6 +105,21 @@ describe('policy engine', () => {
     expect((err as WardenError).message).toMatch(/bad\.cedar:1:\d+: /);
   });
 
+  it('answers a repeated request the same way, and never mixes up requests that differ in what policies read', async () => {
+    const { engine } = await engineWith({
+      'night.cedar':
+        '@id("no-lookups-at-night") forbid (principal, action, resource == Warden::Tool::"lookup_order") when { context.time.hour >= 22 };',
+    });
+    const noon = input.now;
+    const night = Date.UTC(2026, 0, 12, 23);
+    const verdicts = [noon, noon, night, night, noon, night].map((now) => allowed(engine, { ...input, now }));
+    expect(verdicts).toEqual([true, true, false, false, true, false]);
+    // Another agent, same tool and time: its own lists decide, not the first agent's remembered answer.
+    const stranger = { ...input, agent: { ...input.agent, id: 'a2', allowedTools: [] } };
+    expect(allowed(engine, stranger)).toBe(false);
+    expect(allowed(engine)).toBe(true);
+  });
+
   it('swaps in a valid reload at once, and audits it', async () => {
     const { engine, audit, paths } = await engineWith({ 'swap.cedar': '' });
     const before = engine.current.digest;

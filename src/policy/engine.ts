@@ -13,6 +13,7 @@
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname, isAbsolute, relative } from 'node:path';
+import type { StatefulAuthorizationCall } from '@cedar-policy/cedar-wasm/nodejs';
 import type { AuditInput } from '../audit/index.js';
 import type { PolicyConfig } from '../config/policy-types.js';
 import type { ToolConfig } from '../config/types.js';
@@ -84,7 +85,14 @@ interface Active {
   set: BuiltPolicySet;
   time: LocalTime;
   loadedAt: number;
+  /** Decisions of this policy set by exact request (see decide); a reload starts a new one. */
+  answers: Map<string, CedarAnswer>;
 }
+
+type CedarAnswer = ReturnType<typeof statefulIsAuthorized>;
+
+/** Distinct requests remembered per policy set (each ≈ 1 KB). */
+const ANSWER_CACHE = 4_096;
 
 const silent: PolicyLogger = { info() {}, warn() {}, error() {} };
 const WATCH_DEBOUNCE_MS = 150;
@@ -175,7 +183,7 @@ export class PolicyEngine {
       const request = buildRequest(input, facts, a.set.argumentTypes, a.time, used, a.set.reads);
       const own = a.agents.get(input.agent.id);
       for (const slice of own ? [a.shared, own] : [a.shared]) {
-        const answer = statefulIsAuthorized({ ...request, preparsedPolicySetId: slice.slot });
+        const answer = decide(a, slice.slot, request);
         if (answer.type === 'failure') throw unavailable(answer.errors.map(describeCedarError).join('; '));
         const { decision, diagnostics } = answer.response;
         // In a denying slice the reasons are its satisfied forbids; in an allowing one, its permits.
@@ -294,6 +302,7 @@ export class PolicyEngine {
       set,
       time: new LocalTime(policy.timezone),
       loadedAt: this.clock.now(),
+      answers: new Map(),
     };
     this.policy = policy;
     if (previous) release(previous);
@@ -383,6 +392,25 @@ function idOf(slice: Slice, cedarId: string): string {
 /** The wasm cache has no delete: overwriting a set with an empty one frees it. */
 function free(slot: string): void {
   preparsePolicySet(slot, { staticPolicies: {} });
+}
+
+/**
+ * Cedar's answer for `request` against the preparsed set in `slot`. Evaluation
+ * is a pure function of the policy set and the request (entities and context,
+ * which carry everything a policy may read: time to the minute, arguments,
+ * session counters), so an identical request gets the remembered answer instead
+ * of another trip through wasm. The cache lives and dies with its policy set.
+ */
+function decide(a: Active, slot: string, request: Omit<StatefulAuthorizationCall, 'preparsedPolicySetId'>) {
+  const key = `${slot}\n${JSON.stringify(request)}`;
+  const hit = a.answers.get(key);
+  if (hit !== undefined) return hit;
+  const answer = statefulIsAuthorized({ ...request, preparsedPolicySetId: slot });
+  if (answer.type === 'success') {
+    if (a.answers.size >= ANSWER_CACHE) a.answers.delete(a.answers.keys().next().value as string);
+    a.answers.set(key, answer);
+  }
+  return answer;
 }
 
 function release(a: Active): void {

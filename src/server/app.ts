@@ -19,6 +19,8 @@ export interface AppDeps {
   /** Readiness: resolves with details; `ready: false` answers 503. */
   readiness: () => Promise<{ ready: boolean } & Record<string, unknown>>;
   logger: Logger;
+  /** Prometheus metrics, served at /metrics; absent = not served (`server.metrics: false`). */
+  metrics?: { text(): Promise<string>; contentType: string };
 }
 
 /** Build the Hono app serving every route except /oauth/* (handed to the authorization server below Hono). */
@@ -31,6 +33,13 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: NodeBindings }> {
     const r = await deps.readiness().catch((e: unknown) => ({ ready: false, error: String(e) }));
     return c.json(r, r.ready ? 200 : 503);
   });
+
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (c) =>
+      c.body(await metrics.text(), 200, { 'content-type': metrics.contentType }),
+    );
+  }
 
   for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
     app.get(path, (c) => c.json(deps.protectedResource()));

@@ -10,6 +10,7 @@ import { loadConfig, resolveSecret } from '../config/index.js';
 import type { WardenConfig } from '../config/types.js';
 import type { AgentRegistry, KeyManager, SessionStore, TokenService } from '../identity/index.js';
 import { type Limiter, openLimiter } from '../limits/index.js';
+import { Metrics } from '../metrics/index.js';
 import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
 import { auditedVerify, createPipeline, type Pipeline } from '../pipeline/index.js';
 import { createPolicyEngine, type PolicyEngine } from '../policy/index.js';
@@ -47,6 +48,7 @@ export interface Gateway {
   policy: PolicyEngine;
   pipeline: Pipeline;
   mcp: McpFace;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -138,6 +140,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     });
     closers.push(async () => policy.close());
 
+    const metrics = new Metrics();
     const pipelineDeps = {
       tokens,
       sessions,
@@ -150,6 +153,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       limits: { maxJsonDepth: config.server.maxJsonDepth },
       limiter,
       policy,
+      metrics,
     };
     const pipeline = createPipeline(pipelineDeps);
     const resourceMetadataUrl = `${publicUrl}/.well-known/oauth-protected-resource`;
@@ -170,6 +174,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     const app = createApp({
       mcp,
       logger,
+      ...(config.server.metrics ? { metrics } : {}),
       toolCalls: restToolCalls({
         pipeline,
         bodyLimitBytes: config.server.bodyLimitBytes,
@@ -217,6 +222,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       policy,
       pipeline,
       mcp,
+      metrics,
       close,
     };
   } catch (e) {

@@ -11,6 +11,7 @@ import {
   isInitializeRequest,
   ListToolsRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Context } from 'hono';
 import { errorBody, toWardenError, WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
@@ -73,6 +74,7 @@ export interface McpFaceDeps {
 /** The MCP face: owns the live MCP sessions and answers POST/GET/DELETE /mcp. */
 export class McpFace {
   private readonly sessions = new Map<string, McpSession>();
+  private readonly validator = new AjvJsonSchemaValidator();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly deps: McpFaceDeps) {
@@ -226,6 +228,9 @@ export class McpFace {
       {
         capabilities: { tools: { listChanged: true } },
         instructions: 'Warden gateway: every tool call is authorised, limited and audited.',
+        // One validator for every session: the SDK otherwise builds an Ajv instance (with
+        // its formats) per server, which was most of an idle session's memory.
+        jsonSchemaValidator: this.validator,
       },
     );
     const transport = new WebStandardStreamableHTTPServerTransport({

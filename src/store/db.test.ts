@@ -1,6 +1,8 @@
+import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../../test/helpers/dialects.js';
+import { cachingDatabase } from './db.js';
 import { dialectOf, redactUrl, type Store } from './index.js';
 import { GENESIS_HASH } from './migrations.js';
 
@@ -17,6 +19,45 @@ describeEachDialect('store', (target) => {
   it('migrates to a schema with the audit head at genesis', async () => {
     const head = await store.db.selectFrom('audit_head').selectAll().executeTakeFirstOrThrow();
     expect(head).toEqual({ id: 1, seq: 0, hash: GENESIS_HASH });
+  });
+
+  /** The durability setting the store's connection has right now, as the database reports it. */
+  async function durability(db = store.db): Promise<string> {
+    if (target.dialect === 'sqlite') {
+      const r = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(db);
+      return ['OFF', 'NORMAL', 'FULL', 'EXTRA'][r.rows[0]!.synchronous]!;
+    }
+    const r = await sql<{ synchronous_commit: string }>`SHOW synchronous_commit`.execute(db);
+    return r.rows[0]!.synchronous_commit;
+  }
+
+  it('relaxes SQLite commit durability only inside relaxed(), restoring it even when fn throws', async () => {
+    const strict = target.dialect === 'sqlite' ? 'FULL' : 'on';
+    // PostgreSQL runs fn as is: one statement's commit is not worth a transaction's round trips.
+    const loose = target.dialect === 'sqlite' ? 'NORMAL' : 'on';
+    expect(await durability()).toBe(strict);
+    expect(await store.relaxed((db) => durability(db))).toBe(loose);
+    expect(await durability()).toBe(strict);
+    await expect(
+      store.relaxed(async (db) => {
+        await durability(db);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await durability()).toBe(strict);
+    // A transaction inside relaxed() commits (SQLite: on the held connection).
+    if (target.dialect === 'sqlite') {
+      await store.relaxed((db) =>
+        db.transaction().execute((trx) =>
+          trx
+            .updateTable('audit_head')
+            .set((eb) => ({ seq: eb.ref('seq') }))
+            .where('id', '=', 1)
+            .execute(),
+        ),
+      );
+      expect(await durability()).toBe(strict);
+    }
   });
 
   it('returns BIGINT epoch milliseconds as numbers', async () => {
@@ -81,4 +122,29 @@ it('names the dialect and redacts passwords', () => {
   expect(dialectOf('postgres://u:p@h/db')).toBe('postgres');
   expect(() => dialectOf('mysql://x')).toThrow(/store.url/);
   expect(redactUrl('postgres://u:secret@h:5432/db')).not.toContain('secret');
+});
+
+describe('statement cache (SQLite)', () => {
+  it('reuses a prepared statement, never one still being iterated, and stays bounded', () => {
+    const raw = new SqliteDatabase(':memory:');
+    const db = cachingDatabase(raw, 3);
+    raw.exec('CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1), (2), (3)');
+    const text = 'SELECT n FROM t ORDER BY n';
+    const first = db.prepare(text);
+    expect(db.prepare(text)).toBe(first);
+    const seen: number[] = [];
+    for (const row of first.iterate([]) as IterableIterator<{ n: number }>) {
+      // While `first` is busy, the same SQL gets a statement of its own that works.
+      const other = db.prepare(text);
+      expect(other).not.toBe(first);
+      expect((other.all([]) as unknown[]).length).toBe(3);
+      seen.push(row.n);
+    }
+    expect(seen).toEqual([1, 2, 3]);
+    expect(db.prepare(text)).toBe(first);
+    // Bounded: three other statements push the oldest out.
+    for (const k of [1, 2, 3]) db.prepare(`SELECT ${k}`);
+    expect(db.prepare(text)).not.toBe(first);
+    db.close();
+  });
 });

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { WardenError } from '../errors.js';
 import { migrate } from './migrations.js';
@@ -20,7 +20,53 @@ export interface Store {
   readonly dialect: StoreDialect;
   /** A redacted description for logs (`sqlite:/path` or `postgres://host/db`). */
   readonly description: string;
+  /**
+   * Runs `fn` with commits that need not reach the disk before they return:
+   * SQLite `synchronous = NORMAL` (WAL: durable at the next FULL commit or
+   * checkpoint, and never torn), PostgreSQL `synchronous_commit = off` for the
+   * transaction `fn` opens. For writes whose durability a later synchronous
+   * commit provides anyway (a call counter claimed before the attempt entry,
+   * an outcome entry after it). A process crash loses nothing; a power loss
+   * can lose the last moments of such writes, never a synchronous one.
+   * SQLite: `fn` holds the one connection and may open a transaction on it.
+   * PostgreSQL: `fn` runs as is — relaxing one statement's commit would cost a
+   * transaction's extra round trips, more than the flush it saves; batched
+   * writes relax their own transaction (`synchronous_commit = off`).
+   */
+  relaxed<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** Prepared statements kept per SQLite connection (hot queries are few; DDL and reports come and go). */
+const STATEMENT_CACHE = 512;
+
+/**
+ * better-sqlite3 behind Kysely, with its prepared statements reused: Kysely
+ * prepares every query anew, which cost more than running it. A statement still
+ * being iterated (a streamed query) is never handed out twice.
+ */
+export function cachingDatabase(
+  sqlite: SqliteDatabase.Database,
+  max = STATEMENT_CACHE,
+): { close(): void; prepare(text: string): SqliteDatabase.Statement } {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      const hit = cache.get(text);
+      if (hit && !hit.busy) {
+        cache.delete(text); // most recently used last
+        cache.set(text, hit);
+        return hit;
+      }
+      const statement = sqlite.prepare(text);
+      if (!hit) {
+        cache.set(text, statement);
+        if (cache.size > max) cache.delete(cache.keys().next().value as string);
+      }
+      return statement;
+    },
+  };
 }
 
 export interface OpenStoreOptions {
@@ -70,7 +116,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) });
   } else {
     const schema = options.pgSchema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
@@ -80,7 +126,9 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
       connectionString: url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // A lock held by a stuck writer fails the waiting statement after 5 s (the caller
+      // fails closed) instead of hanging it; the audit head lock relies on this.
+      options: `-c lock_timeout=5s${schema ? ` -c search_path=${schema}` : ''}`,
     });
     // An idle client's error (server restart) must not crash the process; the next query reports it.
     pool.on('error', () => {});
@@ -116,6 +164,19 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     db,
     dialect,
     description: redactUrl(url),
+    relaxed: dialect === 'sqlite' ? (fn) => relaxedSqlite(db, fn) : (fn) => fn(db),
     close: () => db.destroy(),
   };
+}
+
+/** SQLite has one connection: hold it, lower `synchronous` for `fn`, and restore FULL whatever happens. */
+function relaxedSqlite<T>(db: Kysely<Database>, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`PRAGMA synchronous = NORMAL`.execute(conn);
+    try {
+      return await fn(conn);
+    } finally {
+      await sql`PRAGMA synchronous = FULL`.execute(conn);
+    }
+  });
 }

@@ -9,6 +9,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
+import { perRequestSignals } from './request-signals.js';
 import { SerialSendTransport } from './serial-transport.js';
 import type { PoolLogger, SecretResolver } from './types.js';
 
@@ -111,5 +112,7 @@ function createHttpTransport(config: HttpUpstreamConfig, resolveSecret: SecretRe
   };
   // The SDK's default redirect policy (same origin only) keeps the credentials from
   // following a redirect to another host.
-  return new StreamableHTTPClientTransport(new URL(config.url), { fetch: withCredentials });
+  return new StreamableHTTPClientTransport(new URL(config.url), {
+    fetch: perRequestSignals(withCredentials),
+  });
 }
