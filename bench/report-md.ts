@@ -90,7 +90,7 @@ if (cap) {
 const mem = r['memory'] as Record<string, number> | undefined;
 if (mem) {
   out.push(
-    `Memory: ${mem['sessions']} idle sessions on C — RSS ${mem['rssBeforeMb']} → ${mem['rssAfterMb']} MB, **${mem['perSessionKb']} KB per session**; JS heap in use ${mem['heapUsedBeforeMb']} → ${mem['heapUsedAfterMb']} MB (${mem['heapPerSessionKb']} KB per session); ${mem['openedPerSec']} sessions opened per second.`,
+    `Memory: ${mem['sessions']} idle sessions on C — RSS ${mem['rssBeforeMb']} → ${mem['rssAfterMb']} MB, **${mem['perSessionKb']} KB per session**; JS heap in use ${mem['heapUsedBeforeMb']} → ${mem['heapUsedAfterMb']} MB (${mem['heapPerSessionKb']} KB per session); ${mem['openedPerSec']} sessions opened per second. The same idle sessions on the stateful bare proxy B′ (an SDK server and transport each, no checks): ${mem['bareProxyPerSessionKb'] ?? 'not measured'} KB per session.`,
     '',
   );
 }

@@ -500,6 +500,21 @@ async function main(): Promise<void> {
           loadgenRssMb: r2(loadgenRss / 1048576),
           note: 'each idle session = its own agent session token (OAuth client_credentials) + an initialized MCP session',
         };
+        // The floor: the same idle sessions on the stateful bare proxy (an SDK server and
+        // transport per session, no tokens, no checks).
+        const floorBefore = proxyStateful.rss();
+        const floor = await gen.send<{ opened: number }>({
+          type: 'idle',
+          url: `http://127.0.0.1:${proxyStateful.port}/mcp`,
+          sessions: IDLE_SESSIONS,
+          concurrency: 16,
+        });
+        await new Promise((r) => setTimeout(r, 1000));
+        const floorAfter = proxyStateful.rss();
+        await gen.send({ type: 'close-idle' });
+        (result['memory'] as Record<string, unknown>)['bareProxyPerSessionKb'] = r2(
+          (floorAfter - floorBefore) / 1024 / floor.opened,
+        );
         progress(`  ${JSON.stringify(result['memory'])}`);
       }
       for (const p of [proxy, proxyStateful, wardenC, wardenD]) await p.stop();
@@ -698,7 +713,7 @@ function report(r: Record<string, unknown>): string {
   if (mem) {
     lines.push(
       '',
-      `Memory: ${mem['sessions']} idle sessions on C: RSS ${mem['rssBeforeMb']} → ${mem['rssAfterMb']} MB = ${mem['perSessionKb']} KB per session (JS heap in use ${mem['heapUsedBeforeMb']} → ${mem['heapUsedAfterMb']} MB = ${mem['heapPerSessionKb']} KB)`,
+      `Memory: ${mem['sessions']} idle sessions on C: RSS ${mem['rssBeforeMb']} → ${mem['rssAfterMb']} MB = ${mem['perSessionKb']} KB per session (JS heap in use ${mem['heapUsedBeforeMb']} → ${mem['heapUsedAfterMb']} MB = ${mem['heapPerSessionKb']} KB); the stateful bare proxy B′: ${mem['bareProxyPerSessionKb']} KB per session`,
     );
   }
   const micro = r['micro'] as

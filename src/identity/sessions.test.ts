@@ -80,6 +80,16 @@ describeEachDialect('SessionStore', (target) => {
     expect(await sessions.claimCall('ses_missing')).toBeNull();
   });
 
+  it('claims made together for several sessions each get their own count, interleaved or not', async () => {
+    const a = (await sessions.open('agent-s', draft({ maxToolCalls: 3 }))).session;
+    const b = (await sessions.open('agent-s', draft({ maxToolCalls: 5 }))).session;
+    const ids = [a.id, b.id, a.id, 'ses_missing', b.id, a.id, a.id, b.id];
+    const results = await Promise.all(ids.map((id) => sessions.claimCall(id)));
+    expect(results).toEqual([1, 1, 2, null, 2, 3, null, 3]);
+    expect((await sessions.get(a.id))?.callCount).toBe(3);
+    expect((await sessions.get(b.id))?.callCount).toBe(3);
+  });
+
   it('counts active sessions: revoked and expired ones do not count', async () => {
     const before = await sessions.countActive('agent-s', clock.now());
     const a = (await sessions.open('agent-s', draft())).session;

@@ -4,9 +4,9 @@
  * audit) is enforced by the database in one statement or under a row lock, so
  * N replicas sharing PostgreSQL cannot over-issue or over-spend.
  */
-import type { Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { WardenError } from '../errors.js';
-import type { AgentsTable, SessionsTable, Store } from '../store/index.js';
+import type { AgentsTable, Database, SessionsTable, Store } from '../store/index.js';
 import { type Clock, randomId, systemClock } from '../util/clock.js';
 import { assertUsable, rowToAgent } from './agents.js';
 import type { Agent, Session } from './types.js';
@@ -42,6 +42,9 @@ export function rowToSession(row: Selectable<SessionsTable>): Session {
 
 /** Session rows, backed by the store. */
 export class SessionStore {
+  /** Claims waiting for the next flush (see claimCall). */
+  private claims: Array<{ id: string; resolve(n: number | null): void; reject(e: unknown): void }> = [];
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock = systemClock,
@@ -150,21 +153,48 @@ export class SessionStore {
     });
   }
 
-  /** Atomic: increments iff callCount < maxToolCalls; returns the new count, or null when the limit is reached. */
-  async claimCall(id: string): Promise<number | null> {
-    // Relaxed durability: a claim is made durable by the synchronous commit that
-    // follows it before anything runs (the attempt or denial entry). A claim lost to
-    // a power cut belonged to a call that never ran.
-    const row = await this.store.relaxed((db) =>
-      db
+  /**
+   * Atomic: increments iff callCount < maxToolCalls; returns the new count, or null when the limit is reached.
+   * Claims made in the same turn of the event loop share one transaction (one commit, not one each).
+   */
+  claimCall(id: string): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+      this.claims.push({ id, resolve, reject });
+      if (this.claims.length === 1) setImmediate(() => void this.flushClaims());
+    });
+  }
+
+  private async flushClaims(): Promise<void> {
+    const batch = this.claims.splice(0);
+    const claim = async (db: Kysely<Database>, sessionId: string) => {
+      const row = await db
         .updateTable('sessions')
         .set((eb) => ({ call_count: eb('call_count', '+', 1) }))
-        .where('id', '=', id)
+        .where('id', '=', sessionId)
         .where((eb) => eb('call_count', '<', eb.ref('max_tool_calls')))
         .returning('call_count')
-        .executeTakeFirst(),
-    );
-    return row ? Number(row.call_count) : null;
+        .executeTakeFirst();
+      return row ? Number(row.call_count) : null;
+    };
+    try {
+      // Relaxed durability: a claim is made durable by the synchronous commit that
+      // follows it before anything runs (the attempt or denial entry). A claim lost to
+      // a power cut belonged to a call that never ran.
+      const counts = await this.store.relaxed(async (db) => {
+        if (batch.length === 1) return [await claim(db, batch[0]!.id)];
+        return db.transaction().execute(async (trx) => {
+          const out: Array<number | null> = [];
+          for (const c of batch) out.push(await claim(trx, c.id));
+          return out;
+        });
+      });
+      batch.forEach((c, i) => {
+        c.resolve(counts[i] ?? null);
+      });
+    } catch (e) {
+      // Nothing was claimed (the transaction rolled back): every caller fails closed.
+      for (const c of batch) c.reject(e);
+    }
   }
 
   /** Revokes a session (the first revocation and its reason are kept); NOT_FOUND when absent. */

@@ -126,7 +126,10 @@ export class McpFace {
   private async post(c: Context<{ Bindings: NodeBindings }>, token: string, p: Principal, traceId: string) {
     let body: unknown;
     try {
-      body = parseJsonBody(await readBodyText(c.req.raw, this.deps.bodyLimitBytes), this.deps.maxJsonDepth);
+      body = parseJsonBody(
+        await readBodyText(c.req.raw, this.deps.bodyLimitBytes, c.env?.incoming),
+        this.deps.maxJsonDepth,
+      );
       // JSON-RPC batching was removed from MCP (2025-06-18); refusing it also keeps one
       // HTTP request = one decision in the audit log.
       if (Array.isArray(body)) {

@@ -40,7 +40,10 @@ export function restToolCalls(deps: RestFaceDeps) {
     let traceId = traceIdOf(c);
     const token = bearerOf(c);
     try {
-      const json = parseJsonBody(await readBodyText(c.req.raw, deps.bodyLimitBytes), deps.maxJsonDepth);
+      const json = parseJsonBody(
+        await readBodyText(c.req.raw, deps.bodyLimitBytes, c.env?.incoming),
+        deps.maxJsonDepth,
+      );
       if (Array.isArray(json)) {
         throw new WardenError('BATCH_NOT_SUPPORTED', 'Send one tool call per request', {
           rule: 'request.batch',
