@@ -140,6 +140,23 @@ describeEachDialect('audit log', (target) => {
     }
   });
 
+  it('two writers on one store (as two gateway processes) interleave into one valid chain', async () => {
+    const other = new AuditLog(store, { clock, ids });
+    const before = (await log.head()).seq;
+    // Alternating, so each writer finds the head moved by the other; then both at once.
+    for (let i = 0; i < 6; i++) await (i % 2 ? other : log).append(call(3000 + i), { durable: i % 3 !== 0 });
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        (i % 2 ? other : log).append(call(3100 + i), { durable: i % 4 === 0 }),
+      ),
+    );
+    const head = await log.head();
+    expect(head.seq).toBe(before + 36);
+    expect(await verifyChain(store, { pageSize: 11 })).toMatchObject({ ok: true, entries: head.seq });
+    const mine = await log.read({ afterSeq: before, limit: 100 });
+    expect(new Set(mine.map((e) => e.seq)).size).toBe(36);
+  });
+
   it('appendMany writes consecutive entries atomically', async () => {
     const before = (await log.head()).seq;
     const entries = await log.appendMany([call(1), call(2), call(3)]);

@@ -10,12 +10,14 @@
  */
 import { sql, type Transaction } from 'kysely';
 import { WardenError } from '../errors.js';
-import type { Database, Store } from '../store/index.js';
+import type { AuditLogTable, Database, Store } from '../store/index.js';
 import { type Clock, type IdGenerator, randomId, systemClock } from '../util/clock.js';
 import { entryHash, fromRow, toRow } from './entry.js';
 import { cleanText, redactParameters } from './redact.js';
 import type { AuditDecision, AuditEntry, AuditEvent, AuditInput, AuditRecord } from './types.js';
 
+/** PostgreSQL: batches that take the head lock after another writer was seen, before trying one-round-trip appends again. */
+const LOCKED_AFTER_MISS = 64;
 /** Most entries written in one group commit. */
 const MAX_BATCH = 256;
 /** Rows per INSERT statement: 21 columns × 400 stays under SQLite's 32,766 bound parameters. */
@@ -72,6 +74,11 @@ export class AuditLog {
   private readonly ids: IdGenerator;
   private queue: Job[] = [];
   private draining = false;
+  /** PostgreSQL: the head as this process last committed it (undefined: unknown, take the lock). */
+  private knownHead: { seq: number; hash: string } | undefined;
+  /** The head the locked transaction in flight will leave, adopted once it commits. */
+  private pending: { seq: number; hash: string } | undefined;
+  private lockedBatches = 0;
 
   constructor(
     private readonly store: Store,
@@ -198,10 +205,17 @@ export class AuditLog {
   }
 
   private async writeWithRetry(items: Prepared[], durable: boolean): Promise<AuditEntry[]> {
+    if (this.store.dialect === 'postgres') {
+      const fast = await this.writeOptimistic(items, durable);
+      if (fast) return fast;
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         if (durable || this.store.dialect === 'postgres') {
-          return await this.store.db.transaction().execute((trx) => this.write(trx, items, durable));
+          this.pending = undefined;
+          const entries = await this.store.db.transaction().execute((trx) => this.write(trx, items, durable));
+          if (this.store.dialect === 'postgres') this.knownHead = this.pending;
+          return entries;
         }
         return await this.store.relaxed((conn) =>
           conn.transaction().execute((trx) => this.write(trx, items, durable)),
@@ -244,16 +258,9 @@ export class AuditLog {
     }
     if (head === undefined) throw new Error('audit_head row is missing');
 
-    const ts = Math.trunc(this.clock.now());
-    let seq = Number(head.seq);
-    let prevHash = head.hash;
-    const entries = items.map(({ id, record }) => {
-      seq += 1;
-      const unhashed = { ...record, seq, id, ts, prevHash };
-      const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
-      prevHash = entry.hash;
-      return entry;
-    });
+    const entries = chain(items, { seq: Number(head.seq), hash: head.hash }, Math.trunc(this.clock.now()));
+    const seq = entries.at(-1)!.seq;
+    const prevHash = entries.at(-1)!.hash;
     const rows = entries.map(toRow);
     const last = Math.floor((rows.length - 1) / INSERT_CHUNK) * INSERT_CHUNK;
     for (let i = 0; i < last; i += INSERT_CHUNK) {
@@ -281,8 +288,69 @@ export class AuditLog {
         .executeTakeFirst();
     }
     if (moved.numUpdatedRows !== 1n) throw new Error('audit_head was not updated');
+    // Remembered only once this transaction commits (see writeOptimistic).
+    this.pending = { seq, hash: prevHash };
     return entries;
   }
+
+  /**
+   * PostgreSQL, one round trip: chain the batch after the head this process last
+   * wrote, and in one statement move the head only if it is still that one and
+   * insert the rows only if the head moved. Another writer got there first → nothing
+   * is written, and the locked path (which re-reads the head) takes over for a while.
+   * Returns undefined when it did not write.
+   */
+  private async writeOptimistic(items: Prepared[], durable: boolean): Promise<AuditEntry[] | undefined> {
+    const head = this.knownHead;
+    if (head === undefined || items.length > INSERT_CHUNK) return undefined;
+    if (this.lockedBatches > 0) {
+      this.lockedBatches--;
+      return undefined;
+    }
+    const entries = chain(items, head, Math.trunc(this.clock.now()));
+    const last = entries.at(-1)!;
+    const rows = entries.map(toRow);
+    const col = <K extends keyof AuditLogTable>(k: K) => rows.map((r) => r[k]);
+    const result = await sql`
+      WITH moved AS (
+        UPDATE audit_head SET seq = ${last.seq}, hash = ${last.hash}
+        WHERE id = 1 AND seq = ${head.seq} AND hash = ${head.hash}
+        RETURNING ${durable ? sql`true` : sql`set_config('synchronous_commit', 'off', true)`} AS moved
+      )
+      INSERT INTO audit_log (seq, id, ts, trace_id, event, actor_type, actor_id, agent_id, agent_type,
+        session_id, trigger_user_id, trigger_source, tool_name, parameters, reasoning, decision, result,
+        latency_ms, data, prev_hash, hash)
+      SELECT * FROM unnest(
+        ${col('seq')}::bigint[], ${col('id')}::text[], ${col('ts')}::bigint[], ${col('trace_id')}::text[],
+        ${col('event')}::text[], ${col('actor_type')}::text[], ${col('actor_id')}::text[],
+        ${col('agent_id')}::text[], ${col('agent_type')}::text[], ${col('session_id')}::text[],
+        ${col('trigger_user_id')}::text[], ${col('trigger_source')}::text[], ${col('tool_name')}::text[],
+        ${col('parameters')}::text[], ${col('reasoning')}::text[], ${col('decision')}::text[],
+        ${col('result')}::text[], ${col('latency_ms')}::integer[], ${col('data')}::text[],
+        ${col('prev_hash')}::text[], ${col('hash')}::text[]
+      ) WHERE EXISTS (SELECT 1 FROM moved)`.execute(this.store.db);
+    if (Number(result.numAffectedRows ?? 0n) === entries.length) {
+      this.knownHead = { seq: last.seq, hash: last.hash };
+      return entries;
+    }
+    // Another process writes too: take the lock for the next batches, then try again.
+    this.knownHead = undefined;
+    this.lockedBatches = LOCKED_AFTER_MISS;
+    return undefined;
+  }
+}
+
+/** The entries of `items`, numbered and hash-chained after `head`. */
+function chain(items: Prepared[], head: { seq: number; hash: string }, ts: number): AuditEntry[] {
+  let seq = head.seq;
+  let prevHash = head.hash;
+  return items.map(({ id, record }) => {
+    seq += 1;
+    const unhashed = { ...record, seq, id, ts, prevHash };
+    const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+    prevHash = entry.hash;
+    return entry;
+  });
 }
 
 /** Normalise an input into exactly what will be stored and hashed. */

@@ -4,7 +4,7 @@
  * audit) is enforced by the database in one statement or under a row lock, so
  * N replicas sharing PostgreSQL cannot over-issue or over-spend.
  */
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import { WardenError } from '../errors.js';
 import type { AgentsTable, Database, SessionsTable, Store } from '../store/index.js';
 import { type Clock, randomId, systemClock } from '../util/clock.js';
@@ -155,7 +155,7 @@ export class SessionStore {
 
   /**
    * Atomic: increments iff callCount < maxToolCalls; returns the new count, or null when the limit is reached.
-   * Claims made in the same turn of the event loop share one transaction (one commit, not one each).
+   * SQLite: claims made in the same turn of the event loop share one transaction (one commit, not one each).
    */
   claimCall(id: string): Promise<number | null> {
     return new Promise((resolve, reject) => {
@@ -173,6 +173,10 @@ export class SessionStore {
         .where('id', '=', sessionId)
         .where((eb) => eb('call_count', '<', eb.ref('max_tool_calls')))
         .returning('call_count')
+        // PostgreSQL: this statement's own commit skips the WAL flush wait (same statement, no round trip).
+        .$if(this.store.dialect === 'postgres', (q) =>
+          q.returning(sql<string>`set_config('synchronous_commit', 'off', true)`.as('relaxed')),
+        )
         .executeTakeFirst();
       return row ? Number(row.call_count) : null;
     };
@@ -181,7 +185,11 @@ export class SessionStore {
       // follows it before anything runs (the attempt or denial entry). A claim lost to
       // a power cut belonged to a call that never ran.
       const counts = await this.store.relaxed(async (db) => {
-        if (batch.length === 1) return [await claim(db, batch[0]!.id)];
+        // PostgreSQL: one autocommit statement each, side by side on the pool (a shared
+        // transaction would run them one after another on one connection).
+        if (batch.length === 1 || this.store.dialect === 'postgres') {
+          return Promise.all(batch.map((c) => claim(db, c.id)));
+        }
         return db.transaction().execute(async (trx) => {
           const out: Array<number | null> = [];
           for (const c of batch) out.push(await claim(trx, c.id));
