@@ -21,9 +21,9 @@ interface Profile {
 }
 
 const file = process.argv[2];
-if (!file) {
+if (!file || file === '--help' || file === '-h') {
   process.stderr.write('usage: npx tsx bench/profile-top.ts FILE.cpuprofile [--top N]\n');
-  process.exit(2);
+  process.exit(file ? 0 : 2);
 }
 const topIndex = process.argv.indexOf('--top');
 const top = topIndex === -1 ? 25 : Number(process.argv[topIndex + 1]);

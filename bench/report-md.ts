@@ -33,6 +33,12 @@ interface Micro {
   note?: string;
 }
 
+if (process.argv[2] === '--help' || process.argv[2] === '-h') {
+  process.stdout.write(
+    'Usage: npx tsx bench/report-md.ts [RESULTS.json]  (default bench/results/latest.json)\n',
+  );
+  process.exit(0);
+}
 const file = process.argv[2] ?? join(import.meta.dirname, 'results', 'latest.json');
 const r = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
 const out: string[] = [];
@@ -58,9 +64,9 @@ if (cells.length > 0) {
     '| sessions | result | C / B | C / B′ | D / B | C added p50 ms | C added p99 ms | D added p50 ms | D added p99 ms |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
-  for (const x of r['comparisons'] as Array<Record<string, number>>) {
+  for (const x of r['comparisons'] as Array<Record<string, number | null>>) {
     out.push(
-      `| ${x['sessions']} | ${x['size']! / 1024} KB | ${x['cOverB']} | ${x['cOverBStateful']} | ${x['dOverB']} | ${x['addedP50C']} | ${x['addedP99C']} | ${x['addedP50D']} | ${x['addedP99D']} |`,
+      `| ${x['sessions']} | ${(x['size'] ?? 0) / 1024} KB | ${x['cOverB']} | ${x['cOverBStateful']} | ${x['dOverB']} | ${x['addedP50C']} | ${x['addedP99C']} | ${x['addedP50D']} | ${x['addedP99D']} |`,
     );
   }
   out.push('');

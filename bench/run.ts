@@ -32,6 +32,29 @@ import { arg } from './macro/payload.js';
 import { cpuOf, forkScript, freePort, type Proc, rssOf, startWarden } from './macro/procs.js';
 import { parseSteps, type StepTiming } from './macro/steps.js';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(`Usage: npm run bench -- [options]
+
+Warden against a direct connection (A), a bare SDK pass-through proxy (B stateless,
+B′ stateful), Warden on SQLite (C) and Warden on PostgreSQL + Redis (D).
+
+Options:
+  --quick                fewer rounds, sessions and sizes (≈ 3 minutes)
+  --rounds N             rounds per cell (default 3; quick 2)
+  --duration MS          measured window per run (default 3000; quick 1500)
+  --sessions 1,16,64     concurrent MCP sessions
+  --sizes 1024,65536     echo result sizes in bytes
+  --configs A,B,B′,C,D   configurations to measure
+  --only macro,capacity,memory,micro
+  --idle N               idle sessions for the memory figure (default 10000; quick 1000)
+  --json                 print the results JSON instead of the table
+Environment: WARDEN_BENCH_PG, WARDEN_BENCH_REDIS (configuration D),
+  WARDEN_BENCH_PROFILE=DIR (a V8 CPU profile per gateway).
+Writes bench/results/latest.json. See docs/BENCHMARKS.md.
+`);
+  process.exit(0);
+}
+
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
 const list = (name: string, fallback: string) =>
@@ -182,6 +205,29 @@ async function wardenConfig(opts: {
   const file = join(dir, 'warden.yaml');
   writeFileSync(file, stringify(config));
   return file;
+}
+
+/** Why configuration D cannot run here (PostgreSQL or Redis unreachable), or undefined. */
+async function missingForD(): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: PG_ADMIN, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+  } catch (e) {
+    return `PostgreSQL unreachable at ${PG_ADMIN} (${e instanceof Error ? e.message : String(e)}); set WARDEN_BENCH_PG`;
+  } finally {
+    await client.end().catch(() => {});
+  }
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(REDIS, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0 });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (e) {
+    return `Redis unreachable at ${REDIS} (${e instanceof Error ? e.message : String(e)}); set WARDEN_BENCH_REDIS`;
+  } finally {
+    redis.disconnect();
+  }
+  return undefined;
 }
 
 async function freshPgDatabase(name: string): Promise<string> {
@@ -359,24 +405,32 @@ async function main(): Promise<void> {
         logFile,
       );
       procs.push(wardenC);
+      // D needs PostgreSQL and Redis; without them it is skipped, and the report says why.
+      const dMissing = CONFIGS.has('D') ? await missingForD() : 'not selected (--configs)';
       const portD = await freePort();
-      pgDbs.push('warden_bench');
-      const pgUrl = await freshPgDatabase('warden_bench');
-      const wardenD = await startWarden(
-        'warden-pg-redis',
-        await wardenConfig({
-          name: 'd',
-          port: portD,
-          upstreamUrl,
-          store: pgUrl,
-          redis: true,
-          agents,
-          publicKeys,
-        }),
-        portD,
-        logFile,
-      );
-      procs.push(wardenD);
+      let wardenD: Proc | undefined;
+      if (dMissing === undefined) {
+        pgDbs.push('warden_bench');
+        const pgUrl = await freshPgDatabase('warden_bench');
+        wardenD = await startWarden(
+          'warden-pg-redis',
+          await wardenConfig({
+            name: 'd',
+            port: portD,
+            upstreamUrl,
+            store: pgUrl,
+            redis: true,
+            agents,
+            publicKeys,
+          }),
+          portD,
+          logFile,
+        );
+        procs.push(wardenD);
+      } else {
+        progress(`configuration D skipped: ${dMissing}`);
+        result['skipped'] = { D: dMissing };
+      }
       const auth = (port: number): AuthSpec => ({
         tokenEndpoint: `http://127.0.0.1:${port}/oauth/token`,
         agents,
@@ -402,13 +456,17 @@ async function main(): Promise<void> {
           server: wardenC,
           auth: auth(portC),
         },
-        {
-          key: 'D',
-          label: 'Warden, PostgreSQL + Redis',
-          url: `http://127.0.0.1:${portD}/mcp`,
-          server: wardenD,
-          auth: auth(portD),
-        },
+        ...(wardenD
+          ? [
+              {
+                key: 'D',
+                label: 'Warden, PostgreSQL + Redis',
+                url: `http://127.0.0.1:${portD}/mcp`,
+                server: wardenD,
+                auth: auth(portD),
+              },
+            ]
+          : []),
       ];
       result['configurations'] = Object.fromEntries(targets.map((t) => [t.key, t.label]));
       const measured = targets.filter((t) => CONFIGS.has(t.key));
@@ -419,7 +477,7 @@ async function main(): Promise<void> {
         const errors = new Map<string, string>();
         const steps0 = {
           C: parseSteps(await metrics(`http://127.0.0.1:${portC}`)),
-          D: parseSteps(await metrics(`http://127.0.0.1:${portD}`)),
+          D: wardenD ? parseSteps(await metrics(`http://127.0.0.1:${portD}`)) : [],
         };
         for (const sessions of SESSIONS) {
           for (const size of SIZES) {
@@ -460,7 +518,7 @@ async function main(): Promise<void> {
         result['comparisons'] = compare(cells);
         result['steps'] = {
           C: diffSteps(steps0.C, parseSteps(await metrics(`http://127.0.0.1:${portC}`))),
-          D: diffSteps(steps0.D, parseSteps(await metrics(`http://127.0.0.1:${portD}`))),
+          D: wardenD ? diffSteps(steps0.D, parseSteps(await metrics(`http://127.0.0.1:${portD}`))) : [],
         };
       }
 
@@ -517,7 +575,7 @@ async function main(): Promise<void> {
         );
         progress(`  ${JSON.stringify(result['memory'])}`);
       }
-      for (const p of [proxy, proxyStateful, wardenC, wardenD]) await p.stop();
+      for (const p of [proxy, proxyStateful, wardenC, wardenD]) await p?.stop();
     }
 
     if (ONLY.has('capacity')) result['capacity'] = await capacity(gen, agents, publicKeys, procs);
@@ -549,17 +607,20 @@ function compare(cells: Cell[]) {
       const b2 = find('B′', s, z);
       const c = find('C', s, z);
       const d = find('D', s, z);
-      if (!a || !b || !b2 || !c || !d) continue;
+      // A ratio needs both of its sides measured; a missing one is null.
+      const ratio = (x: Cell | undefined, y: Cell | undefined) =>
+        x && y ? r2(x.callsPerSec.median / y.callsPerSec.median) : null;
+      const added = (x: Cell | undefined, k: 'p50' | 'p99') => (x && a ? r2(x[k] - a[k]) : null);
       out.push({
         sessions: s,
         size: z,
-        cOverB: r2(c.callsPerSec.median / b.callsPerSec.median),
-        cOverBStateful: r2(c.callsPerSec.median / b2.callsPerSec.median),
-        dOverB: r2(d.callsPerSec.median / b.callsPerSec.median),
-        addedP50C: r2(c.p50 - a.p50),
-        addedP99C: r2(c.p99 - a.p99),
-        addedP50D: r2(d.p50 - a.p50),
-        addedP99D: r2(d.p99 - a.p99),
+        cOverB: ratio(c, b),
+        cOverBStateful: ratio(c, b2),
+        dOverB: ratio(d, b),
+        addedP50C: added(c, 'p50'),
+        addedP99C: added(c, 'p99'),
+        addedP50D: added(d, 'p50'),
+        addedP99D: added(d, 'p99'),
       });
     }
   }

@@ -109,6 +109,13 @@ export function formatTable(results: readonly MicroResult[]): string {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(
+      `Usage: npx tsx bench/micro/index.ts [--quick] [--json] [--only ${MICRO_GROUPS.join(',')}]\n` +
+        'Micro-benchmarks of each step of a tool call, over real stores; see docs/BENCHMARKS.md.\n',
+    );
+    return;
+  }
   const at = argv.indexOf('--only');
   const only =
     at === -1
