@@ -8,7 +8,7 @@
  * the next. One fsync then covers many entries instead of one each. Across
  * processes the head row is the lock: every transaction takes it first.
  */
-import { sql, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Transaction } from 'kysely';
 import { WardenError } from '../errors.js';
 import type { AuditLogTable, Database, Store } from '../store/index.js';
 import { type Clock, type IdGenerator, randomId, systemClock } from '../util/clock.js';
@@ -18,6 +18,40 @@ import type { AuditDecision, AuditEntry, AuditEvent, AuditInput, AuditRecord } f
 
 /** PostgreSQL: batches that take the head lock after another writer was seen, before trying one-round-trip appends again. */
 const LOCKED_AFTER_MISS = 64;
+/** The audit_log columns, in insert order. */
+const COLUMNS = [
+  'seq',
+  'id',
+  'ts',
+  'trace_id',
+  'event',
+  'actor_type',
+  'actor_id',
+  'agent_id',
+  'agent_type',
+  'session_id',
+  'trigger_user_id',
+  'trigger_source',
+  'tool_name',
+  'parameters',
+  'reasoning',
+  'decision',
+  'result',
+  'latency_ms',
+  'data',
+  'prev_hash',
+  'hash',
+] as const satisfies ReadonlyArray<keyof AuditLogTable>;
+
+/** SQLite statements of a batch, one row per insert (each run of a prepared statement is cheap). */
+const SQLITE = {
+  // Takes the write lock first, so the head read next cannot be stale.
+  lock: 'update "audit_head" set "seq" = "seq" where "id" = 1',
+  head: 'select "seq", "hash" from "audit_head" where "id" = 1',
+  insert: `insert into "audit_log" (${COLUMNS.map((c) => `"${c}"`).join(', ')}) values (${COLUMNS.map(() => '?').join(', ')})`,
+  move: 'update "audit_head" set "seq" = ?, "hash" = ? where "id" = 1',
+};
+
 /** Most entries written in one group commit. */
 const MAX_BATCH = 256;
 /** Rows per INSERT statement: 21 columns × 400 stays under SQLite's 32,766 bound parameters. */
@@ -245,16 +279,11 @@ export class AuditLog {
         .forUpdate()
         .executeTakeFirst();
     } else {
-      await trx
-        .updateTable('audit_head')
-        .set((eb) => ({ seq: eb.ref('seq') }))
-        .where('id', '=', 1)
-        .execute();
-      head = await trx
-        .selectFrom('audit_head')
-        .select(['seq', 'hash'])
-        .where('id', '=', 1)
-        .executeTakeFirst();
+      // Fixed statement texts (prepared once by the store): building them through the
+      // query builder for every batch cost more than running them.
+      await trx.executeQuery(CompiledQuery.raw(SQLITE.lock, []));
+      head = (await trx.executeQuery<{ seq: number; hash: string }>(CompiledQuery.raw(SQLITE.head, [])))
+        .rows[0];
     }
     if (head === undefined) throw new Error('audit_head row is missing');
 
@@ -262,7 +291,8 @@ export class AuditLog {
     const seq = entries.at(-1)!.seq;
     const prevHash = entries.at(-1)!.hash;
     const rows = entries.map(toRow);
-    const last = Math.floor((rows.length - 1) / INSERT_CHUNK) * INSERT_CHUNK;
+    const last =
+      this.store.dialect === 'sqlite' ? 0 : Math.floor((rows.length - 1) / INSERT_CHUNK) * INSERT_CHUNK;
     for (let i = 0; i < last; i += INSERT_CHUNK) {
       await trx
         .insertInto('audit_log')
@@ -280,12 +310,16 @@ export class AuditLog {
         .where('id', '=', 1)
         .executeTakeFirst();
     } else {
-      await trx.insertInto('audit_log').values(tail).execute();
-      moved = await trx
-        .updateTable('audit_head')
-        .set({ seq, hash: prevHash })
-        .where('id', '=', 1)
-        .executeTakeFirst();
+      for (const row of tail) {
+        await trx.executeQuery(
+          CompiledQuery.raw(
+            SQLITE.insert,
+            COLUMNS.map((c) => row[c]),
+          ),
+        );
+      }
+      const r = await trx.executeQuery(CompiledQuery.raw(SQLITE.move, [seq, prevHash]));
+      moved = { numUpdatedRows: r.numAffectedRows ?? 0n };
     }
     if (moved.numUpdatedRows !== 1n) throw new Error('audit_head was not updated');
     // Remembered only once this transaction commits (see writeOptimistic).

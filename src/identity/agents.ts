@@ -6,7 +6,7 @@
 import type { Selectable } from 'kysely';
 import type { AgentConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
-import type { AgentsTable, Store } from '../store/index.js';
+import { type AgentsTable, fixedQuery, type Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { checkAgentInput } from './agent-input.js';
 import type { Agent, AgentInput } from './types.js';
@@ -90,14 +90,19 @@ function sameDeclaration(agent: Agent, input: AgentInput): boolean {
 
 /** Registered agents, backed by the store. */
 export class AgentRegistry {
+  /** Read on every tool call: built once. */
+  private readonly byId;
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.byId = fixedQuery((arg) => store.db.selectFrom('agents').selectAll().where('id', '=', arg(0)));
+  }
 
   /** The agent with `id`, or undefined. */
   async get(id: string): Promise<Agent | undefined> {
-    const row = await this.store.db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = (await this.byId(this.store.db, [id])).rows[0];
     return row ? rowToAgent(row) : undefined;
   }
 

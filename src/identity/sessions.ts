@@ -6,7 +6,13 @@
  */
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { WardenError } from '../errors.js';
-import type { AgentsTable, Database, SessionsTable, Store } from '../store/index.js';
+import {
+  type AgentsTable,
+  type Database,
+  fixedQuery,
+  type SessionsTable,
+  type Store,
+} from '../store/index.js';
 import { type Clock, randomId, systemClock } from '../util/clock.js';
 import { assertUsable, rowToAgent } from './agents.js';
 import type { Agent, Session } from './types.js';
@@ -45,18 +51,32 @@ export class SessionStore {
   /** Claims waiting for the next flush (see claimCall). */
   private claims: Array<{ id: string; resolve(n: number | null): void; reject(e: unknown): void }> = [];
 
+  /** Run on every tool call: built once. */
+  private readonly byId;
+  private readonly claimQuery;
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.byId = fixedQuery((arg) => store.db.selectFrom('sessions').selectAll().where('id', '=', arg(0)));
+    this.claimQuery = fixedQuery((arg) =>
+      store.db
+        .updateTable('sessions')
+        .set((eb) => ({ call_count: eb('call_count', '+', 1) }))
+        .where('id', '=', arg(0))
+        .where((eb) => eb('call_count', '<', eb.ref('max_tool_calls')))
+        .returning('call_count')
+        // PostgreSQL: the statement's own commit skips the WAL-flush wait (no extra round trip).
+        .$if(store.dialect === 'postgres', (q) =>
+          q.returning(sql<string>`set_config('synchronous_commit', 'off', true)`.as('relaxed')),
+        ),
+    );
+  }
 
   /** The session with `id`, or undefined. */
   async get(id: string): Promise<Session | undefined> {
-    const row = await this.store.db
-      .selectFrom('sessions')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const row = (await this.byId(this.store.db, [id])).rows[0];
     return row ? rowToSession(row) : undefined;
   }
 
@@ -167,17 +187,7 @@ export class SessionStore {
   private async flushClaims(): Promise<void> {
     const batch = this.claims.splice(0);
     const claim = async (db: Kysely<Database>, sessionId: string) => {
-      const row = await db
-        .updateTable('sessions')
-        .set((eb) => ({ call_count: eb('call_count', '+', 1) }))
-        .where('id', '=', sessionId)
-        .where((eb) => eb('call_count', '<', eb.ref('max_tool_calls')))
-        .returning('call_count')
-        // PostgreSQL: this statement's own commit skips the WAL flush wait (same statement, no round trip).
-        .$if(this.store.dialect === 'postgres', (q) =>
-          q.returning(sql<string>`set_config('synchronous_commit', 'off', true)`.as('relaxed')),
-        )
-        .executeTakeFirst();
+      const row = (await this.claimQuery(db, [sessionId])).rows[0];
       return row ? Number(row.call_count) : null;
     };
     try {

@@ -2,7 +2,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../../test/helpers/dialects.js';
-import { cachingDatabase } from './db.js';
+import { cachingDatabase, fixedQuery } from './db.js';
 import { dialectOf, redactUrl, type Store } from './index.js';
 import { GENESIS_HASH } from './migrations.js';
 
@@ -58,6 +58,34 @@ describeEachDialect('store', (target) => {
       );
       expect(await durability()).toBe(strict);
     }
+  });
+
+  it('fixedQuery runs a query built once with new values, keeping its own constants in place', async () => {
+    await store.db
+      .insertInto('signing_keys')
+      .values(
+        ['fq1', 'fq2'].map((kid, i) => ({
+          kid,
+          alg: 'EdDSA',
+          private_jwk: '{}',
+          public_jwk: '{}',
+          created_at: 100 + i,
+          retired_at: null,
+        })),
+      )
+      .execute();
+    // A constant (the alg) before and after the runtime value, as the claim's `+ 1` is.
+    const q = fixedQuery((arg) =>
+      store.db
+        .selectFrom('signing_keys')
+        .select(['kid', 'created_at'])
+        .where('alg', '=', 'EdDSA')
+        .where('kid', '=', arg(0))
+        .where('created_at', '>', 50),
+    );
+    expect((await q(store.db, ['fq2'])).rows).toEqual([{ kid: 'fq2', created_at: 101 }]);
+    expect((await q(store.db, ['fq1'])).rows).toEqual([{ kid: 'fq1', created_at: 100 }]);
+    expect((await q(store.db, ['nope'])).rows).toEqual([]);
   });
 
   it('returns BIGINT epoch milliseconds as numbers', async () => {

@@ -5,7 +5,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import {
+  type Compilable,
+  CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  type QueryResult,
+  SqliteDialect,
+} from 'kysely';
 import pg from 'pg';
 import { WardenError } from '../errors.js';
 import { migrate } from './migrations.js';
@@ -169,14 +176,42 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   };
 }
 
+const PRAGMA_NORMAL = CompiledQuery.raw('PRAGMA synchronous = NORMAL', []);
+const PRAGMA_FULL = CompiledQuery.raw('PRAGMA synchronous = FULL', []);
+
 /** SQLite has one connection: hold it, lower `synchronous` for `fn`, and restore FULL whatever happens. */
 function relaxedSqlite<T>(db: Kysely<Database>, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
   return db.connection().execute(async (conn) => {
-    await sql`PRAGMA synchronous = NORMAL`.execute(conn);
+    await conn.executeQuery(PRAGMA_NORMAL);
     try {
       return await fn(conn);
     } finally {
-      await sql`PRAGMA synchronous = FULL`.execute(conn);
+      await conn.executeQuery(PRAGMA_FULL);
     }
   });
+}
+
+/**
+ * A hot query built once: `build` makes it with `arg(i)` standing for the i-th
+ * runtime value; it is compiled once, and each run passes its own values in the
+ * places those stood (the query's own constants stay where they were). For the
+ * few queries every tool call makes, where building them through the query
+ * builder cost more than running them.
+ */
+export function fixedQuery<Row>(
+  build: (arg: (i: number) => string) => Compilable<Row>,
+): (db: Kysely<Database>, args: readonly unknown[]) => Promise<QueryResult<Row>> {
+  // Markers that stand for the runtime values while the query is built (a NUL-prefixed
+  // text no caller passes); the builder keeps every other value as a constant.
+  const markers: string[] = [];
+  const marker = (i: number) => (markers[i] ??= `\u0000fixed-query-arg:${i}`);
+  const compiled = build(marker).compile();
+  const slots = compiled.parameters.map((p) => (typeof p === 'string' ? markers.indexOf(p) : -1));
+  return (db, args) =>
+    db.executeQuery<Row>(
+      CompiledQuery.raw(
+        compiled.sql,
+        compiled.parameters.map((p, k) => (slots[k]! >= 0 ? args[slots[k]!] : p)),
+      ),
+    );
 }

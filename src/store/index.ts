@@ -1,5 +1,6 @@
 export {
   dialectOf,
+  fixedQuery,
   type OpenStoreOptions,
   openStore,
   redactUrl,
