@@ -175,37 +175,37 @@ export class SessionStore {
 
   /**
    * Atomic: increments iff callCount < maxToolCalls; returns the new count, or null when the limit is reached.
-   * SQLite: claims made in the same turn of the event loop share one transaction (one commit, not one each).
+   * Relaxed durability: a claim is made durable by the synchronous commit that follows it
+   * before anything runs (the attempt or denial entry); a claim lost to a power cut
+   * belonged to a call that never ran.
    */
   claimCall(id: string): Promise<number | null> {
+    // PostgreSQL: one autocommit statement per claim, side by side on the pool.
+    if (this.store.dialect === 'postgres') return this.claimOne(this.store.db, id);
+    // SQLite: claims made in the same turn of the event loop share one commit.
     return new Promise((resolve, reject) => {
       this.claims.push({ id, resolve, reject });
       if (this.claims.length === 1) setImmediate(() => void this.flushClaims());
     });
   }
 
+  private async claimOne(db: Kysely<Database>, id: string): Promise<number | null> {
+    const row = (await this.claimQuery(db, [id])).rows[0];
+    return row ? Number(row.call_count) : null;
+  }
+
   private async flushClaims(): Promise<void> {
     const batch = this.claims.splice(0);
-    const claim = async (db: Kysely<Database>, sessionId: string) => {
-      const row = (await this.claimQuery(db, [sessionId])).rows[0];
-      return row ? Number(row.call_count) : null;
-    };
     try {
-      // Relaxed durability: a claim is made durable by the synchronous commit that
-      // follows it before anything runs (the attempt or denial entry). A claim lost to
-      // a power cut belonged to a call that never ran.
-      const counts = await this.store.relaxed(async (db) => {
-        // PostgreSQL: one autocommit statement each, side by side on the pool (a shared
-        // transaction would run them one after another on one connection).
-        if (batch.length === 1 || this.store.dialect === 'postgres') {
-          return Promise.all(batch.map((c) => claim(db, c.id)));
-        }
-        return db.transaction().execute(async (trx) => {
-          const out: Array<number | null> = [];
-          for (const c of batch) out.push(await claim(trx, c.id));
-          return out;
-        });
-      });
+      const counts = await this.store.relaxed(async (db) =>
+        batch.length === 1
+          ? [await this.claimOne(db, batch[0]!.id)]
+          : db.transaction().execute(async (trx) => {
+              const out: Array<number | null> = [];
+              for (const c of batch) out.push(await this.claimOne(trx, c.id));
+              return out;
+            }),
+      );
       batch.forEach((c, i) => {
         c.resolve(counts[i] ?? null);
       });
