@@ -18,15 +18,18 @@ export interface PipelineMetrics {
   step(name: string, seconds: number): void;
   /** One finished call: `outcome` success | failure | timeout | denied, and the error code if any. */
   call(outcome: string, code: string | undefined, seconds: number): void;
+  /** An audit entry (denial or outcome) that could not be written after the decision. */
+  auditFailure(entry: string): void;
 }
 
-export const noMetrics: PipelineMetrics = { step: () => {}, call: () => {} };
+export const noMetrics: PipelineMetrics = { step: () => {}, call: () => {}, auditFailure: () => {} };
 
 export class Metrics implements PipelineMetrics {
   readonly registry = new Registry();
   private readonly steps: Histogram<'step'>;
   private readonly calls: Counter<'outcome' | 'code'>;
   private readonly callSeconds: Histogram<'outcome'>;
+  private readonly auditFailures: Counter<'entry'>;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     this.steps = new Histogram({
@@ -49,6 +52,12 @@ export class Metrics implements PipelineMetrics {
       buckets: STEP_BUCKETS,
       registers: [this.registry],
     });
+    this.auditFailures = new Counter({
+      name: 'warden_audit_write_failures_total',
+      help: 'Audit entries (denial, outcome) that could not be written after the decision; each is also logged.',
+      labelNames: ['entry'],
+      registers: [this.registry],
+    });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'warden_' });
   }
 
@@ -59,6 +68,10 @@ export class Metrics implements PipelineMetrics {
   call(outcome: string, code: string | undefined, seconds: number): void {
     this.calls.inc({ outcome, code: code ?? '' });
     this.callSeconds.observe({ outcome }, seconds);
+  }
+
+  auditFailure(entry: string): void {
+    this.auditFailures.inc({ entry });
   }
 
   /** The Prometheus text exposition. */

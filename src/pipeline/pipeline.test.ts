@@ -239,14 +239,16 @@ describe('pipeline metrics', () => {
   function recording() {
     const steps: string[] = [];
     const calls: Array<[string, string | undefined]> = [];
+    const auditFailures: string[] = [];
     const metrics: PipelineMetrics = {
       step: (name, seconds) => {
         expect(seconds).toBeGreaterThanOrEqual(0);
         steps.push(name);
       },
       call: (outcome, code) => calls.push([outcome, code]),
+      auditFailure: (entry) => auditFailures.push(entry),
     };
-    return { metrics, steps, calls };
+    return { metrics, steps, calls, auditFailures };
   }
 
   it('times every step of an allowed call, then the outcome entry, and counts the call once', async () => {
@@ -264,6 +266,63 @@ describe('pipeline metrics', () => {
     const names = h.pipeline.steps.map((s) => s.name);
     expect(m.steps).toEqual([...names.slice(0, names.indexOf('authorize') + 1), 'record-outcome']);
     expect(m.calls).toEqual([['denied', 'TOOL_DENIED']]);
+  });
+});
+
+describe('audit entries that cannot be written after the decision', () => {
+  /** Audit ports that fail from the n-th append on, and a log that keeps what it is told. */
+  function failingFrom(n: number) {
+    let appends = 0;
+    const logged: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const failures: string[] = [];
+    return {
+      logged,
+      failures,
+      over: {
+        audit: {
+          append: async (input: AuditInput) => {
+            if (++appends >= n) throw new Error('disk full');
+            return { ...input, seq: appends } as unknown as AuditEntry;
+          },
+        },
+        log: {
+          error: (fields: Record<string, unknown>, message: string) => logged.push({ fields, message }),
+        },
+        metrics: { step: () => {}, call: () => {}, auditFailure: (e: string) => failures.push(e) },
+      } satisfies Partial<PipelineDeps>,
+    };
+  }
+
+  it('an outcome entry that fails: the caller still gets the result, and the failure is logged and counted', async () => {
+    const f = failingFrom(2); // the attempt is written, the outcome is not
+    const h = harness(f.over);
+    const r = await h.run('lookup_order', { orderId: 'ORD-1' });
+    expect(r.ok).toBe(true);
+    expect(h.executed).toEqual(['lookup_order']);
+    expect(f.failures).toEqual(['outcome']);
+    expect(f.logged).toEqual([
+      {
+        message: 'audit outcome entry could not be written',
+        fields: expect.objectContaining({
+          entry: 'outcome',
+          traceId: 'trace-1',
+          agentId: 'a1',
+          tool: 'lookup_order',
+          attemptSeq: 1,
+          err: 'disk full',
+        }),
+      },
+    ]);
+  });
+
+  it('a denial entry that fails: the call is still refused, and the failure is logged and counted', async () => {
+    const f = failingFrom(1);
+    const h = harness(f.over);
+    const r = await h.run('bulk_message');
+    expect(!r.ok && r.error.code).toBe('TOOL_DENIED');
+    expect(h.executed).toEqual([]);
+    expect(f.failures).toEqual(['denial']);
+    expect(f.logged[0]?.fields).toMatchObject({ entry: 'denial', traceId: 'trace-1', tool: 'bulk_message' });
   });
 });
 

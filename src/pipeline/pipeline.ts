@@ -121,7 +121,7 @@ export class Pipeline {
         data: { step, face: state.request.face, clientIp: state.request.clientIp },
       })
       // A denial stays a denial even when it cannot be recorded; the log line says so.
-      .catch(() => {});
+      .catch((e: unknown) => this.auditFailed('denial', state, e));
     return 'denied';
   }
 
@@ -147,7 +147,25 @@ export class Pipeline {
         // The attempt entry was made durable before the tool ran; the outcome rides on the next flush.
         { durable: false },
       )
-      .catch(() => {});
+      // The tool has run and cannot be un-run: the caller gets its result, operators get told.
+      .catch((e: unknown) => this.auditFailed('outcome', state, e));
+  }
+
+  /** An entry that could not be written after the decision was made: logged and counted, never silent. */
+  private auditFailed(entry: 'denial' | 'outcome', state: CallState, e: unknown): void {
+    this.metrics.auditFailure(entry);
+    this.deps.log?.error(
+      {
+        entry,
+        traceId: state.request.traceId,
+        agentId: state.agent?.id,
+        sessionId: state.session?.id,
+        tool: state.toolName,
+        attemptSeq: state.attempt?.seq,
+        err: e instanceof Error ? e.message : String(e),
+      },
+      `audit ${entry} entry could not be written`,
+    );
   }
 }
 

@@ -102,4 +102,6 @@ export interface PipelineDeps {
   trustProxy?: boolean;
   /** Step and call timings (src/metrics); absent = not measured (unit tests). */
   metrics?: PipelineMetrics;
+  /** Operator log for what must not pass silently (an audit entry that could not be written). */
+  log?: { error(fields: Record<string, unknown>, message: string): void };
 }

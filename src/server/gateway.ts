@@ -154,6 +154,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       limiter,
       policy,
       metrics,
+      log: logger.child({ component: 'pipeline' }),
     };
     const pipeline = createPipeline(pipelineDeps);
     const resourceMetadataUrl = `${publicUrl}/.well-known/oauth-protected-resource`;
