@@ -150,10 +150,11 @@ describeRedis('two gateway processes sharing Redis', () => {
     const ok = results.filter((r) => r.status === 200);
     const limited = results.filter((r) => r.status === 429);
     const summary = JSON.stringify(results);
+    // Each replica gets LIMIT of the calls, so per-process counters would admit all of them:
+    // exactly LIMIT admitted in all means the count is shared. Which replica's calls win the
+    // race is timing (Redis pipelines each replica's burst), so it is not asserted.
     expect(ok, summary).toHaveLength(LIMIT);
     expect(limited, summary).toHaveLength(EXTRA);
     expect(new Set(limited.map((r) => r.code))).toEqual(new Set(['RATE_LIMITED']));
-    // Both replicas served part of the limit: the count really is shared, not per process.
-    expect(new Set(ok.map((r) => r.replica)).size, summary).toBe(2);
   });
 });
