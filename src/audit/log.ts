@@ -110,8 +110,6 @@ export class AuditLog {
   private draining = false;
   /** PostgreSQL: the head as this process last committed it (undefined: unknown, take the lock). */
   private knownHead: { seq: number; hash: string } | undefined;
-  /** The head the locked transaction in flight will leave, adopted once it commits. */
-  private pending: { seq: number; hash: string } | undefined;
   private lockedBatches = 0;
 
   constructor(
@@ -246,9 +244,10 @@ export class AuditLog {
     for (let attempt = 1; ; attempt++) {
       try {
         if (durable || this.store.dialect === 'postgres') {
-          this.pending = undefined;
           const entries = await this.store.db.transaction().execute((trx) => this.write(trx, items, durable));
-          if (this.store.dialect === 'postgres') this.knownHead = this.pending;
+          // Committed: the batch's last entry is the head now (see writeOptimistic).
+          const last = entries.at(-1);
+          if (this.store.dialect === 'postgres' && last) this.knownHead = { seq: last.seq, hash: last.hash };
           return entries;
         }
         return await this.store.relaxed((conn) =>
@@ -322,8 +321,6 @@ export class AuditLog {
       moved = { numUpdatedRows: r.numAffectedRows ?? 0n };
     }
     if (moved.numUpdatedRows !== 1n) throw new Error('audit_head was not updated');
-    // Remembered only once this transaction commits (see writeOptimistic).
-    this.pending = { seq, hash: prevHash };
     return entries;
   }
 
