@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { generateAgentKeyPair } from '../src/identity/index.js';
+import { probeRedis } from '../src/limits/redis.js';
 import type { AuthSpec, Command, RunReply } from './macro/loadgen.js';
 import { arg } from './macro/payload.js';
 import { cpuOf, forkScript, freePort, type Proc, rssOf, startWarden } from './macro/procs.js';
@@ -217,16 +218,8 @@ async function missingForD(): Promise<string | undefined> {
   } finally {
     await client.end().catch(() => {});
   }
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(REDIS, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0 });
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (e) {
-    return `Redis unreachable at ${REDIS} (${e instanceof Error ? e.message : String(e)}); set WARDEN_BENCH_REDIS`;
-  } finally {
-    redis.disconnect();
-  }
+  const redisProblem = await probeRedis(REDIS, 2000);
+  if (redisProblem !== null) return `Redis unreachable at ${REDIS} (${redisProblem}); set WARDEN_BENCH_REDIS`;
   return undefined;
 }
 

@@ -4,6 +4,7 @@
  * pair, one session token), the support desk's real input schemas, and probes
  * for the optional PostgreSQL and Redis servers.
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { createSupportDeskServer } from '../../examples/support-desk/server.js';
 import { embeddedDefault } from '../../src/config/index.js';
 import type { WardenConfig } from '../../src/config/types.js';
 import { generateAgentKeyPair } from '../../src/identity/index.js';
+import { probeRedis as probeRedisAt } from '../../src/limits/redis.js';
 import { openServices, type Services, syncAgents } from '../../src/server/services.js';
 import type { AggregatedTool } from '../../src/upstream/index.js';
 
@@ -144,25 +146,8 @@ export async function dropSchema(schema: string): Promise<void> {
 }
 
 /** Null when Redis answers PING at REDIS_URL within 1 s; why not otherwise. */
-export async function probeRedis(): Promise<string | null> {
-  const client = new Redis(REDIS_URL, {
-    connectTimeout: 1000,
-    commandTimeout: 1000,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return null;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  } finally {
-    client.disconnect();
-  }
+export function probeRedis(): Promise<string | null> {
+  return probeRedisAt(REDIS_URL);
 }
 
 /** Delete every Redis key under `namespace:` (a run's counters; they would expire on their own anyway). */

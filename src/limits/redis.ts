@@ -75,3 +75,25 @@ export async function closeRedisClient(client: Redis): Promise<void> {
   }
   client.disconnect();
 }
+
+/** Null when Redis at `url` answers PING within `timeoutMs`; otherwise why not. Never throws, leaves nothing open. */
+export async function probeRedis(url: string, timeoutMs = 1000): Promise<string | null> {
+  const client = new Redis(url, {
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  } finally {
+    client.disconnect();
+  }
+}

@@ -5,35 +5,15 @@
  * on a laptop the Redis suites are skipped with a clear message. Each test
  * gets its own key namespace, so runs (and parallel files) never share counters.
  */
-import { Redis } from 'ioredis';
 import { describe } from 'vitest';
+import { probeRedis } from '../../src/limits/redis.js';
 import { REDIS_URL } from './dialects.js';
 
 export { REDIS_URL };
 
 const required = process.env.CI === 'true' || process.env.WARDEN_REQUIRE_REDIS === '1';
 
-async function probeRedis(): Promise<string | null> {
-  const client = new Redis(REDIS_URL, {
-    connectTimeout: 1000,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  } finally {
-    client.disconnect();
-  }
-}
-
-const redisProblem = await probeRedis();
+const redisProblem = await probeRedis(REDIS_URL);
 if (redisProblem !== null) {
   if (required) throw new Error(`Redis is required (CI) but unreachable at ${REDIS_URL}: ${redisProblem}`);
   console.warn(
