@@ -8,7 +8,12 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { WardenConfig } from '../../src/config/types.js';
 import { openLimiter } from '../../src/limits/index.js';
 import { Metrics } from '../../src/metrics/index.js';
-import { auditedVerify, createPipeline, type ToolCallRequest } from '../../src/pipeline/index.js';
+import {
+  auditedVerify,
+  createPipeline,
+  pipelineDepsFor,
+  type ToolCallRequest,
+} from '../../src/pipeline/index.js';
 import { createPolicyEngine } from '../../src/policy/index.js';
 import { baseRules } from './authz.js';
 import { openWorld, supportDeskTools, type World } from './fixtures.js';
@@ -77,21 +82,17 @@ export async function gatewayPipeline(world: World) {
     clock,
   });
 
-  // As in src/server/gateway.ts, field for field.
-  const metrics = new Metrics();
-  const pipelineDeps = {
+  // Wired by the gateway's own function, so what is measured is what runs.
+  const pipelineDeps = pipelineDepsFor(config, {
     tokens,
     sessions,
     tools: pool,
     audit,
-    riskOf: (t: string) => config.tools[t]?.risk ?? 'low',
-    toolConfig: (t: string) => (Object.hasOwn(config.tools, t) ? config.tools[t] : undefined),
     clock,
-    limits: { maxJsonDepth: config.server.maxJsonDepth },
     limiter,
     policy,
-    metrics,
-  };
+    metrics: new Metrics(),
+  });
   const pipeline = createPipeline(pipelineDeps);
   // What the MCP face hands in: the principal it verified for this HTTP request.
   const { agent, session, claims } = await auditedVerify(pipelineDeps)(world.token, 'bench-verify');

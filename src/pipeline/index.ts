@@ -1,5 +1,6 @@
 export { auditedVerify } from './authenticate.js';
 export { mayUse, toolScope } from './authorize.js';
+export { pipelineDepsFor } from './from-config.js';
 export { visibleTools } from './list-tools.js';
 export { createPipeline, Pipeline } from './pipeline.js';
 export { foldToolName } from './tool-names.js';

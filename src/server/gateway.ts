@@ -12,7 +12,7 @@ import type { AgentRegistry, KeyManager, SessionStore, TokenService } from '../i
 import { type Limiter, openLimiter } from '../limits/index.js';
 import { Metrics } from '../metrics/index.js';
 import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
-import { auditedVerify, createPipeline, type Pipeline } from '../pipeline/index.js';
+import { auditedVerify, createPipeline, type Pipeline, pipelineDepsFor } from '../pipeline/index.js';
 import { createPolicyEngine, type PolicyEngine } from '../policy/index.js';
 import type { Store } from '../store/index.js';
 import { UpstreamPool } from '../upstream/index.js';
@@ -141,21 +141,17 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     closers.push(async () => policy.close());
 
     const metrics = new Metrics();
-    const pipelineDeps = {
+    const pipelineDeps = pipelineDepsFor(config, {
       tokens,
       sessions,
       tools: pool,
       audit,
-      riskOf: (tool: string) => config.tools[tool]?.risk ?? 'low',
-      // Own keys only: a tool named "constructor" must not find Object.prototype's.
-      toolConfig: (tool: string) => (Object.hasOwn(config.tools, tool) ? config.tools[tool] : undefined),
       clock,
-      limits: { maxJsonDepth: config.server.maxJsonDepth },
       limiter,
       policy,
       metrics,
       log: logger.child({ component: 'pipeline' }),
-    };
+    });
     const pipeline = createPipeline(pipelineDeps);
     const resourceMetadataUrl = `${publicUrl}/.well-known/oauth-protected-resource`;
     const mcp = new McpFace({
