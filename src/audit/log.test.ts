@@ -197,6 +197,29 @@ describeEachDialect('audit log', (target) => {
     expect(await verifyChain(store)).toMatchObject({ ok: true });
   });
 
+  it('stores JSON columns as canonical text and returns the entry as reading it back gives it', async () => {
+    const e = await log.append(
+      call(9, {
+        parameters: { zeta: 1, alpha: { b: [2, 1], a: 'é\u2028' }, '10': true, '9': null },
+        decision: { allowed: false, reasons: ['denied tool'], rule: 'deny-destructive', code: 'TOOL_DENIED' },
+        data: { phase: 'outcome', attemptSeq: 41 },
+      }),
+    );
+    const row = await store.db
+      .selectFrom('audit_log')
+      .select(['parameters', 'decision', 'data'])
+      .where('seq', '=', e.seq)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({
+      parameters: '{"10":true,"9":null,"alpha":{"a":"é\u2028","b":[2,1]},"zeta":1}',
+      decision: '{"allowed":false,"code":"TOOL_DENIED","reasons":["denied tool"],"rule":"deny-destructive"}',
+      data: '{"attemptSeq":41,"phase":"outcome"}',
+    });
+    const [back] = await log.read({ afterSeq: e.seq - 1, limit: 1 });
+    // Same values and the same key order, nested too, so the two serialise alike.
+    expect(JSON.stringify(back)).toBe(JSON.stringify(e));
+  });
+
   it('stores hostile values exactly as hashed (NUL, lone surrogates, odd numbers, __proto__)', async () => {
     const e = await log.append(
       call(6, {

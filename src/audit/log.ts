@@ -12,7 +12,7 @@ import { CompiledQuery, sql, type Transaction } from 'kysely';
 import { WardenError } from '../errors.js';
 import type { AuditLogTable, Database, Store } from '../store/index.js';
 import { type Clock, type IdGenerator, randomId, systemClock } from '../util/clock.js';
-import { entryHash, fromRow, toRow } from './entry.js';
+import { canonicalJson, entryHash, fromRow, type JsonTexts, toRow } from './entry.js';
 import { cleanText, redactParameters } from './redact.js';
 import type { AuditDecision, AuditEntry, AuditEvent, AuditInput, AuditRecord } from './types.js';
 
@@ -91,6 +91,8 @@ export interface AuditReadOptions {
 interface Prepared {
   id: string;
   record: AuditRecord;
+  /** The canonical text of the record's JSON fields: what is stored and what is hashed. */
+  json: JsonTexts;
 }
 
 /** One append or appendMany call: its entries commit together or not at all. */
@@ -138,7 +140,7 @@ export class AuditLog {
     let items: Prepared[];
     try {
       // Redaction runs here, outside the lock, so a large argument never holds up other appends.
-      items = inputs.map((input) => ({ id: this.ids('aud'), record: prepare(input) }));
+      items = inputs.map((input) => ({ id: this.ids('aud'), ...prepare(input) }));
     } catch (e) {
       return Promise.reject(unavailable(e));
     }
@@ -286,10 +288,10 @@ export class AuditLog {
     }
     if (head === undefined) throw new Error('audit_head row is missing');
 
-    const entries = chain(items, { seq: Number(head.seq), hash: head.hash }, Math.trunc(this.clock.now()));
+    const ts = Math.trunc(this.clock.now());
+    const { entries, rows } = chain(items, { seq: Number(head.seq), hash: head.hash }, ts);
     const seq = entries.at(-1)!.seq;
     const prevHash = entries.at(-1)!.hash;
-    const rows = entries.map(toRow);
     const last =
       this.store.dialect === 'sqlite' ? 0 : Math.floor((rows.length - 1) / INSERT_CHUNK) * INSERT_CHUNK;
     for (let i = 0; i < last; i += INSERT_CHUNK) {
@@ -338,9 +340,8 @@ export class AuditLog {
       this.lockedBatches--;
       return undefined;
     }
-    const entries = chain(items, head, Math.trunc(this.clock.now()));
+    const { entries, rows } = chain(items, head, Math.trunc(this.clock.now()));
     const last = entries.at(-1)!;
-    const rows = entries.map(toRow);
     const col = <K extends keyof AuditLogTable>(k: K) => rows.map((r) => r[k]);
     const result = await sql`
       WITH moved AS (
@@ -371,22 +372,38 @@ export class AuditLog {
   }
 }
 
-/** The entries of `items`, numbered and hash-chained after `head`. */
-function chain(items: Prepared[], head: { seq: number; hash: string }, ts: number): AuditEntry[] {
+/** The entries of `items`, numbered and hash-chained after `head`, and their rows. */
+function chain(
+  items: Prepared[],
+  head: { seq: number; hash: string },
+  ts: number,
+): { entries: AuditEntry[]; rows: AuditLogTable[] } {
   let seq = head.seq;
   let prevHash = head.hash;
-  return items.map(({ id, record }) => {
+  const entries: AuditEntry[] = [];
+  const rows: AuditLogTable[] = [];
+  for (const { id, record, json } of items) {
     seq += 1;
-    const unhashed = { ...record, seq, id, ts, prevHash };
-    const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+    // Fields in the order fromRow gives them, so an entry serialises as reading it back does.
+    const unhashed = { seq, id, ts, ...record, prevHash };
+    const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed, json) };
+    entries.push(entry);
+    rows.push(toRow(entry, json));
     prevHash = entry.hash;
-    return entry;
-  });
+  }
+  return { entries, rows };
 }
 
-/** Normalise an input into exactly what will be stored and hashed. */
-function prepare(input: AuditInput): AuditRecord {
-  return {
+/**
+ * Normalise an input into exactly what will be stored and hashed. JSON fields are stored as
+ * their canonical (JCS) text, the hashed text (so the verifier need not re-encode them), and
+ * the record holds that text parsed back: what reading the row returns, key order included.
+ */
+function prepare(input: AuditInput): { record: AuditRecord; json: JsonTexts } {
+  const parameters = stored(redactParameters(input.parameters));
+  const decision = stored(decisionOf(input.decision));
+  const data = stored(input.data === null || input.data === undefined ? null : redactParameters(input.data));
+  const record: AuditRecord = {
     traceId: cleanText(String(input.traceId), MAX_ID_CHARS),
     event: cleanText(String(input.event), MAX_ID_CHARS) as AuditEvent,
     actorType: cleanText(String(input.actorType), MAX_ID_CHARS) as AuditRecord['actorType'],
@@ -397,25 +414,24 @@ function prepare(input: AuditInput): AuditRecord {
     triggerUserId: optText(input.triggerUserId, MAX_ID_CHARS),
     triggerSource: optText(input.triggerSource, MAX_ID_CHARS) as AuditRecord['triggerSource'],
     toolName: optText(input.toolName, MAX_ID_CHARS),
-    parameters: storedJson(redactParameters(input.parameters)),
+    parameters: parameters.value,
     reasoning: optText(input.reasoning, MAX_REASONING_CHARS),
-    decision: decisionOf(input.decision),
+    decision: decision.value as AuditDecision | null,
     result: optText(input.result, MAX_ID_CHARS) as AuditRecord['result'],
     latencyMs: latencyOf(input.latencyMs),
-    data:
-      input.data === null || input.data === undefined
-        ? null
-        : (storedJson(redactParameters(input.data)) as Record<string, unknown> | null),
+    data: data.value as Record<string, unknown> | null,
   };
+  return { record, json: { parameters: parameters.text, decision: decision.text, data: data.text } };
 }
 
 function optText(v: string | null | undefined, max: number): string | null {
   return v === null || v === undefined ? null : cleanText(String(v), max);
 }
 
-/** Exactly what verification will parse back from the JSON column (a no-op for redacted values, but a guarantee). */
-function storedJson(v: unknown): unknown {
-  return v === null ? null : JSON.parse(JSON.stringify(v));
+/** The canonical text a JSON column stores, and the value reading it back gives. */
+function stored(v: unknown): { text: string | null; value: unknown } {
+  const text = canonicalJson(v);
+  return { text, value: text === null ? null : JSON.parse(text) };
 }
 
 function decisionOf(d: AuditDecision | null | undefined): AuditDecision | null {

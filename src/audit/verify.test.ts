@@ -7,7 +7,7 @@ import { afterAll, afterEach, expect, it } from 'vitest';
 import { type DialectTarget, describeEachDialect, makeTarget } from '../../test/helpers/dialects.js';
 import type { AuditLogTable, Store } from '../store/index.js';
 import { ManualClock } from '../util/clock.js';
-import { fromRow, toRow } from './entry.js';
+import { fromRow, hashText, sha256Hex, toRow } from './entry.js';
 import { type AuditInput, AuditLog, entryHash, verifyChain } from './index.js';
 
 const N = 10;
@@ -47,6 +47,22 @@ async function rewrite(store: Store, next: AuditLogTable[]): Promise<void> {
 
 async function setHead(store: Store, seq: number, hash: string): Promise<void> {
   await store.db.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
+}
+
+/** `value` with every object's keys in reverse order: valid JSON, the same value, not canonical. */
+function reversed(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reversed);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .reverse()
+      .map(([k, v]) => [k, reversed(v)]),
+  );
+}
+
+/** A JSON column spelled as the writer spelled it before storing canonical text (insertion order). */
+function legacy(text: string | null): string | null {
+  return text === null ? null : JSON.stringify(reversed(JSON.parse(text)));
 }
 
 describeEachDialect('audit verify', (base) => {
@@ -234,6 +250,100 @@ describeEachDialect('audit verify', (base) => {
       .execute();
     expect((await verifyChain(store)).problem).toMatchObject({ seq: 1, kind: 'inserted' });
   });
+
+  it('verifies a log written before JSON columns were stored canonically, and appends after it', async () => {
+    const store = await fresh();
+    const all = await rows(store);
+    const old = all.map((r) => ({ ...r, parameters: legacy(r.parameters), decision: legacy(r.decision) }));
+    expect(old.some((r, i) => r.decision !== all[i]!.decision)).toBe(true);
+    await rewrite(store, old);
+    for (const pageSize of [1, 3, 1000]) {
+      const progress: number[] = [];
+      const v = await verifyChain(store, { pageSize, onProgress: (d) => progress.push(d) });
+      expect(v).toMatchObject({ ok: true, entries: N });
+      expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    }
+    const log = new AuditLog(store);
+    for (let i = 0; i < 25; i++) await log.append(call(100 + i));
+    for (const pageSize of [2, 7, 1000]) {
+      expect(await verifyChain(store, { pageSize })).toMatchObject({ ok: true, entries: N + 25 });
+    }
+  });
+
+  it('reports a modified field in a log written before JSON columns were stored canonically', async () => {
+    const store = await fresh();
+    await rewrite(
+      store,
+      (await rows(store)).map((r) => ({ ...r, decision: legacy(r.decision) })),
+    );
+    await store.db.updateTable('audit_log').set({ tool_name: 'issue_refund' }).where('seq', '=', 4).execute();
+    const v = await verifyChain(store, { pageSize: 2 });
+    expect(v).toMatchObject({ ok: false, entries: 3, problem: { seq: 4, kind: 'modified' } });
+  });
+
+  it('still verifies a JSON column respelled with its value unchanged', async () => {
+    const store = await fresh();
+    const [row] = (await rows(store)).filter((r) => r.seq === 4);
+    const respelled = JSON.stringify(JSON.parse(row!.parameters!), null, 2);
+    await store.db.updateTable('audit_log').set({ parameters: respelled }).where('seq', '=', 4).execute();
+    expect(await verifyChain(store, { pageSize: 3 })).toMatchObject({ ok: true, entries: N });
+  });
+
+  it('reports JSON text moved between adjacent columns, the text they make unchanged, as modified', async () => {
+    const store = await open();
+    const log = new AuditLog(store);
+    for (let i = 1; i <= 5; i++)
+      await log.append({ ...call(i), data: i === 3 ? { a: 1, decision: 2 } : null });
+    await unlock(store);
+    const three = (await rows(store))[2]!;
+    expect(three.data).toBe('{"a":1,"decision":2}');
+    // In the hash text `"data":` is followed by the data column, `,"decision":` and the decision
+    // column: cutting data short and moving the rest into decision leaves that text as it was.
+    const moved = { data: '{"a":1', decision: `2},"decision":${three.decision}` };
+    expect(`${moved.data},"decision":${moved.decision}`).toBe(`${three.data},"decision":${three.decision}`);
+    await store.db.updateTable('audit_log').set(moved).where('seq', '=', 3).execute();
+    expect((await verifyChain(store)).problem).toMatchObject({ seq: 3, kind: 'modified' });
+  });
+
+  it('reports an entry re-hashed over a non-canonical spelling of its JSON as modified', async () => {
+    const store = await fresh();
+    const five = (await rows(store))[4]!;
+    const respelled = ` ${five.parameters}`;
+    // The hash the fast path would accept: over the stored text, not the canonical one.
+    const entry = fromRow(five);
+    const hash = sha256Hex(
+      hashText(entry, { parameters: respelled, decision: five.decision, data: five.data }),
+    );
+    await store.db
+      .updateTable('audit_log')
+      .set({ parameters: respelled, hash })
+      .where('seq', '=', 5)
+      .execute();
+    for (const pageSize of [1, 4, 5, 1000]) {
+      const v = await verifyChain(store, { pageSize });
+      expect(v).toMatchObject({ ok: false, entries: 4, problem: { seq: 5, kind: 'modified' } });
+    }
+  });
+
+  it.runIf(base.dialect === 'sqlite')(
+    'reports values of the wrong type planted in SQLite as modified',
+    async () => {
+      const store = await fresh();
+      await store.db
+        .updateTable('audit_log')
+        .set({ tool_name: Buffer.from('lookup_order') as unknown as string })
+        .where('seq', '=', 4)
+        .execute();
+      await store.db.updateTable('audit_log').set({ ts: 1.5 }).where('seq', '=', 7).execute();
+      expect((await verifyChain(store)).problem).toMatchObject({ seq: 4, kind: 'modified' });
+      await store.db
+        .updateTable('audit_log')
+        .set({ tool_name: 'lookup_order' })
+        .where('seq', '=', 4)
+        .execute();
+      expect((await verifyChain(store)).problem).toMatchObject({ seq: 7, kind: 'modified' });
+    },
+  );
 
   it('does not mistake appends racing the walk for truncation', async () => {
     const store = await fresh();

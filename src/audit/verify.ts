@@ -10,6 +10,41 @@
  * edits, deletions, insertions, reorderings, truncation with the head left
  * alone — is reported here.
  *
+ * Two paths, one verdict. The fast path reads, per row, seq, prev_hash, hash
+ * and the hash text as the database assembles it from the columns as stored
+ * (`hashTextSql`: strings JSON-quoted, integers, the JSON columns' text
+ * inserted as is). It checks that seq is the next integer, prev_hash is the
+ * previous hash, each JSON column is NULL or exactly one JSON value (SQLite:
+ * json_valid in the same query; PostgreSQL: JSON.parse here), and SHA-256 of
+ * the text is the stored hash. A row that passes needs nothing more. On
+ * anything else — a problem, or an entry written before the JSON columns were
+ * stored canonically, whose stored text is not the hashed one — the slow path
+ * takes over one row back: full rows, decoded (`fromRow`), re-encoded and
+ * hashed (`entryHash`), and classified as below. Only the slow path reports
+ * problems, so the classification is the same whichever path reached them.
+ *
+ * Why passing the fast path is as good as passing the slow one: each JSON
+ * column is one complete JSON value, so column boundaries in the assembled
+ * text cannot shift (moving text from `data` into `decision` leaves one of
+ * them unparsable), and strings are quoted, so the text determines exactly
+ * the values `fromRow` reads. When the JSON columns hold canonical text, as
+ * the writer stores them, the text is byte for byte the one `entryHash`
+ * builds, so the two paths agree. If a column's text is not canonical, the
+ * two texts differ and, short of a SHA-256 collision, at most one of them can
+ * match the stored hash: the fast path then passes the entry only if its hash
+ * was recomputed over that very text — something the writer never does, an
+ * attacker rewriting hashes might. The content is still bound to that hash,
+ * so the edit breaks the chain where the rewritten hashes stop linking, and
+ * the slow path restarts one row back, so an entry re-hashed that way on its
+ * own is reported as 'modified', as the slow path alone would. Only a rewrite
+ * of every later hash and of the head passes, and that passes the slow path
+ * too when done with canonical text (the limit above).
+ *
+ * Logs written before the canonical encoding verify on the slow path; after a
+ * fast-path miss the verifier stays on it for a number of pages that doubles
+ * with each further miss (up to MAX_SLOW_RUN), so such a log pays one wasted
+ * fast page in many.
+ *
  * Classifying a break (a heuristic from the rows around it, documented so an
  * auditor knows what the word means):
  * - a gap in seq → 'deleted' at the first missing seq;
@@ -28,15 +63,18 @@
  *   difference between head and last entry → 'head-mismatch'.
  */
 import { performance } from 'node:perf_hooks';
+import { CompiledQuery } from 'kysely';
 import { WardenError } from '../errors.js';
-import { type AuditLogTable, GENESIS_HASH, type Store } from '../store/index.js';
-import { CorruptEntryError, entryHash, fromRow } from './entry.js';
+import { type AuditLogTable, GENESIS_HASH, type Store, type StoreDialect } from '../store/index.js';
+import { CorruptEntryError, entryHash, fromRow, hashTextSql, sha256Hex } from './entry.js';
 import type { AuditEntry, VerifyProblem, VerifyResult } from './types.js';
 
 /** How far around a break the verifier looks for a moved entry. */
 const WINDOW = 256;
 const DEFAULT_PAGE = 1_000;
 const MAX_PAGE = 10_000;
+/** Most slow-path pages read after a fast-path miss before the fast path is tried again. */
+const MAX_SLOW_RUN = 16;
 
 export interface VerifyOptions {
   /** Called after each page with entries checked so far and the head's seq (grows if appends race the check). */
@@ -45,17 +83,82 @@ export interface VerifyOptions {
   pageSize?: number;
 }
 
+/**
+ * What the fast path reads of a row: the link, the database-built hash text and, where
+ * the database does not check them (PostgreSQL), the JSON columns as stored.
+ */
+interface FastRow {
+  seq: unknown;
+  prev_hash: unknown;
+  hash: unknown;
+  hash_text: unknown;
+  parameters?: unknown;
+  decision?: unknown;
+  data?: unknown;
+}
+
+/** A page query, compiled once per dialect. */
+interface PageQueries {
+  /** Rows from the start: no lower bound, so rows planted at seq <= 0 are seen too. */
+  first: string;
+  /** Rows after a seq. */
+  next: string;
+}
+
+interface DialectQueries {
+  fast: PageQueries;
+  /** Whether the fast query's hash text is NULL for a row whose JSON columns are not JSON. */
+  fastChecksJson: boolean;
+  full: PageQueries;
+}
+
+const QUERIES: Record<StoreDialect, DialectQueries> = {
+  sqlite: dialectQueries('sqlite'),
+  postgres: dialectQueries('postgres'),
+};
+
 /** Walk the whole chain and the head; ok when every entry and the head check out. */
 export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const started = performance.now();
   const pageSize = Math.min(Math.max(Math.trunc(opts.pageSize ?? DEFAULT_PAGE), 1), MAX_PAGE);
+  const queries = QUERIES[store.dialect];
   let head = await readHead(store);
   let total = head.seq;
   let entries = 0;
   let prevHash = GENESIS_HASH;
+  // The hash before prevHash: where the slow path restarts after a fast-path miss.
+  let prevPrevHash = GENESIS_HASH;
   let after: number | null = null;
   // Set after an empty page: the head read then, to be checked once a second read confirms the end.
   let endHead: { seq: number; hash: string } | undefined;
+  // Slow-path pages still to read before trying the fast path again, and how many the next miss sets.
+  let slowPages = 0;
+  let slowRun = 1;
+
+  /**
+   * After a fast-path miss: the slow path takes over one row back, so that an entry the fast
+   * path let through only because its hash was recomputed over a non-canonical spelling of its
+   * JSON gets the slow path's verdict (see the top of this file), and stays for a while.
+   */
+  const toSlowPath = () => {
+    slowPages = slowRun;
+    slowRun = Math.min(slowRun * 2, MAX_SLOW_RUN);
+    if (entries > 0) {
+      entries -= 1;
+      prevHash = prevPrevHash;
+      after = entries === 0 ? null : entries;
+    }
+  };
+  const accept = (n: number, hash: string) => {
+    prevPrevHash = prevHash;
+    prevHash = hash;
+    entries = n;
+    after = n;
+  };
+  const report = () => {
+    total = Math.max(total, entries);
+    opts.onProgress?.(entries, total);
+  };
 
   const done = (problem?: VerifyProblem): VerifyResult => ({
     ok: problem === undefined,
@@ -67,7 +170,14 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
   });
 
   for (;;) {
-    const rows = await readPage(store, after, pageSize);
+    const fast = slowPages === 0;
+    const rows = fast
+      ? await readFastPage(store, queries.fast, after, pageSize)
+      : await readPage<AuditLogTable>(store, queries.full, after, pageSize);
+    if (rows === undefined) {
+      toSlowPath();
+      continue;
+    }
     if (rows.length === 0) {
       if (endHead !== undefined) {
         head = endHead;
@@ -80,16 +190,29 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
       continue;
     }
     endHead = undefined;
-    for (const row of rows) {
-      const n = entries + 1;
-      const problem = await checkRow(store, row, n, prevHash);
-      if (problem !== undefined) return done(problem);
-      entries = n;
-      prevHash = row.hash;
-      after = n;
+    if (fast) {
+      let missed = false;
+      for (const row of rows as FastRow[]) {
+        const n = entries + 1;
+        if (!passesFast(row, n, prevHash, queries.fastChecksJson)) {
+          missed = true;
+          break;
+        }
+        accept(n, row.hash as string);
+      }
+      report();
+      if (missed) toSlowPath();
+      else slowRun = 1;
+    } else {
+      for (const row of rows as AuditLogTable[]) {
+        const n = entries + 1;
+        const problem = await checkRow(store, row, n, prevHash);
+        if (problem !== undefined) return done(problem);
+        accept(n, row.hash);
+      }
+      slowPages -= 1;
+      report();
     }
-    total = Math.max(total, entries);
-    opts.onProgress?.(entries, total);
   }
 
   if (head.seq === entries && head.hash === prevHash) return done();
@@ -112,6 +235,29 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
     kind: 'head-mismatch',
     message: `the head's hash differs from entry ${head.seq}'s hash`,
   });
+}
+
+/** The fast path's check (see the top of this file); false sends the row to the slow path. */
+function passesFast(row: FastRow, n: number, prevHash: string, jsonChecked: boolean): boolean {
+  return (
+    row.seq === n &&
+    row.prev_hash === prevHash &&
+    typeof row.hash_text === 'string' &&
+    (jsonChecked || (isJson(row.parameters) && isJson(row.decision) && isJson(row.data))) &&
+    sha256Hex(row.hash_text) === row.hash
+  );
+}
+
+/** A JSON column `fromRow` can read: SQL NULL, or text holding exactly one JSON value. */
+function isJson(column: unknown): boolean {
+  if (column === null) return true;
+  if (typeof column !== 'string') return false;
+  try {
+    JSON.parse(column);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function checkRow(
@@ -204,13 +350,53 @@ function hashOf(entry: Omit<AuditEntry, 'hash'>): string | null {
   }
 }
 
-async function readPage(store: Store, after: number | null, limit: number): Promise<AuditLogTable[]> {
-  return guard(() => {
-    let q = store.db.selectFrom('audit_log').selectAll();
-    // The first page has no lower bound, so rows planted at seq <= 0 are seen too.
-    if (after !== null) q = q.where('seq', '>', after);
-    return q.orderBy('seq', 'asc').limit(limit).execute();
-  });
+async function readPage<Row>(
+  store: Store,
+  queries: PageQueries,
+  after: number | null,
+  limit: number,
+): Promise<Row[]> {
+  const query =
+    after === null
+      ? CompiledQuery.raw(queries.first, [limit])
+      : CompiledQuery.raw(queries.next, [after, limit]);
+  return guard(async () => (await store.db.executeQuery<Row>(query)).rows);
+}
+
+/**
+ * A fast-path page, or undefined when its query failed: SQLite's json_quote raises on a BLOB
+ * planted in a text column, and the slow path, which reads the row as it is, then decides
+ * (a store that is down fails there too, and is reported as such).
+ */
+async function readFastPage(
+  store: Store,
+  queries: PageQueries,
+  after: number | null,
+  limit: number,
+): Promise<FastRow[] | undefined> {
+  try {
+    return await readPage<FastRow>(store, queries, after, limit);
+  } catch {
+    return undefined;
+  }
+}
+
+function dialectQueries(dialect: StoreDialect): DialectQueries {
+  const { expression, checksJson } = hashTextSql(dialect);
+  const json = checksJson ? '' : ', "parameters", "decision", "data"';
+  return {
+    fast: pageQueries(dialect, `"seq", "prev_hash", "hash", ${expression} as "hash_text"${json}`),
+    fastChecksJson: checksJson,
+    full: pageQueries(dialect, '*'),
+  };
+}
+
+function pageQueries(dialect: StoreDialect, columns: string): PageQueries {
+  const param = (i: number) => (dialect === 'sqlite' ? '?' : `$${i}`);
+  return {
+    first: `select ${columns} from "audit_log" order by "seq" limit ${param(1)}`,
+    next: `select ${columns} from "audit_log" where "seq" > ${param(1)} order by "seq" limit ${param(2)}`,
+  };
 }
 
 /** The decodable rows within ±WINDOW of `n` (read once, only when a break is being classified). */
