@@ -6,12 +6,16 @@
 
 /** Every error code Warden can return, with its HTTP status. */
 export const ERROR_STATUS = {
+  // 202 — not an error to the caller that chose not to wait: the call is held for a human
+  APPROVAL_PENDING: 202,
   // 400 — the request itself is wrong
   INVALID_REQUEST: 400,
   INVALID_JSON: 400,
   INVALID_ARGUMENTS: 400,
   BATCH_NOT_SUPPORTED: 400,
   NESTING_TOO_DEEP: 400,
+  /** An approver's edited arguments break the tool's schema or argument rules. */
+  APPROVAL_ARGUMENTS_INVALID: 400,
   // 401 — who are you?
   UNAUTHENTICATED: 401,
   TOKEN_INVALID: 401,
@@ -21,6 +25,12 @@ export const ERROR_STATUS = {
   AGENT_DISABLED: 401,
   AGENT_EXPIRED: 401,
   AGENT_UNKNOWN: 401,
+  /** The admin API needs an operator (human) token. */
+  OPERATOR_UNAUTHENTICATED: 401,
+  /** A Slack callback whose signature does not verify, is stale, or was seen before. */
+  SLACK_SIGNATURE_INVALID: 401,
+  SLACK_TIMESTAMP_STALE: 401,
+  SLACK_REPLAYED: 401,
   // 403 — you may not
   TOOL_DENIED: 403,
   TOOL_NOT_ALLOWED: 403,
@@ -29,12 +39,29 @@ export const ERROR_STATUS = {
   MCP_SESSION_MISMATCH: 403,
   APPROVAL_REQUIRED: 403,
   POLICY_DENIED: 403,
+  /** A human said no, or nobody said yes in time (fail closed). */
+  APPROVAL_DENIED: 403,
+  APPROVAL_TIMEOUT: 403,
+  /** The approval presented does not match this call (another agent, tool or arguments). */
+  APPROVAL_MISMATCH: 403,
+  /** An agent's token on the approval API: agents never approve. */
+  AGENT_TOKEN_REFUSED: 403,
+  /** The operator lacks the approver role, or is not a known operator. */
+  APPROVER_FORBIDDEN: 403,
+  /** Separation of duties: the user an agent acts for may not approve its request. */
+  SELF_APPROVAL_FORBIDDEN: 403,
   // 404
   TOOL_UNKNOWN: 404,
   NOT_FOUND: 404,
   MCP_SESSION_UNKNOWN: 404,
+  APPROVAL_NOT_FOUND: 404,
   // 409
   CONFLICT: 409,
+  /** The request was decided already (the first decision wins). */
+  APPROVAL_ALREADY_DECIDED: 409,
+  /** The request expired before this decision, or an approval was already used. */
+  APPROVAL_EXPIRED: 409,
+  APPROVAL_CONSUMED: 409,
   // 413
   PAYLOAD_TOO_LARGE: 413,
   // 429

@@ -7,12 +7,13 @@
  *
  *   npx tsx bench/micro/index.ts [--json] [--quick] [--only token,audit]
  *
- * Groups: token, authz, arguments, ratelimit, audit, pipeline. PostgreSQL
+ * Groups: token, authz, arguments, ratelimit, audit, approvals, pipeline. PostgreSQL
  * (WARDEN_BENCH_PG / WARDEN_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test)
  * and Redis (WARDEN_BENCH_REDIS / WARDEN_TEST_REDIS_URL, default
  * redis://127.0.0.1:6379) rows are skipped, with a note, when unreachable.
  */
 import { cpus } from 'node:os';
+import { approvalsBench } from './approvals.js';
 import { argumentsBench } from './arguments.js';
 import { auditBench } from './audit.js';
 import { authzBench } from './authz.js';
@@ -31,6 +32,7 @@ const GROUPS: Record<string, (ctx: BenchContext) => Promise<MicroResult[]>> = {
   arguments: argumentsBench,
   ratelimit: ratelimitBench,
   audit: auditBench,
+  approvals: approvalsBench,
   pipeline: pipelineBench,
 };
 

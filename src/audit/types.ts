@@ -16,7 +16,16 @@ export type AuditEvent =
   | 'AGENT_UPDATED'
   | 'AGENT_DISABLED'
   | 'TOKEN_ISSUED'
-  | 'SESSION_REVOKED';
+  | 'SESSION_REVOKED'
+  /** A call waits for a human (issue #5). */
+  | 'APPROVAL_REQUESTED'
+  | 'APPROVAL_GRANTED'
+  /** A human said no, or the request timed out (reason in data). */
+  | 'APPROVAL_DENIED'
+  /** A medium-risk call ran and was queued for review. */
+  | 'REVIEW_FLAGGED'
+  /** A reviewer recorded a verdict on a flagged call. */
+  | 'REVIEW_RECORDED';
 
 /** Who acted: the article's key distinction between agent and human actions. */
 export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';

@@ -132,15 +132,6 @@ export async function runDemo(opts: { verbose?: boolean } = {}) {
         'delete_account',
         { customerId: 'CUS-10001', confirm: true },
       ],
-      [
-        'It tries a $900 refund (high risk: a human must approve)',
-        'issue_refund',
-        {
-          orderId: INJECTED_ORDER_ID,
-          amountCents: 90000,
-          reason: 'maintenance mode',
-        },
-      ],
     ];
     for (const [step, name, args] of attacks) {
       const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
@@ -154,6 +145,53 @@ export async function runDemo(opts: { verbose?: boolean } = {}) {
         held: r.isError === true && code !== undefined,
       });
     }
+
+    // The human in the loop: a held call, an approver who decides through the admin API.
+    const operator = await gw.operatorTokens.issue('demo-approver', 5 * 60_000);
+    const heldCall = async (args: Record<string, unknown>, action: 'approve' | 'deny', comment: string) => {
+      const progress: string[] = [];
+      const call = client.callTool({ name: 'issue_refund', arguments: args }, undefined, {
+        onprogress: (p) => {
+          if (p.message) progress.push(p.message);
+        },
+        resetTimeoutOnProgress: true,
+        timeout: 60_000,
+      }) as Promise<CallToolResult>;
+      // The approver's side: the request shows up in the queue; they read it and decide.
+      let id: string | undefined;
+      for (let i = 0; i < 200 && id === undefined; i++) {
+        const pending = await gw.approvals.list({
+          kind: 'approval',
+          status: 'pending',
+          agentId: 'demo-support',
+        });
+        id = pending.find((a) => a.toolName === 'issue_refund')?.id;
+        if (id === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      if (id === undefined) throw new Error('the held refund never reached the approval queue');
+      const decided = await fetch(`${gw.url}/admin/v1/approvals/${id}/${action}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operator.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ comment }),
+      });
+      if (!decided.ok) throw new Error(`the approver's decision failed: HTTP ${decided.status}`);
+      return { result: await call, id, progress };
+    };
+
+    const phished = await heldCall(
+      { orderId: INJECTED_ORDER_ID, amountCents: 90000, reason: 'maintenance mode' },
+      'deny',
+      'no customer asked for this',
+    );
+    const phishedCode = errorCode(phished.result);
+    acts.push({
+      step: 'It tries a $900 refund: high risk, so the call waits for a human, who denies it',
+      expected: 'denied',
+      outcome: phished.result.isError && phishedCode ? 'denied' : 'allowed',
+      ...(phishedCode ? { code: phishedCode } : {}),
+      detail: `held as ${phished.id}${phished.progress.length > 0 ? ' (the agent was told it waits for a human)' : ''}; the approver said no: ${textOf(phished.result)}`,
+      held: phishedCode === 'APPROVAL_DENIED',
+    });
 
     // 4. A forged token (alg "none") gets nowhere.
     const forged = `${Buffer.from('{"alg":"none","typ":"at+jwt"}').toString('base64url')}.${Buffer.from(
@@ -195,6 +233,19 @@ export async function runDemo(opts: { verbose?: boolean } = {}) {
         ? JSON.stringify(ship.structuredContent).slice(0, 140)
         : textOf(ship).slice(0, 140),
       held: !ship.isError,
+    });
+
+    const refund = await heldCall(
+      { orderId: 'ORD-4F8K2P1Z', amountCents: 2000, reason: 'item arrived damaged' },
+      'approve',
+      'customer sent photos of the damage',
+    );
+    acts.push({
+      step: 'A genuine $20 refund waits for a human, who approves it; the agent gets the refund',
+      expected: 'allowed',
+      outcome: refund.result.isError ? 'denied' : 'allowed',
+      detail: `approved ${refund.id}: ${textOf(refund.result).slice(0, 120)}`,
+      held: !refund.result.isError,
     });
     await client.close();
 

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerAgents } from './agents.js';
+import { registerApprovals } from './approvals.js';
 import { registerAudit } from './audit.js';
 import { registerDemo } from './demo.js';
 import { registerPolicy } from './policy.js';
@@ -22,5 +23,6 @@ registerToken(program);
 registerAgents(program);
 registerAudit(program);
 registerPolicy(program);
+registerApprovals(program);
 
 await program.parseAsync(process.argv);

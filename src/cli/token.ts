@@ -10,6 +10,7 @@ interface IssueOptions {
   agent: string;
   ttl?: string;
   scope?: string[];
+  user?: string;
   json?: boolean;
 }
 
@@ -28,6 +29,10 @@ export function registerToken(program: Command): void {
       'only these scopes (space- or comma-separated, repeatable): tool:<name>:execute, or a resource scope ' +
         "such as orders:read:user:usr_abc that one of the agent's patterns covers; default: every tool scope plus the agent's wildcard-free resource scopes",
       (v: string, prev: string[] = []) => [...prev, ...v.split(/[\s,]+/).filter(Boolean)],
+    )
+    .option(
+      '--user <id>',
+      'the user the agent acts for in this session (policies see context.user; that user may not approve its requests)',
     )
     .option('-c, --config <file>', 'config file')
     .option('--json', 'print JSON: token, sessionId, agentId, expiresAt, scopes')
@@ -56,6 +61,7 @@ export function registerToken(program: Command): void {
           const issued = await s.tokens.issue(opts.agent, {
             ...(ttlMs === undefined ? {} : { ttlMs }),
             ...(opts.scope === undefined ? {} : { scopes: opts.scope }),
+            ...(opts.user === undefined ? {} : { userId: opts.user }),
           });
           if (opts.json) {
             printJson({

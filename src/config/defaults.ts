@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { supportDeskCommand } from '../../examples/support-desk/command.js';
 import { DEFAULTS, DEMO_TOOL_RISKS, defaultPublicUrl, toolDefaults } from './constants.js';
+import { defaultApprovalSections } from './schema-approvals.js';
 import type { ToolConfig, WardenConfig } from './types.js';
 
 const DEMO_AGENT_LIFETIME_MS = 30 * 86_400_000;
@@ -64,6 +65,9 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
     tools,
     policy: { files: [], rules: [], timezone: 'UTC', watch: false },
     limits: { store: 'memory', onStoreDown: 'deny', rates: [], budgets: [] },
+    ...defaultApprovalSections(),
+    // The demo's human in the loop: `warden approvals list --as demo-approver`.
+    operators: [{ id: 'demo-approver', name: 'Demo Approver', roles: ['approver'] }],
     log: { level: DEFAULTS.logLevel },
   };
 }

@@ -4,6 +4,7 @@
  * key files. Every problem is reported at once, as `file:line:col: path: message`.
  * Upstream credentials stay references; they are resolved when used.
  */
+
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { WardenError } from '../errors.js';
@@ -12,6 +13,7 @@ import { isSensitivePath } from './describe.js';
 import { checkPublicJwk, checkStoreUrl } from './fields.js';
 import { type ConfigIssue, formatPath, fromZodIssue } from './issues.js';
 import { type ConfigFile, configFileSchema, uniquenessIssues } from './schema.js';
+import { resolveApprovalSections } from './schema-approvals.js';
 import { describeRef, resolveSecret } from './secrets.js';
 import { locate, parseYaml, type YamlSource } from './source.js';
 import type { AgentConfig, SecretRef, UpstreamConfig, WardenConfig } from './types.js';
@@ -253,7 +255,29 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
     tools: file.tools,
     policy: { ...file.policy, files: file.policy.files.map((f) => resolve(ctx.dir, f)) },
     limits: await resolveLimits(file.limits, ctx),
+    ...withAbsoluteRefs(resolveApprovalSections(file), ctx.dir),
     log: file.log,
+  };
+}
+
+/** Secret files of the notifiers are relative to the config file, like every other path in it. */
+function withAbsoluteRefs<T extends { notifiers: WardenConfig['notifiers'] }>(sections: T, dir: string): T {
+  const n = sections.notifiers;
+  return {
+    ...sections,
+    notifiers: {
+      ...n,
+      ...(n.slack === undefined
+        ? {}
+        : {
+            slack: {
+              ...n.slack,
+              botToken: absoluteRef(n.slack.botToken, dir),
+              signingSecret: absoluteRef(n.slack.signingSecret, dir),
+            },
+          }),
+      webhooks: n.webhooks.map((w) => ({ ...w, secret: absoluteRef(w.secret, dir) })),
+    },
   };
 }
 

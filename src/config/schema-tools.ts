@@ -1,6 +1,7 @@
 /** The `tools:` section: risk, tags, cost, argument constraints and resource scopes per tool. */
 import { z } from 'zod';
 import { fail, field, ok } from './fields.js';
+import { toolApprovalSchema } from './schema-approvals.js';
 import type { ArgumentRule, RiskClass } from './types.js';
 
 const riskSchema = z.enum(['low', 'medium', 'high', 'critical'] satisfies RiskClass[]);
@@ -73,6 +74,7 @@ const toolShape = z.strictObject({
   cost: z.number().min(0).default(0),
   arguments: z.record(z.string().min(1), argumentRuleSchema).default(() => ({})),
   forbiddenKeys: z.array(z.string().min(1)).default(() => []),
+  approval: toolApprovalSchema.optional(),
   resourceScopes: z
     .array(
       z.string().regex(SCOPE_TEMPLATE, {

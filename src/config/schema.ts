@@ -30,6 +30,7 @@ import {
   sizeField,
   storeUrlField,
 } from './fields.js';
+import { APPROVAL_KEYS, approvalsSchema, notifiersSchema, operatorSchema } from './schema-approvals.js';
 import { limitsSchema } from './schema-limits.js';
 import { POLICY_KEYS, policySchema } from './schema-policy.js';
 import { TOOL_KEYS, toolSchema } from './schema-tools.js';
@@ -42,6 +43,7 @@ const knownKeys = new Set<string>();
 export const KNOWN_KEYS: ReadonlySet<string> = knownKeys;
 for (const k of [
   ...TOOL_KEYS,
+  ...APPROVAL_KEYS,
   ...POLICY_KEYS,
   'files',
   'rules',
@@ -226,6 +228,9 @@ export const configFileSchema = strict({
   tools: z.record(nonEmpty, toolSchema).default(demoTools),
   policy: policySchema,
   limits: limitsSchema,
+  approvals: approvalsSchema,
+  operators: z.array(operatorSchema).default(() => []),
+  notifiers: notifiersSchema,
   log: strict({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   }).prefault({}),
@@ -258,5 +263,25 @@ export function uniquenessIssues(raw: unknown): PathMessage[] {
   };
   check('upstreams', 'name', 'upstream name');
   check('agents', 'id', 'agent id');
+  check('operators', 'id', 'operator id');
+  check('operators', 'slackUserId', 'Slack user id');
+  const notifiers = root.notifiers;
+  if (typeof notifiers === 'object' && notifiers !== null) {
+    const list = (notifiers as Record<string, unknown>).webhooks;
+    if (Array.isArray(list)) {
+      const seen = new Map<string, number>();
+      list.forEach((w: unknown, i) => {
+        const name = typeof w === 'object' && w !== null ? (w as Record<string, unknown>).name : undefined;
+        if (typeof name !== 'string') return;
+        const first = seen.get(name);
+        if (first === undefined) seen.set(name, i);
+        else
+          issues.push({
+            path: ['notifiers', 'webhooks', i, 'name'],
+            message: `duplicate webhook name "${name}" (already used by notifiers.webhooks[${first}])`,
+          });
+      });
+    }
+  }
   return issues;
 }

@@ -125,11 +125,30 @@ export interface ToolConfig {
    * `orders:read:user:{userId}`: the token must carry that scope (or a broader one).
    */
   resourceScopes: string[];
+  /** Approval settings for this tool (timeout, self-approval); absent = the approvals section's. */
+  approval?: ToolApprovalConfig;
 }
 
+export type {
+  ApprovalMode,
+  ApprovalsConfig,
+  NotifiersConfig,
+  NotifyEvent,
+  OperatorConfig,
+  OperatorRole,
+  SlackNotifierConfig,
+  ToolApprovalConfig,
+  WebhookNotifierConfig,
+} from './approval-types.js';
 export type { LimitsConfig } from './limits-types.js';
 export type { PolicyConfig } from './policy-types.js';
 
+import type {
+  ApprovalsConfig,
+  NotifiersConfig,
+  OperatorConfig,
+  ToolApprovalConfig,
+} from './approval-types.js';
 import type { LimitsConfig } from './limits-types.js';
 import type { PolicyConfig } from './policy-types.js';
 
@@ -148,5 +167,11 @@ export interface WardenConfig {
   policy: PolicyConfig;
   /** Rate limits and cost budgets (issue #3). */
   limits: LimitsConfig;
+  /** Human in the loop: timeouts, waiting mode, separation of duties (issue #5). */
+  approvals: ApprovalsConfig;
+  /** Humans who may use the admin API (approvers, admins, auditors). */
+  operators: OperatorConfig[];
+  /** Where approval requests and decisions are announced (Slack, webhooks). */
+  notifiers: NotifiersConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

@@ -46,6 +46,7 @@ describeEachDialect('SessionStore', (target) => {
       allowedCidrs: ['10.0.0.0/8'],
       issuedVia: 'operator',
       clientIp: '10.1.2.3',
+      userId: null,
       ...over,
     });
 
@@ -64,6 +65,7 @@ describeEachDialect('SessionStore', (target) => {
       scopes: ['tool:a:execute'],
       issuedVia: 'operator',
       clientIp: '10.1.2.3',
+      userId: null,
       expiryLogged: false,
     });
     expect(await sessions.get('ses_missing')).toBeUndefined();

@@ -25,6 +25,7 @@ export interface NewSession {
   allowedCidrs: string[];
   issuedVia: Session['issuedVia'];
   clientIp: string | null;
+  userId?: string | null;
 }
 
 /** Maps a `sessions` row to a Session. */
@@ -42,6 +43,7 @@ export function rowToSession(row: Selectable<SessionsTable>): Session {
     scopes: JSON.parse(row.scopes) as string[],
     issuedVia: row.issued_via === 'client_credentials' ? 'client_credentials' : 'operator',
     clientIp: row.client_ip,
+    userId: row.user_id ?? null,
     expiryLogged: Number(row.expiry_logged) === 1,
   };
 }
@@ -151,6 +153,7 @@ export class SessionStore {
         scopes: draft.scopes,
         issuedVia: draft.issuedVia,
         clientIp: draft.clientIp,
+        userId: draft.userId ?? null,
         expiryLogged: false,
       };
       await trx
@@ -167,6 +170,7 @@ export class SessionStore {
           scopes: JSON.stringify(session.scopes),
           issued_via: session.issuedVia,
           client_ip: session.clientIp,
+          user_id: session.userId,
         })
         .execute();
       return { agent, session };

@@ -41,6 +41,8 @@ export interface OpenSessionOptions {
   issuedVia: Session['issuedVia'];
   ttlMs: number;
   clientIp?: string | null;
+  /** The user the agent acts for in this session. */
+  userId?: string | null;
   /**
    * Requested scopes; absent = every tool scope plus the agent's wildcard-free
    * resource scopes. A requested scope the agent may not hold refuses the
@@ -125,9 +127,15 @@ export class TokenService {
    */
   async issue(
     agentId: string,
-    opts: { ttlMs?: number; clientIp?: string; scopes?: string[] } = {},
+    opts: { ttlMs?: number; clientIp?: string; scopes?: string[]; userId?: string } = {},
   ): Promise<IssuedToken> {
     const ttlMs = opts.ttlMs ?? this.ttlLimitMs;
+    if (opts.userId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/.test(opts.userId)) {
+      throw new WardenError(
+        'INVALID_REQUEST',
+        'A user id is 1–128 letters, digits, ".", "_", "@", ":" or "-"',
+      );
+    }
     if (!Number.isFinite(ttlMs) || ttlMs < 1000 || ttlMs > this.ttlLimitMs) {
       throw new WardenError(
         'INVALID_REQUEST',
@@ -138,6 +146,7 @@ export class TokenService {
       issuedVia: 'operator',
       ttlMs,
       clientIp: opts.clientIp ?? null,
+      ...(opts.userId === undefined ? {} : { userId: opts.userId }),
       ...(opts.scopes === undefined ? {} : { scopes: opts.scopes }),
     });
     const token = await this.sign(this.claimsFor(agent, session, randomId()));
@@ -195,6 +204,7 @@ export class TokenService {
         allowedCidrs,
         issuedVia: opts.issuedVia,
         clientIp,
+        userId: opts.userId ?? null,
       };
     });
     if (this.deps.onSessionCreated) {

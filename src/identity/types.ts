@@ -56,6 +56,12 @@ export interface Session {
   scopes: string[];
   issuedVia: 'client_credentials' | 'operator';
   clientIp: string | null;
+  /**
+   * The user the agent acts for in this session (null = its own account). Set by an operator
+   * (`token issue --user`) today, by delegated OAuth grants later; approvals use it for
+   * separation of duties and policies see it as `context.user`.
+   */
+  userId: string | null;
   /** True once SESSION_EXPIRED has been audited. */
   expiryLogged: boolean;
 }

@@ -130,7 +130,10 @@ describe('authorize step', () => {
     await authorize(deps()).run(s);
     expect(s.policyIds).toEqual(['agent.allowedTools', 'big-refunds']);
     expect(s.obligations).toEqual({ approval: 'required' });
-    const gate = riskGate({ riskOf: (t) => tools[t as keyof typeof tools].risk });
+    const gate = riskGate(
+      { riskOf: (t) => tools[t as keyof typeof tools].risk, clock: new ManualClock(now) },
+      async () => {},
+    );
     const e = await gate.run(s).catch((x: WardenError) => x);
     expect(e).toMatchObject({
       code: 'APPROVAL_REQUIRED',
@@ -150,7 +153,7 @@ describe('authorize step', () => {
     const s = state('issue_refund', { amountCents: 50 });
     await authorize(deps()).run(s);
     expect(s.obligations).toEqual({ risk: 'low' });
-    await riskGate({ riskOf: () => 'medium' }).run(s);
+    await riskGate({ riskOf: () => 'medium', clock: new ManualClock(now) }, async () => {}).run(s);
     expect(s.allowedBy.at(-1)).toBe('risk.medium');
   });
 

@@ -86,6 +86,7 @@ export function authorize(deps: Pick<PipelineDeps, 'policy' | 'clock'>): Step {
           session: { id: session.id, calls: session.callCount },
           clientIp: state.request.clientIp,
           now: deps.clock.now(),
+          ...(session.userId ? { user: { id: session.userId } } : {}),
         });
       } catch (e) {
         if (e instanceof WardenError) throw e;

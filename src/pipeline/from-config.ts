@@ -9,7 +9,7 @@ export function pipelineDepsFor(
     Required<PipelineDeps>,
     'tokens' | 'sessions' | 'tools' | 'audit' | 'clock' | 'limiter' | 'policy' | 'metrics'
   > &
-    Pick<PipelineDeps, 'log'>,
+    Pick<PipelineDeps, 'log' | 'approvals'>,
 ): PipelineDeps & Pick<Required<PipelineDeps>, 'tokens' | 'sessions'> {
   return {
     ...parts,
@@ -17,5 +17,9 @@ export function pipelineDepsFor(
     // Own keys only: a tool named "constructor" must not find Object.prototype's.
     toolConfig: (tool: string) => (Object.hasOwn(config.tools, tool) ? config.tools[tool] : undefined),
     limits: { maxJsonDepth: config.server.maxJsonDepth },
+    approvalSettings: {
+      mode: config.approvals.mode,
+      progressIntervalMs: config.approvals.progressIntervalMs,
+    },
   };
 }

@@ -41,6 +41,7 @@ const session: Session = {
   scopes: [],
   issuedVia: 'operator',
   clientIp: null,
+  userId: null,
   expiryLogged: false,
 };
 const tool = (name: string): AggregatedTool => ({

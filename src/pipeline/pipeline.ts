@@ -9,14 +9,15 @@ import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { budget } from './budget.js';
 import { execute } from './execute.js';
+import { InputSchemas } from './input-schemas.js';
 import { rateLimit, toolRateLimit } from './rate-limit.js';
 import { recordAttempt } from './record-attempt.js';
 import { resolveTool } from './resolve-tool.js';
 import { resourceScopes } from './resource-scopes.js';
-import { riskGate } from './risk-gate.js';
+import { reviewFlag, riskGate } from './risk-gate.js';
 import { sessionGuard } from './session-guard.js';
 import type { CallState, PipelineDeps, Step, ToolCallRequest, ToolCallResult } from './types.js';
-import { validateArguments } from './validate-arguments.js';
+import { checkArguments, validateArguments } from './validate-arguments.js';
 
 /** Errors that say the request never named an agent: audited as REQUEST_REJECTED, not TOOL_DENIED. */
 const UNAUTHENTICATED_CODES = new Set(['UNAUTHENTICATED', 'TOKEN_INVALID', 'TOKEN_EXPIRED', 'AGENT_UNKNOWN']);
@@ -30,6 +31,17 @@ export class Pipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     this.metrics = deps.metrics ?? noMetrics;
+    const authz = authorize(deps);
+    const scopes = resourceScopes(deps);
+    const schemas = new InputSchemas();
+    // An approver's edited arguments are a new call as far as the checks go.
+    const recheck = async (state: CallState) => {
+      if (!state.tool || !state.parameters) throw new Error('recheck ran out of order');
+      checkArguments(state.tool, state.parameters, deps.toolConfig?.(state.tool.name), schemas);
+      state.obligations = undefined;
+      await authz.run(state);
+      await scopes.run(state);
+    };
     this.steps = [
       authenticate(deps),
       sessionGuard(deps),
@@ -38,11 +50,12 @@ export class Pipeline {
       toolRateLimit(deps),
       // Policy and resource scopes judge the arguments, so they are validated first.
       validateArguments(deps),
-      authorize(deps),
-      resourceScopes(deps),
-      riskGate(deps),
+      authz,
+      scopes,
+      riskGate(deps, recheck),
       // Last before the attempt is recorded: only calls that will run are charged.
       budget(deps),
+      reviewFlag(deps),
       recordAttempt(deps),
       execute(deps),
     ];
@@ -66,6 +79,10 @@ export class Pipeline {
       const error = toWardenError(e);
       const now = performance.now();
       this.metrics.step(failedStep, (now - mark) / 1000);
+      // An approval used by a call that then could not start is given back (the human said yes to a call that never ran).
+      if (state.approval && !state.attempt) {
+        await this.deps.approvals?.unconsume(state.approval.id, request.traceId).catch(() => {});
+      }
       const outcome = await this.recordFailure(state, failedStep, error);
       this.finish(outcome, error.code, t0, now);
       return { ok: false, traceId: request.traceId, error };
@@ -93,7 +110,9 @@ export class Pipeline {
     state: CallState,
     step: string,
     error: WardenError,
-  ): Promise<'failure' | 'timeout' | 'denied'> {
+  ): Promise<'failure' | 'timeout' | 'denied' | 'pending'> {
+    // The request for approval is on record already (APPROVAL_REQUESTED); a held call is not a denial.
+    if (error.code === 'APPROVAL_PENDING') return 'pending';
     if (state.attempt) {
       const result = error.code === 'UPSTREAM_TIMEOUT' ? 'timeout' : 'failure';
       await this.recordOutcome(state, result, error);

@@ -16,7 +16,20 @@ export function recordAttempt(deps: Pick<PipelineDeps, 'audit'>): Step {
           event: 'TOOL_CALL',
           result: 'pending',
           decision: { allowed: true, reasons: [...state.allowedBy] },
-          data: { phase: 'attempt' },
+          data: {
+            phase: 'attempt',
+            ...(state.risk ? { risk: state.risk } : {}),
+            ...(state.approval
+              ? { approvalId: state.approval.id, approvedBy: state.approval.decidedBy }
+              : {}),
+            ...(state.review ? { reviewId: state.review.id } : {}),
+            // Edit before approve: the agent's own arguments beside the ones that run (entry `parameters`).
+            ...(state.rewrite
+              ? {
+                  rewrite: { originalParameters: state.rewrite.original, argumentPatch: state.rewrite.patch },
+                }
+              : {}),
+          },
         });
       } catch (e) {
         throw new WardenError('AUDIT_UNAVAILABLE', 'The call was not run because it could not be audited', {

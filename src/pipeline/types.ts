@@ -3,8 +3,10 @@
  * what comes back. Faces (MCP, REST) translate to and from these only.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { ApprovalAsk } from '../approvals/service.js';
+import type { Approval } from '../approvals/types.js';
 import type { AuditEntry, AuditInput } from '../audit/index.js';
-import type { RiskClass, ToolConfig } from '../config/types.js';
+import type { ApprovalMode, RiskClass, ToolConfig } from '../config/types.js';
 import type { WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
 import type { Limiter } from '../limits/index.js';
@@ -32,6 +34,12 @@ export interface ToolCallRequest {
    * reuses it instead of verifying the token a second time.
    */
   verified?: { agent: Agent; session: Session; scopes: ReadonlySet<string> };
+  /** An approval id from an earlier answer (retrying a held call picks up its decision). Unvalidated. */
+  approvalId?: unknown;
+  /** `wait` (hold the call until a human decides) or `pending` (answer at once with the approval id). Unvalidated. */
+  approvalMode?: unknown;
+  /** Keeps a held call alive (MCP progress notifications); called while the call waits for a human. */
+  onProgress?: (message: string) => void;
 }
 
 /** What the steps learn as the call moves along; each step reads and adds. */
@@ -52,6 +60,13 @@ export interface CallState {
   policyIds?: string[];
   /** What those policies oblige (approval, a raised risk class, …), from their annotations. */
   obligations?: Obligations;
+  /** The risk class the call runs under (configured, raised by policy). */
+  risk?: RiskClass;
+  /** The approval that let a high-risk call through (consumed), or the review flag of a medium one. */
+  approval?: Approval;
+  review?: Approval;
+  /** Edit before approve: the arguments as the agent sent them, and what the approver replaced. */
+  rewrite?: { original: Record<string, unknown>; patch: Record<string, unknown> };
   /** The audit entry recording the attempt (written before the tool runs). */
   attempt?: AuditEntry;
   result?: CallToolResult;
@@ -102,6 +117,22 @@ export interface PipelineDeps {
   trustProxy?: boolean;
   /** Step and call timings (src/metrics); absent = not measured (unit tests). */
   metrics?: PipelineMetrics;
+  /**
+   * The approval queue (src/approvals); absent = no human channel, so high-risk calls are
+   * refused (fail closed) and medium ones run unflagged.
+   */
+  approvals?: {
+    requestFor(ask: ApprovalAsk): Promise<{ approval: Approval; created: boolean }>;
+    flag(ask: ApprovalAsk): Promise<Approval>;
+    get(id: string): Promise<Approval | undefined>;
+    wait(id: string, opts: { signal?: AbortSignal; onTick?: () => void; tickMs?: number }): Promise<Approval>;
+    consume(id: string, traceId: string): Promise<boolean>;
+    /** Until when an approved request may be used by its call. */
+    usableUntil(approval: Approval): number;
+    unconsume(id: string, traceId: string): Promise<void>;
+  };
+  /** How held calls wait by default, and how often they hear progress. */
+  approvalSettings?: { mode: ApprovalMode; progressIntervalMs: number };
   /** Operator log for what must not pass silently (an audit entry that could not be written). */
   log?: { error(fields: Record<string, unknown>, message: string): void };
 }

@@ -21,6 +21,8 @@ export interface AppDeps {
   logger: Logger;
   /** Prometheus metrics, served at /metrics; absent = not served (`server.metrics: false`). */
   metrics?: { text(): Promise<string>; contentType: string };
+  /** More routes (the admin API, notifier callbacks), mounted before the not-found handler. */
+  mount?: (app: Hono<{ Bindings: NodeBindings }>) => void;
 }
 
 /** Build the Hono app serving every route except /oauth/* (handed to the authorization server below Hono). */
@@ -53,6 +55,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: NodeBindings }> {
 
   app.on(['GET', 'POST', 'DELETE'], '/mcp', (c) => deps.mcp.handle(c));
   app.post('/v1/tool-calls', (c) => deps.toolCalls(c));
+  deps.mount?.(app);
 
   app.notFound((c) => errorResponse(c, new WardenError('NOT_FOUND', 'No such route'), traceIdOf(c)));
   app.onError((e, c) => {

@@ -5,12 +5,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
+import { OperatorTokens } from '../approvals/operators.js';
+import { patchChecker } from '../approvals/patch.js';
+import { ApprovalService } from '../approvals/service.js';
 import type { AuditLog } from '../audit/index.js';
 import { loadConfig, resolveSecret } from '../config/index.js';
 import type { WardenConfig } from '../config/types.js';
 import type { AgentRegistry, KeyManager, SessionStore, TokenService } from '../identity/index.js';
 import { type Limiter, openLimiter } from '../limits/index.js';
 import { Metrics } from '../metrics/index.js';
+import { createNotifications } from '../notify/index.js';
 import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
 import { auditedVerify, createPipeline, type Pipeline, pipelineDepsFor } from '../pipeline/index.js';
 import { createPolicyEngine, type PolicyEngine } from '../policy/index.js';
@@ -18,6 +22,7 @@ import type { Store } from '../store/index.js';
 import { UpstreamPool } from '../upstream/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { VERSION } from '../version.js';
+import { mountAdmin } from './admin.js';
 import { createApp } from './app.js';
 import { createLogger, type Logger } from './logger.js';
 import { McpFace } from './mcp.js';
@@ -49,6 +54,8 @@ export interface Gateway {
   pipeline: Pipeline;
   mcp: McpFace;
   metrics: Metrics;
+  approvals: ApprovalService;
+  operatorTokens: OperatorTokens;
   close(): Promise<void>;
 }
 
@@ -75,7 +82,10 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       : config.server.publicUrl.replace(/\/+$/, '');
 
   const closers: Array<() => Promise<void>> = [() => new Promise<void>((r) => server.close(() => r()))];
+  // Before connections are cut: callers held for a human are answered (still pending, with the id to retry).
+  let beforeClose: (() => Promise<void>) | undefined;
   const close = async () => {
+    await beforeClose?.().catch(() => {});
     server.closeAllConnections?.();
     for (const c of closers.reverse()) await c().catch(() => {});
   };
@@ -140,8 +150,52 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     });
     closers.push(async () => policy.close());
 
+    const toolConfig = (tool: string) => (Object.hasOwn(config.tools, tool) ? config.tools[tool] : undefined);
+    const notifications = createNotifications({
+      store,
+      config: config.notifiers,
+      operators: config.operators,
+      clock,
+      log: logger.child({ component: 'notify' }),
+      audit: (input) => audit.append(input),
+    });
+    notifications.start();
+    closers.push(() => notifications.close());
+    const approvals = new ApprovalService({
+      store,
+      audit,
+      notifier: notifications,
+      config: config.approvals,
+      operators: config.operators,
+      toolConfig,
+      checkPatch: patchChecker({
+        tools: () => pool.listTools(),
+        toolConfig,
+        maxJsonDepth: config.server.maxJsonDepth,
+      }),
+      clock,
+      log: logger.child({ component: 'approvals' }),
+    });
+    approvals.start();
+    beforeClose = async () => {
+      approvals.close();
+      const deadline = Date.now() + 2_000;
+      while (approvals.waiting > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Let the woken calls write their answers.
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    const operatorTokens = new OperatorTokens({
+      keys,
+      issuer: services.issuer,
+      audience: `${services.audience}/admin`,
+      operators: config.operators,
+      clock,
+      clockSkewMs: config.tokens.clockSkewMs,
+    });
+
     const metrics = new Metrics();
     const pipelineDeps = pipelineDepsFor(config, {
+      approvals,
       tokens,
       sessions,
       tools: pool,
@@ -171,6 +225,19 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     const app = createApp({
       mcp,
       logger,
+      mount: (a) => {
+        const slack = notifications.slackInteractions(approvals.decideFromChat);
+        if (slack) a.post('/notify/slack/interactions', (c) => slack(c.req.raw));
+        mountAdmin(a, {
+          approvals,
+          operators: operatorTokens,
+          verifyAgent: auditedVerify(pipelineDeps),
+          audit: (input) => audit.append(input),
+          bodyLimitBytes: config.server.bodyLimitBytes,
+          maxJsonDepth: config.server.maxJsonDepth,
+          trustProxy: config.server.trustProxy,
+        });
+      },
       ...(config.server.metrics ? { metrics } : {}),
       toolCalls: restToolCalls({
         pipeline,
@@ -220,6 +287,8 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       pipeline,
       mcp,
       metrics,
+      approvals,
+      operatorTokens,
       close,
     };
   } catch (e) {

@@ -268,6 +268,22 @@ export class McpFace {
       const principalExtra = info?.extra ?? {};
       const traceId = typeof principalExtra.traceId === 'string' ? principalExtra.traceId : randomId();
       const meta = req.params._meta as Record<string, unknown> | undefined;
+      const progressToken = meta?.progressToken;
+      let progress = 0;
+      // A call held for a human keeps its request alive with progress notifications
+      // (clients that reset their timeout on progress wait as long as the approval does).
+      const onProgress =
+        typeof progressToken === 'string' || typeof progressToken === 'number'
+          ? (message: string) => {
+              progress += 1;
+              void extra
+                .sendNotification({
+                  method: 'notifications/progress',
+                  params: { progressToken, progress, message },
+                })
+                .catch(() => {});
+            }
+          : undefined;
       const out = await this.deps.pipeline.run({
         token: info?.token,
         toolName: req.params.name,
@@ -280,6 +296,9 @@ export class McpFace {
         clientIp: typeof principalExtra.clientIp === 'string' ? principalExtra.clientIp : '',
         face: 'mcp',
         signal: extra.signal,
+        ...(meta?.['warden/approvalId'] === undefined ? {} : { approvalId: meta['warden/approvalId'] }),
+        ...(meta?.['warden/approval'] === undefined ? {} : { approvalMode: meta['warden/approval'] }),
+        ...(onProgress ? { onProgress } : {}),
         ...(principalExtra.principal ? { verified: principalExtra.principal as Principal } : {}),
       });
       if (out.ok) return out.result;

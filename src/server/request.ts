@@ -142,6 +142,9 @@ export function errorResponse(
   // The unread rest of an oversized body is still on the wire: close the connection
   // rather than let the client reuse a socket we are about to drop.
   if (e.code === 'PAYLOAD_TOO_LARGE') res.headers.set('Connection', 'close');
+  // A held call (202): where its request can be looked at.
+  if (e.code === 'APPROVAL_PENDING' && typeof e.data?.approvalId === 'string')
+    res.headers.set('Location', `/v1/approvals/${e.data.approvalId}`);
   res.headers.set('x-trace-id', traceId);
   return res;
 }

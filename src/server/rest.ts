@@ -23,6 +23,10 @@ const Body = z
     parameters: z.record(z.string(), z.unknown()).optional(),
     reasoning: z.string().max(4000).optional(),
     traceId: z.string().optional(),
+    /** Retry of a held call: the approval id from the 202 answer. */
+    approvalId: z.string().max(100).optional(),
+    /** `wait` (hold until a human decides) or `pending` (answer 202 at once); `Prefer: respond-async` = pending. */
+    approval: z.enum(['wait', 'pending']).optional(),
   })
   .strict();
 
@@ -58,6 +62,9 @@ export function restToolCalls(deps: RestFaceDeps) {
         });
       }
       traceId = traceIdOf(c, parsed.data.traceId);
+      const approvalMode =
+        parsed.data.approval ??
+        (/\brespond-async\b/i.test(c.req.header('prefer') ?? '') ? 'pending' : undefined);
       const out = await deps.pipeline.run({
         token,
         toolName: parsed.data.toolName,
@@ -69,6 +76,8 @@ export function restToolCalls(deps: RestFaceDeps) {
         clientIp: clientIpOf(c, deps.trustProxy),
         face: 'rest',
         signal: c.req.raw.signal,
+        ...(parsed.data.approvalId === undefined ? {} : { approvalId: parsed.data.approvalId }),
+        ...(approvalMode === undefined ? {} : { approvalMode }),
       });
       if (out.ok) return c.json({ traceId, result: out.result }, 200, { 'x-trace-id': traceId });
       return fail(c, out.error, traceId, deps.resourceMetadataUrl);

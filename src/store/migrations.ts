@@ -143,6 +143,89 @@ const m003AgentScopes: Migration = {
   },
 };
 
+/**
+ * Human in the loop (issue #5): approval requests and review flags, the notifier
+ * outbox (retries survive restarts; dead letters stay visible), the chat messages
+ * to update once a request is decided, and the user a session acts for.
+ */
+const m004Approvals: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('approvals')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('trace_id', 'text', (c) => c.notNull())
+      .addColumn('agent_id', 'text', (c) => c.notNull())
+      .addColumn('agent_type', 'text', (c) => c.notNull())
+      .addColumn('session_id', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text')
+      .addColumn('tool_name', 'text', (c) => c.notNull())
+      .addColumn('risk', 'text', (c) => c.notNull())
+      .addColumn('configured_risk', 'text', (c) => c.notNull())
+      .addColumn('arguments', 'text', (c) => c.notNull())
+      .addColumn('arguments_hash', 'text', (c) => c.notNull())
+      .addColumn('reasoning', 'text')
+      .addColumn('rule', 'text', (c) => c.notNull())
+      .addColumn('policy_ids', 'text', (c) => c.notNull())
+      .addColumn('audit_seq', 'bigint')
+      .addColumn('decided_at', 'bigint')
+      .addColumn('decided_by', 'text')
+      .addColumn('decided_via', 'text')
+      .addColumn('decision_comment', 'text')
+      .addColumn('argument_patch', 'text')
+      .addColumn('verdict', 'text')
+      .addColumn('consumed_at', 'bigint')
+      .addColumn('consumed_trace_id', 'text')
+      .execute();
+    await db.schema
+      .createIndex('approvals_status')
+      .on('approvals')
+      .columns(['status', 'expires_at'])
+      .execute();
+    await db.schema
+      .createIndex('approvals_match')
+      .on('approvals')
+      .columns(['agent_id', 'tool_name', 'arguments_hash'])
+      .execute();
+    await db.schema.createIndex('approvals_created').on('approvals').column('created_at').execute();
+
+    await db.schema
+      .createTable('notification_outbox')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('event', 'text', (c) => c.notNull())
+      .addColumn('approval_id', 'text')
+      .addColumn('payload', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_error', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('notification_outbox_due')
+      .on('notification_outbox')
+      .columns(['status', 'next_attempt_at'])
+      .execute();
+
+    await db.schema
+      .createTable('notifier_messages')
+      .addColumn('approval_id', 'text', (c) => c.notNull())
+      .addColumn('target', 'text', (c) => c.notNull())
+      .addColumn('channel', 'text', (c) => c.notNull())
+      .addColumn('message_ts', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('notifier_messages_pk', ['approval_id', 'target'])
+      .execute();
+
+    await db.schema.alterTable('sessions').addColumn('user_id', 'text').execute();
+  },
+};
+
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   // Kysely looks for its migration tables in every schema unless told which one;
@@ -158,6 +241,7 @@ export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promi
         '001_spine': m001,
         '002_audit_append_only': m002(dialect),
         '003_agent_scopes': m003AgentScopes,
+        '004_approvals': m004Approvals,
       };
     },
   };

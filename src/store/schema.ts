@@ -47,6 +47,8 @@ export interface SessionsTable {
   issued_via: string;
   /** The client IP the token was requested from, when known. */
   client_ip: string | null;
+  /** The user the agent acts for in this session (migration 004); null = none. */
+  user_id: Generated<string | null>;
   /** 1 once SESSION_EXPIRED has been audited. */
   expiry_logged: Generated<number>;
 }
@@ -113,7 +115,81 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+/** An approval request (kind 'approval') or a review flag (kind 'review'); migration 004. */
+export interface ApprovalsTable {
+  id: string;
+  kind: 'approval' | 'review';
+  /** approval: pending | approved | denied | expired; review: flagged | reviewed. */
+  status: string;
+  created_at: number;
+  expires_at: number;
+  trace_id: string;
+  agent_id: string;
+  agent_type: string;
+  session_id: string;
+  /** The user the agent acts for, when it does (separation of duties). */
+  user_id: string | null;
+  tool_name: string;
+  /** The class the call ran or waited under (after policy raised it). */
+  risk: string;
+  configured_risk: string;
+  /** JSON: the arguments, redacted (what approvers see). */
+  arguments: string;
+  /** SHA-256 hex of the canonical JSON of the arguments as the agent sent them. */
+  arguments_hash: string;
+  reasoning: string | null;
+  /** The rule that asked for the human (risk.high-requires-approval, policy.obligation, …). */
+  rule: string;
+  /** JSON string[]: the Cedar policies that determined the allow. */
+  policy_ids: string;
+  /** The audit entry that recorded the request. */
+  audit_seq: number | null;
+  decided_at: number | null;
+  /** `operator:<id>` (a human), or `system:timeout`. */
+  decided_by: string | null;
+  /** api | cli | slack | timeout */
+  decided_via: string | null;
+  decision_comment: string | null;
+  /** JSON object: top-level argument values an approver replaced (edit before approve). */
+  argument_patch: string | null;
+  /** review verdict: ok | concern. */
+  verdict: string | null;
+  /** When an approved request was used by the call it approved (single use). */
+  consumed_at: number | null;
+  consumed_trace_id: string | null;
+}
+
+/** One notification to deliver (at least once) to one target; migration 004. */
+export interface NotificationOutboxTable {
+  id: string;
+  /** `slack` or `webhook:<name>`. */
+  target: string;
+  event: string;
+  approval_id: string | null;
+  /** JSON: the event body as delivered. */
+  payload: string;
+  /** pending | sent | dead */
+  status: string;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A chat message posted about an approval, to update with the outcome; migration 004. */
+export interface NotifierMessagesTable {
+  approval_id: string;
+  target: string;
+  channel: string;
+  message_ts: string;
+  created_at: number;
+}
+
 export interface Database {
+  approvals: ApprovalsTable;
+  notification_outbox: NotificationOutboxTable;
+  notifier_messages: NotifierMessagesTable;
   agents: AgentsTable;
   sessions: SessionsTable;
   signing_keys: SigningKeysTable;

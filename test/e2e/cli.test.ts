@@ -85,7 +85,18 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
     {
       path: [],
       usage: 'Usage: warden [options] [command]',
-      lists: ['-V, --version', '-h, --help', 'agents', 'audit', 'demo', 'policy', 'start', 'token'],
+      lists: [
+        '-V, --version',
+        '-h, --help',
+        'agents',
+        'approvals',
+        'audit',
+        'demo',
+        'operator',
+        'policy',
+        'start',
+        'token',
+      ],
     },
     {
       path: ['start'],
@@ -97,7 +108,14 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
     {
       path: ['token', 'issue'],
       usage: 'Usage: warden token issue [options]',
-      lists: ['-a, --agent <id>', '--ttl <duration>', '-c, --config <file>', '--json', '-h, --help'],
+      lists: [
+        '-a, --agent <id>',
+        '--ttl <duration>',
+        '--user <id>',
+        '-c, --config <file>',
+        '--json',
+        '-h, --help',
+      ],
     },
     {
       path: ['agents'],
@@ -175,11 +193,104 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
       usage: 'Usage: warden policy test [options] [files...]',
       lists: ['-c, --config <file>', '--json', '-h, --help'],
     },
+    {
+      path: ['operator'],
+      usage: 'Usage: warden operator [options] [command]',
+      lists: ['token', '-h, --help'],
+    },
+    {
+      path: ['operator', 'token'],
+      usage: 'Usage: warden operator token [options]',
+      lists: [
+        '-o, --operator <id>',
+        '--ttl <duration>',
+        '--url <url>',
+        '-c, --config <file>',
+        '--json',
+        '-h, --help',
+      ],
+    },
+    {
+      path: ['approvals'],
+      usage: 'Usage: warden approvals [options] [command]',
+      lists: ['approve', 'deny', 'list', 'review', 'show', '-h, --help'],
+    },
+    {
+      path: ['approvals', 'list'],
+      usage: 'Usage: warden approvals list [options]',
+      lists: [
+        '--status <status>',
+        '--kind <kind>',
+        '--agent <id>',
+        '--limit <n>',
+        '--url <url>',
+        '--token <token>',
+        '--as <operator>',
+        '-c, --config <file>',
+        '--json',
+        '-h, --help',
+      ],
+    },
+    {
+      path: ['approvals', 'show'],
+      usage: 'Usage: warden approvals show [options] <id>',
+      lists: [
+        '--url <url>',
+        '--token <token>',
+        '--as <operator>',
+        '-c, --config <file>',
+        '--json',
+        '-h, --help',
+      ],
+    },
+    {
+      path: ['approvals', 'approve'],
+      usage: 'Usage: warden approvals approve [options] <id>',
+      lists: [
+        '--comment <text>',
+        '--set <key=value>',
+        '--arguments <json>',
+        '--url <url>',
+        '--token <token>',
+        '--as <operator>',
+        '-c, --config <file>',
+        '--json',
+        '-h, --help',
+      ],
+    },
+    {
+      path: ['approvals', 'deny'],
+      usage: 'Usage: warden approvals deny [options] <id>',
+      lists: [
+        '--comment <text>',
+        '--url <url>',
+        '--token <token>',
+        '--as <operator>',
+        '-c, --config <file>',
+        '--json',
+        '-h, --help',
+      ],
+    },
+    {
+      path: ['approvals', 'review'],
+      usage: 'Usage: warden approvals review [options] <id>',
+      lists: [
+        '--verdict <verdict>',
+        '--comment <text>',
+        '--url <url>',
+        '--token <token>',
+        '--as <operator>',
+        '-c, --config <file>',
+        '--json',
+        '-h, --help',
+      ],
+    },
   ];
 
   /** The command names a help text lists under "Commands:" (without `help`). */
   const subcommandsIn = (help: string): string[] => {
-    const section = help.split(/^Commands:$/m)[1] ?? '';
+    // The section ends at the first blank line (help text after it, such as examples, is not a command list).
+    const section = (help.split(/^Commands:$/m)[1] ?? '').split(/\n\s*\n/)[0] ?? '';
     return [...section.matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
   };
 

@@ -51,13 +51,15 @@ describe('policy in a running gateway', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const call = async (toolName: string, parameters: Record<string, unknown>) => {
+  const call = async (toolName: string, parameters: Record<string, unknown>, extra: object = {}) => {
     const res = await fetch(`${t.gw.url}/v1/tool-calls`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ toolName, parameters }),
+      body: JSON.stringify({ toolName, parameters, ...extra }),
     });
-    const body = (await res.json()) as { error?: { code: string; rule?: string; traceId: string } };
+    const body = (await res.json()) as {
+      error?: { code: string; rule?: string; traceId: string; approvalId?: string };
+    };
     return { status: res.status, error: body.error };
   };
 
@@ -91,12 +93,16 @@ describe('policy in a running gateway', () => {
   });
 
   it('an approval obligation makes a low-risk call wait for a human', async () => {
-    const r = await call('lookup_order', { orderId: 'ORD-9TQ3LM7A' });
-    expect([r.status, r.error?.code, r.error?.rule]).toEqual([
-      403,
-      'APPROVAL_REQUIRED',
-      'risk.high-requires-approval',
-    ]);
+    const r = await call('lookup_order', { orderId: 'ORD-9TQ3LM7A' }, { approval: 'pending' });
+    expect([r.status, r.error?.code, r.error?.rule]).toEqual([202, 'APPROVAL_PENDING', 'approval.pending']);
+    const id = r.error?.approvalId as string;
+    const request = await t.gw.approvals.get(id);
+    expect(request).toMatchObject({
+      status: 'pending',
+      risk: 'high',
+      configuredRisk: 'low',
+      rule: 'policy.obligation',
+    });
   });
 
   it('a reload swaps the set; an invalid one keeps it, audited both ways', async () => {

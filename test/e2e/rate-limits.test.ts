@@ -18,11 +18,17 @@ interface RestReply {
   error: { code?: string; rule?: string; retryAfterSeconds?: number; message?: string } | undefined;
 }
 
-async function rest(t: TestGateway, token: string, toolName = 'lookup_order', parameters: object = ORDER) {
+async function rest(
+  t: TestGateway,
+  token: string,
+  toolName = 'lookup_order',
+  parameters: object = ORDER,
+  extra: object = {},
+) {
   const res = await fetch(`${t.gw.url}/v1/tool-calls`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ toolName, parameters }),
+    body: JSON.stringify({ toolName, parameters, ...extra }),
   });
   const body = (await res.json()) as { error?: RestReply['error'] };
   return { status: res.status, retryAfter: res.headers.get('retry-after'), error: body.error } as RestReply;
@@ -94,14 +100,15 @@ describe('budgets end to end', () => {
   it('charges only calls that run: a refused call costs nothing; 4 × 0.25 pass, the fifth gets 429', async () => {
     const { t } = ctx;
     const token = await t.operatorToken('demo-support');
-    // High risk: refused before the budget step (no approval channel yet), so not charged.
-    const refund = await rest(t, token, 'issue_refund', {
-      orderId: 'ORD-4F8K2P1Z',
-      amountCents: 100,
-      reason: 'x',
-    });
-    expect(refund.status).toBeGreaterThanOrEqual(400);
-    expect(refund.status).not.toBe(429);
+    // High risk: held for a human before the budget step (the caller chose not to wait), so not charged.
+    const refund = await rest(
+      t,
+      token,
+      'issue_refund',
+      { orderId: 'ORD-4F8K2P1Z', amountCents: 100, reason: 'x' },
+      { approval: 'pending' },
+    );
+    expect(refund.status).toBe(202);
     for (let i = 0; i < 4; i++) expect((await rest(t, token)).status, `call ${i + 1}`).toBe(200);
     const r = await rest(t, token);
     expect(r.status).toBe(429);
