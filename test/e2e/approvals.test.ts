@@ -350,6 +350,60 @@ describe('approvals: human in the loop on a running gateway', { timeout: 60_000 
     });
   });
 
+  describe('MCP callers that do not wait', () => {
+    it('_meta warden/approval "pending" answers at once with the id; a retry with warden/approvalId runs once', async () => {
+      const client = await t.mcp(agentToken);
+      const args = refund('mcp pending', 270);
+      const first = (await client.callTool({
+        name: 'issue_refund',
+        arguments: args,
+        _meta: { 'warden/approval': 'pending' },
+      })) as CallToolResult;
+      expect(first.isError).toBe(true);
+      const pending = wardenError(first);
+      expect(pending).toMatchObject({
+        code: 'APPROVAL_PENDING',
+        rule: 'approval.pending',
+        status: 'pending',
+      });
+      const id = pending?.approvalId as string;
+      expect(id).toMatch(/^apr_/);
+      // Polling by retrying: still pending, the same request (no second one is asked for).
+      const poll = (await client.callTool({
+        name: 'issue_refund',
+        arguments: args,
+        _meta: { 'warden/approval': 'pending', 'warden/approvalId': id },
+      })) as CallToolResult;
+      expect(wardenError(poll)).toMatchObject({ code: 'APPROVAL_PENDING', approvalId: id });
+      expect(
+        (await t.gw.approvals.list({ agentId: 'demo-support', limit: 500 })).filter(
+          (a) => (a.arguments as { reason?: string }).reason === args.reason,
+        ),
+      ).toHaveLength(1);
+
+      expect((await decide(id, 'bob', 'approve')).status).toBe(200);
+      const ran = (await client.callTool({
+        name: 'issue_refund',
+        arguments: args,
+        _meta: { 'warden/approvalId': id },
+      })) as CallToolResult;
+      expect(ran.isError, JSON.stringify(ran)).toBeFalsy();
+      expect(ran.structuredContent).toMatchObject({ amountCents: 270, status: 'issued' });
+      const again = (await client.callTool({
+        name: 'issue_refund',
+        arguments: args,
+        _meta: { 'warden/approvalId': id },
+      })) as CallToolResult;
+      expect(wardenError(again)?.code).toBe('APPROVAL_CONSUMED');
+      const bad = (await client.callTool({
+        name: 'issue_refund',
+        arguments: args,
+        _meta: { 'warden/approval': 'later' },
+      })) as CallToolResult;
+      expect(wardenError(bad)).toMatchObject({ code: 'INVALID_REQUEST', rule: 'approval.mode' });
+    });
+  });
+
   describe('REST callers that do not wait', () => {
     it('202 with the id; the agent polls its own request; the approval is used once, for this call only', async () => {
       const args = refund('rest pending', 280);
