@@ -6,7 +6,7 @@
  * store's real pragmas.
  */
 import { join } from 'node:path';
-import { type ApprovalAsk, ApprovalService } from '../../src/approvals/service.js';
+import { type ApprovalAsk, ApprovalService } from '../../src/approvals/index.js';
 import { AuditLog } from '../../src/audit/index.js';
 import { APPROVAL_DEFAULTS } from '../../src/config/schema-approvals.js';
 import { openStore } from '../../src/store/index.js';

@@ -12,14 +12,21 @@
 import { type AuditEntry, type AuditInput, redactParameters } from '../audit/index.js';
 import type { ApprovalsConfig, OperatorConfig, RiskClass, ToolConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
-import type { ChatDecide, Notifier } from '../notify/types.js';
+import type { ChatDecide, Notifier } from '../notify/index.js';
 import type { Store } from '../store/index.js';
 import { type Clock, randomId, systemClock } from '../util/clock.js';
+import {
+  type DecisionContext,
+  type DecisionInput,
+  decide,
+  guard,
+  type ReviewInput,
+  review,
+} from './decisions.js';
 import { ApprovalRecords, argumentsHash, type ListOptions } from './records.js';
-import type { Approval, DecidedVia, DecisionAction, ReviewVerdict } from './types.js';
+import type { Approval } from './types.js';
 
-/** Comments are for people; a novel is not needed. */
-const MAX_COMMENT = 2_000;
+export type { DecisionInput, ReviewInput } from './decisions.js';
 
 export interface ApprovalServiceDeps {
   store: Store;
@@ -56,27 +63,6 @@ export interface ApprovalAsk {
   reasoning: string | null;
   rule: string;
   policyIds: string[];
-}
-
-/** Who is deciding: an operator from config, through some channel. */
-export interface DecisionInput {
-  id: string;
-  operatorId: string;
-  action: DecisionAction;
-  comment?: string | undefined;
-  /** Approve with these top-level argument values replaced (edit before approve). */
-  argumentPatch?: Record<string, unknown> | undefined;
-  via: DecidedVia;
-  traceId: string;
-}
-
-export interface ReviewInput {
-  id: string;
-  operatorId: string;
-  verdict: ReviewVerdict;
-  comment?: string | undefined;
-  via: DecidedVia;
-  traceId: string;
 }
 
 /** The approval queue. */
@@ -257,256 +243,27 @@ export class ApprovalService {
   }
 
   /**
-   * A human's decision. The operator must exist and hold the approver (or admin) role;
-   * the user the agent acts for may not approve its request unless allowed; the first
-   * decision wins (the same decision again answers with the recorded one, `repeated`).
-   * Refusals are audited (REQUEST_REJECTED) and thrown with their code.
+   * A human's decision (src/approvals/decisions.ts): role, separation of duties, first
+   * decision wins, audited; refusals audited and thrown with their code.
    */
-  async decide(input: DecisionInput): Promise<{ approval: Approval; repeated: boolean }> {
-    const comment = cleanComment(input.comment);
-    const operator = this.approver(input.operatorId);
-    const current = await guard(() => this.records.get(input.id));
-    const refuse = (error: WardenError) =>
-      this.refused(input, operator?.id ?? input.operatorId, error, current);
-    if (!operator) {
-      throw await refuse(
-        new WardenError(
-          'APPROVER_FORBIDDEN',
-          'Only an operator with the approver role may decide approvals',
-          {
-            rule: 'approval.approver-role',
-          },
-        ),
-      );
-    }
-    if (current?.kind !== 'approval') {
-      throw await refuse(new WardenError('APPROVAL_NOT_FOUND', `No approval request ${input.id}`));
-    }
-    if (
-      current.userId !== null &&
-      current.userId === operator.id &&
-      !this.selfApprovalAllowed(current.toolName)
-    ) {
-      throw await refuse(
-        new WardenError(
-          'SELF_APPROVAL_FORBIDDEN',
-          'The user an agent acts for may not decide that agent’s request (separation of duties)',
-          { rule: 'approval.separation-of-duties' },
-        ),
-      );
-    }
-    const wanted = input.action === 'approve' ? 'approved' : 'denied';
-    const samePatch = (a: Approval) =>
-      JSON.stringify(a.argumentPatch ?? null) ===
-      JSON.stringify(input.action === 'approve' ? (input.argumentPatch ?? null) : null);
-    if (current.status !== 'pending') {
-      if (
-        current.status === wanted &&
-        current.decidedBy === `operator:${operator.id}` &&
-        samePatch(current)
-      ) {
-        return { approval: current, repeated: true };
-      }
-      if (current.status === 'expired') {
-        throw await refuse(
-          new WardenError('APPROVAL_EXPIRED', `Approval ${current.id} expired before a decision`),
-        );
-      }
-      throw await refuse(
-        new WardenError('APPROVAL_ALREADY_DECIDED', `Approval ${current.id} was already ${current.status}`, {
-          data: { status: current.status, decidedBy: current.decidedBy },
-        }),
-      );
-    }
-    const now = this.clock.now();
-    if (current.expiresAt <= now) {
-      await this.expire(current.id);
-      throw await refuse(
-        new WardenError('APPROVAL_EXPIRED', `Approval ${current.id} expired before a decision`),
-      );
-    }
-    let patch: Record<string, unknown> | null = null;
-    if (input.argumentPatch !== undefined && input.action === 'approve') {
-      patch = input.argumentPatch;
-      try {
-        // An edit replaces values the agent sent; it never adds an argument the agent did not ask for.
-        const sent = current.arguments;
-        const added =
-          typeof patch === 'object' && patch !== null && typeof sent === 'object' && sent !== null
-            ? Object.keys(patch).filter((k) => !Object.hasOwn(sent, k))
-            : [];
-        if (added.length > 0) {
-          throw new WardenError(
-            'INVALID_ARGUMENTS',
-            `an edit may only replace arguments the agent sent (not: ${added.slice(0, 5).join(', ')})`,
-            { rule: 'approval.edit-adds-argument' },
-          );
-        }
-        this.deps.checkPatch?.(current.toolName, patch);
-      } catch (e) {
-        const err =
-          e instanceof WardenError
-            ? new WardenError('APPROVAL_ARGUMENTS_INVALID', `Edited arguments refused: ${e.message}`, {
-                rule: e.rule ?? 'approval.edit',
-              })
-            : new WardenError('APPROVAL_ARGUMENTS_INVALID', 'Edited arguments refused', {
-                rule: 'approval.edit',
-              });
-        throw await refuse(err);
-      }
-    }
-    const by = `operator:${operator.id}`;
-    const won = await guard(() =>
-      this.records.decide(current.id, { status: wanted, at: now, by, via: input.via, comment, patch }),
-    );
-    if (!won) {
-      // Someone else decided (or time ran out) between the read and the update: report what won.
-      const after = await guard(() => this.records.get(current.id));
-      if (after && after.status === wanted && after.decidedBy === by && samePatch(after))
-        return { approval: after, repeated: true };
-      throw await refuse(
-        after?.status === 'expired'
-          ? new WardenError('APPROVAL_EXPIRED', `Approval ${current.id} expired before a decision`)
-          : new WardenError(
-              'APPROVAL_ALREADY_DECIDED',
-              `Approval ${current.id} was already ${after?.status}`,
-              {
-                data: { status: after?.status, decidedBy: after?.decidedBy },
-              },
-            ),
-      );
-    }
-    try {
-      await this.deps.audit.append({
-        traceId: input.traceId,
-        event: wanted === 'approved' ? 'APPROVAL_GRANTED' : 'APPROVAL_DENIED',
-        actorType: 'HUMAN',
-        actorId: by,
-        agentId: current.agentId,
-        agentType: current.agentType,
-        sessionId: current.sessionId,
-        triggerUserId: current.userId,
-        toolName: current.toolName,
-        result: 'success',
-        decision: {
-          allowed: wanted === 'approved',
-          rule: patch ? 'approval.human.edited' : 'approval.human',
-          reasons: [comment ?? `${wanted} by ${operator.id}`],
-        },
-        data: {
-          approvalId: current.id,
-          requestTraceId: current.traceId,
-          via: input.via,
-          comment,
-          ...(wanted === 'denied' ? { reason: 'human' } : {}),
-          // Edit before approve is a rewrite of the agent's call: both sides are on record.
-          ...(patch
-            ? { rewrite: { argumentPatch: patch, originalArgumentsHash: current.argumentsHash } }
-            : {}),
-        },
-      });
-    } catch (e) {
-      await this.records.undecide(current.id, now).catch(() => {});
-      throw new WardenError('AUDIT_UNAVAILABLE', 'The decision could not be audited and was not recorded', {
-        rule: 'audit.fail-closed',
-        detail: e instanceof Error ? e.message : String(e),
-        cause: e,
-      });
-    }
-    const approval: Approval = {
-      ...current,
-      status: wanted,
-      decidedAt: now,
-      decidedBy: by,
-      decidedVia: input.via,
-      comment,
-      argumentPatch: patch,
-    };
-    this.wake(current.id);
-    this.announce('approval.decided', approval);
-    return { approval, repeated: false };
+  decide(input: DecisionInput): Promise<{ approval: Approval; repeated: boolean }> {
+    return decide(this.decisionContext, input);
   }
 
   /** A reviewer's verdict on a flagged medium-risk call (REVIEW_RECORDED). */
-  async review(input: ReviewInput): Promise<{ approval: Approval; repeated: boolean }> {
-    const comment = cleanComment(input.comment);
-    const operator = this.approver(input.operatorId);
-    const current = await guard(() => this.records.get(input.id));
-    const refuse = (error: WardenError) =>
-      this.refused(
-        { ...input, action: 'review' as unknown as DecisionAction },
-        operator?.id ?? input.operatorId,
-        error,
-        current,
-      );
-    if (!operator) {
-      throw await refuse(
-        new WardenError('APPROVER_FORBIDDEN', 'Only an operator with the approver role may review calls', {
-          rule: 'approval.approver-role',
-        }),
-      );
-    }
-    if (current?.kind !== 'review') {
-      throw await refuse(new WardenError('APPROVAL_NOT_FOUND', `No review ${input.id}`));
-    }
-    const by = `operator:${operator.id}`;
-    const now = this.clock.now();
-    const won = await guard(() =>
-      this.records.review(current.id, { verdict: input.verdict, at: now, by, via: input.via, comment }),
-    );
-    if (!won) {
-      const after = await guard(() => this.records.get(current.id));
-      if (after && after.verdict === input.verdict && after.decidedBy === by)
-        return { approval: after, repeated: true };
-      throw await refuse(
-        new WardenError('APPROVAL_ALREADY_DECIDED', `Review ${current.id} already has a verdict`, {
-          data: { verdict: after?.verdict, decidedBy: after?.decidedBy },
-        }),
-      );
-    }
-    try {
-      await this.deps.audit.append({
-        traceId: input.traceId,
-        event: 'REVIEW_RECORDED',
-        actorType: 'HUMAN',
-        actorId: by,
-        agentId: current.agentId,
-        agentType: current.agentType,
-        sessionId: current.sessionId,
-        toolName: current.toolName,
-        result: 'success',
-        decision: {
-          allowed: input.verdict === 'ok',
-          rule: 'review.human',
-          reasons: [comment ?? input.verdict],
-        },
-        data: {
-          reviewId: current.id,
-          requestTraceId: current.traceId,
-          verdict: input.verdict,
-          via: input.via,
-          comment,
-        },
-      });
-    } catch (e) {
-      // Like a decision: unaudited, it did not happen.
-      await this.records.unreview(current.id, now).catch(() => {});
-      throw new WardenError('AUDIT_UNAVAILABLE', 'The verdict could not be audited and was not recorded', {
-        detail: e instanceof Error ? e.message : String(e),
-        cause: e,
-      });
-    }
+  review(input: ReviewInput): Promise<{ approval: Approval; repeated: boolean }> {
+    return review(this.decisionContext, input);
+  }
+
+  /** What the decisions need from the queue. */
+  private get decisionContext(): DecisionContext {
     return {
-      approval: {
-        ...current,
-        status: 'reviewed',
-        verdict: input.verdict,
-        decidedAt: now,
-        decidedBy: by,
-        decidedVia: input.via,
-        comment,
-      },
-      repeated: false,
+      records: this.records,
+      clock: this.clock,
+      deps: this.deps,
+      expire: (id) => this.expire(id),
+      wake: (id) => this.wake(id),
+      announce: (event, approval) => this.announce(event, approval),
     };
   }
 
@@ -658,50 +415,6 @@ export class ApprovalService {
     return n;
   }
 
-  private approver(operatorId: string): OperatorConfig | undefined {
-    const op = this.deps.operators.find((o) => o.id === operatorId);
-    return op && (op.roles.includes('approver') || op.roles.includes('admin')) ? op : undefined;
-  }
-
-  private selfApprovalAllowed(tool: string): boolean {
-    return this.deps.toolConfig(tool)?.approval?.allowSelfApproval ?? this.deps.config.allowSelfApproval;
-  }
-
-  /** Audit a refused decision and hand back the error to throw. */
-  private async refused(
-    input: { id: string; action: DecisionAction; via: DecidedVia; traceId: string },
-    operatorId: string,
-    error: WardenError,
-    current: Approval | undefined,
-  ): Promise<WardenError> {
-    await this.deps.audit
-      .append({
-        traceId: input.traceId,
-        event: 'REQUEST_REJECTED',
-        actorType: 'HUMAN',
-        actorId: `operator:${operatorId.slice(0, 200)}`,
-        agentId: current?.agentId ?? null,
-        agentType: current?.agentType ?? null,
-        sessionId: current?.sessionId ?? null,
-        toolName: current?.toolName ?? null,
-        result: 'denied',
-        decision: {
-          allowed: false,
-          code: error.code,
-          ...(error.rule ? { rule: error.rule } : {}),
-          reasons: [error.message],
-        },
-        data: { approvalId: input.id.slice(0, 200), action: input.action, via: input.via },
-      })
-      .catch((e: unknown) =>
-        this.deps.log?.error(
-          { approvalId: input.id, err: String(e) },
-          'refused decision could not be audited',
-        ),
-      );
-    return error;
-  }
-
   private announce(
     event: 'approval.requested' | 'approval.decided' | 'review.flagged',
     approval: Approval,
@@ -720,12 +433,6 @@ export class ApprovalService {
   }
 }
 
-function cleanComment(c: string | undefined): string | null {
-  if (c === undefined) return null;
-  const t = c.trim();
-  return t === '' ? null : t.slice(0, MAX_COMMENT);
-}
-
 /** The call's answer while its request waits: pending, with the id to retry with. */
 export function stillPending(a: Approval, why?: string): WardenError {
   return new WardenError(
@@ -736,16 +443,4 @@ export function stillPending(a: Approval, why?: string): WardenError {
       data: { approvalId: a.id, status: 'pending', expiresAt: new Date(a.expiresAt).toISOString() },
     },
   );
-}
-
-async function guard<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof WardenError) throw e;
-    throw new WardenError('STORE_UNAVAILABLE', 'The approval store is unavailable', {
-      detail: e instanceof Error ? e.message : String(e),
-      cause: e,
-    });
-  }
 }

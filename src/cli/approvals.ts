@@ -219,7 +219,7 @@ async function run(opts: ApiOptions, fn: (api: Api) => Promise<void>): Promise<v
 async function mint(configFile: string | undefined, operatorId: string, ttlMs: number, url?: string) {
   const { config } = await loadForCli({ ...(configFile ? { config: configFile } : {}) });
   const { openServices } = await import('../server/services.js');
-  const { OperatorTokens } = await import('../approvals/operators.js');
+  const { OperatorTokens } = await import('../approvals/index.js');
   const s = await openServices(config, url ? { publicUrl: url } : {});
   try {
     await s.keys.init();

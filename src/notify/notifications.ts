@@ -6,7 +6,7 @@
  * one hanging receiver delays only itself and a request reaches Slack before
  * its outcome does.
  */
-import type { Approval } from '../approvals/types.js';
+import type { Approval } from '../approvals/index.js';
 import type { AuditInput } from '../audit/index.js';
 import {
   type NotifiersConfig,

@@ -9,8 +9,8 @@ import { z } from 'zod';
 import type { AuditInput } from '../audit/index.js';
 import { resolveSecret as resolveSecretRef, type SecretRef } from '../config/index.js';
 import { errorBody, isWardenError, WardenError } from '../errors.js';
-import { readBodyText } from '../server/request.js';
 import { type Clock, type IdGenerator, randomId, systemClock } from '../util/clock.js';
+import { readBodyText } from '../util/http-body.js';
 import type { NotifyLog } from './attempt.js';
 import { APPROVE_ACTION, DENY_ACTION, escapeMrkdwn } from './slack-message.js';
 import {

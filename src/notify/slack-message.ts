@@ -4,7 +4,7 @@
  * ping `<!channel>`, forge a link or break out of a code block, and is cut to
  * fit Slack's limits (3000 characters per section, 2000 per field, 150 per header).
  */
-import type { Approval } from '../approvals/types.js';
+import type { Approval } from '../approvals/index.js';
 import type { NotifyEvent, OperatorConfig } from '../config/index.js';
 
 /** A Block Kit block (shape per https://api.slack.com/reference/block-kit/blocks). */

@@ -5,7 +5,7 @@
  * dead-lettered after the configured attempts). A notifier never decides
  * anything: a failed delivery is logged and retried, and approves nothing.
  */
-import type { Approval, DecisionAction } from '../approvals/types.js';
+import type { Approval, DecisionAction } from '../approvals/index.js';
 import type { NotifyEvent } from '../config/types.js';
 
 export type { NotifyEvent };

@@ -3,7 +3,7 @@
  * send, and one signed POST per attempt. The outbox id is the `webhook-id`, the
  * same on every retry, so a receiver that saw it already can drop the repeat.
  */
-import type { Approval } from '../approvals/types.js';
+import type { Approval } from '../approvals/index.js';
 import type { NotifyEvent, SecretRef, WebhookNotifierConfig } from '../config/index.js';
 import { VERSION } from '../version.js';
 import { type AttemptResult, discardBody, fetchFailure, httpResult, retryAfterMs } from './attempt.js';

@@ -1,3 +1,4 @@
+export { patchChecker } from './argument-edit.js';
 export { auditedVerify } from './authenticate.js';
 export { mayUse, toolScope } from './authorize.js';
 export { pipelineDepsFor } from './from-config.js';

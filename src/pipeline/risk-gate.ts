@@ -1,6 +1,5 @@
-import { argumentsHash } from '../approvals/records.js';
-import { type ApprovalAsk, stillPending } from '../approvals/service.js';
-import type { Approval } from '../approvals/types.js';
+import type { Approval } from '../approvals/index.js';
+import { type ApprovalAsk, argumentsHash, stillPending } from '../approvals/index.js';
 import { WardenError } from '../errors.js';
 import { effectiveRisk } from '../policy/index.js';
 import type { CallState, PipelineDeps, Step } from './types.js';

@@ -3,8 +3,7 @@
  * what comes back. Faces (MCP, REST) translate to and from these only.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { ApprovalAsk } from '../approvals/service.js';
-import type { Approval } from '../approvals/types.js';
+import type { Approval, ApprovalAsk } from '../approvals/index.js';
 import type { AuditEntry, AuditInput } from '../audit/index.js';
 import type { ApprovalMode, RiskClass, ToolConfig } from '../config/types.js';
 import type { WardenError } from '../errors.js';

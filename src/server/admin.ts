@@ -6,10 +6,8 @@
  */
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
-import type { OperatorTokens } from '../approvals/operators.js';
-import { requireRole } from '../approvals/operators.js';
-import type { ApprovalService } from '../approvals/service.js';
-import type { Approval, DecidedVia } from '../approvals/types.js';
+import type { Approval, ApprovalService, DecidedVia, OperatorTokens } from '../approvals/index.js';
+import { requireRole } from '../approvals/index.js';
 import type { AuditInput } from '../audit/index.js';
 import type { OperatorConfig } from '../config/types.js';
 import { toWardenError, WardenError } from '../errors.js';

@@ -5,9 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import { OperatorTokens } from '../approvals/operators.js';
-import { patchChecker } from '../approvals/patch.js';
-import { ApprovalService } from '../approvals/service.js';
+import { ApprovalService, OperatorTokens } from '../approvals/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { loadConfig, resolveSecret } from '../config/index.js';
 import type { WardenConfig } from '../config/types.js';
@@ -16,7 +14,13 @@ import { type Limiter, openLimiter } from '../limits/index.js';
 import { Metrics } from '../metrics/index.js';
 import { createNotifications } from '../notify/index.js';
 import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
-import { auditedVerify, createPipeline, type Pipeline, pipelineDepsFor } from '../pipeline/index.js';
+import {
+  auditedVerify,
+  createPipeline,
+  type Pipeline,
+  patchChecker,
+  pipelineDepsFor,
+} from '../pipeline/index.js';
 import { createPolicyEngine, type PolicyEngine } from '../policy/index.js';
 import type { Store } from '../store/index.js';
 import { UpstreamPool } from '../upstream/index.js';

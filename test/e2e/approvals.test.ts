@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OperatorTokens } from '../../src/approvals/operators.js';
+import { OperatorTokens } from '../../src/approvals/index.js';
 import type { Approval } from '../../src/approvals/types.js';
 import type { AuditEntry } from '../../src/audit/index.js';
 import type { WardenConfig } from '../../src/config/types.js';

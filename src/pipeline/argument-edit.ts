@@ -5,9 +5,9 @@
  */
 import type { ToolConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
-import { InputSchemas } from '../pipeline/input-schemas.js';
-import { checkArguments, jsonDepthExceeds } from '../pipeline/validate-arguments.js';
 import type { AggregatedTool } from '../upstream/index.js';
+import { InputSchemas } from './input-schemas.js';
+import { checkArguments, jsonDepthExceeds } from './validate-arguments.js';
 
 /** Most keys an approver may replace in one decision. */
 const MAX_PATCH_KEYS = 64;
