@@ -19,6 +19,7 @@
  *                    [--sizes 1024,65536] [--only macro,capacity,memory,micro] [--json]
  *                    [--configs A,B,B′,C,D] [--idle N]
  *   WARDEN_BENCH_PROFILE=DIR writes each gateway's V8 CPU profile there (read it with bench/profile-top.ts).
+ *   WARDEN_BENCH_HEAPSNAPSHOT=1 writes heap snapshots of C before and after the idle sessions (memory phase).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,7 +51,8 @@ Options:
   --idle N               idle sessions for the memory figure (default 10000; quick 1000)
   --json                 print the results JSON instead of the table
 Environment: WARDEN_BENCH_PG, WARDEN_BENCH_REDIS (configuration D),
-  WARDEN_BENCH_PROFILE=DIR (a V8 CPU profile per gateway).
+  WARDEN_BENCH_PROFILE=DIR (a V8 CPU profile per gateway); WARDEN_BENCH_HEAPSNAPSHOT=1 (heap
+  snapshots of C before and after the idle sessions).
 Writes bench/results/latest.json. See docs/BENCHMARKS.md.
 `);
   process.exit(0);
@@ -523,6 +525,10 @@ async function main(): Promise<void> {
               await metrics(`http://127.0.0.1:${portC}`),
             )?.[1],
           );
+        // Retained memory: a full GC before each reading, so uncollected garbage from opening
+        // the sessions (OAuth, JSON, streams) is not counted as what a session holds.
+        await wardenC.collect();
+        if (process.env['WARDEN_BENCH_HEAPSNAPSHOT']) await snapshot(wardenC);
         const heapBefore = await heap();
         const before = wardenC.rss();
         const t0 = performance.now();
@@ -535,8 +541,10 @@ async function main(): Promise<void> {
         });
         const openedMs = performance.now() - t0;
         await new Promise((r) => setTimeout(r, 1000));
+        await wardenC.collect();
         const after = wardenC.rss();
         const heapAfter = await heap();
+        if (process.env['WARDEN_BENCH_HEAPSNAPSHOT']) await snapshot(wardenC);
         const loadgenRss = rssOf(gen.pid);
         await gen.send({ type: 'close-idle' });
         result['memory'] = {
@@ -549,10 +557,11 @@ async function main(): Promise<void> {
           heapPerSessionKb: r2((heapAfter - heapBefore) / 1024 / reply.opened),
           openedPerSec: r2(reply.opened / (openedMs / 1000)),
           loadgenRssMb: r2(loadgenRss / 1048576),
-          note: 'each idle session = its own agent session token (OAuth client_credentials) + an initialized MCP session',
+          note: 'each idle session = its own agent session token (OAuth client_credentials) + an initialized MCP session; measured after a full GC (retained memory)',
         };
         // The floor: the same idle sessions on the stateful bare proxy (an SDK server and
         // transport per session, no tokens, no checks).
+        await proxyStateful.collect();
         const floorBefore = proxyStateful.rss();
         const floor = await gen.send<{ opened: number }>({
           type: 'idle',
@@ -561,6 +570,7 @@ async function main(): Promise<void> {
           concurrency: 16,
         });
         await new Promise((r) => setTimeout(r, 1000));
+        await proxyStateful.collect();
         const floorAfter = proxyStateful.rss();
         await gen.send({ type: 'close-idle' });
         (result['memory'] as Record<string, unknown>)['bareProxyPerSessionKb'] = r2(
@@ -793,3 +803,9 @@ function report(r: Record<string, unknown>): string {
 }
 
 await main();
+
+/** Ask a gateway started with WARDEN_BENCH_HEAPSNAPSHOT for a heap snapshot, and give it time to write it. */
+async function snapshot(p: Proc): Promise<void> {
+  p.child.kill('SIGWINCH');
+  await new Promise((r) => setTimeout(r, 15_000));
+}

@@ -2,8 +2,11 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 const TSX = ['--import', 'tsx'];
+/** Full GC on SIGUSR2 (bench/macro/gc-on-signal.cjs), for the memory figure. */
+const GC = ['--expose-gc', '--require', fileURLToPath(new URL('./gc-on-signal.cjs', import.meta.url))];
 const CLK_TCK = 100; // Linux USER_HZ; `getconf CLK_TCK`
 
 export interface Proc {
@@ -14,6 +17,8 @@ export interface Proc {
   cpu(): number;
   /** Resident set size in bytes. */
   rss(): number;
+  /** Run a full garbage collection in the process and wait for it to settle. */
+  collect(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -38,6 +43,10 @@ function wrap(name: string, child: ChildProcess, port: number): Proc {
     port,
     cpu: () => cpuOf(pid),
     rss: () => rssOf(pid),
+    collect: async () => {
+      child.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 500));
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -54,7 +63,7 @@ function wrap(name: string, child: ChildProcess, port: number): Proc {
 /** Fork a bench script that announces `{ ready, port }` over IPC. */
 export function forkScript(name: string, script: string, args: string[], log: string): Promise<Proc> {
   const out = openSync(log, 'a');
-  const child = fork(script, args, { execArgv: TSX, stdio: ['ignore', out, out, 'ipc'] });
+  const child = fork(script, args, { execArgv: [...TSX, ...GC], stdio: ['ignore', out, out, 'ipc'] });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${name} did not start within 30 s (see ${log})`)),
@@ -88,7 +97,10 @@ export async function startWarden(name: string, config: string, port: number, lo
   // WARDEN_BENCH_PROFILE=DIR: each gateway writes a V8 CPU profile there when it stops.
   const profile = process.env['WARDEN_BENCH_PROFILE'];
   const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
-  const child = spawn(process.execPath, [...flags, 'bin/warden.js', 'start', '--config', config], {
+  // WARDEN_BENCH_HEAPSNAPSHOT=1: SIGWINCH writes a heap snapshot into the working directory
+  // (the memory phase takes one before and one after opening the idle sessions).
+  if (process.env['WARDEN_BENCH_HEAPSNAPSHOT']) flags.push('--heapsnapshot-signal=SIGWINCH');
+  const child = spawn(process.execPath, [...flags, ...GC, 'bin/warden.js', 'start', '--config', config], {
     stdio: ['ignore', out, out],
     env: { ...process.env, NODE_ENV: 'production' },
   });
