@@ -71,3 +71,20 @@ export interface ToolApprovalConfig {
   /** Overrides approvals.allowSelfApproval for this tool. */
   allowSelfApproval?: boolean;
 }
+
+/**
+ * An external identity provider (issue #6) whose user tokens an agent may exchange for a
+ * session acting for that user (RFC 8693). Users are named `<name>:<user claim>`.
+ */
+export interface IdentityProviderConfig {
+  name: string;
+  issuer: string;
+  jwksUri: string;
+  /** The audience its tokens must carry; absent = Warden's public URL. */
+  audience?: string;
+  userClaim: string;
+  /** Agents that may act for its users without a `may_act` claim naming them. */
+  actors: string[];
+  algorithms: string[];
+  jwksCacheMaxAgeMs: number;
+}

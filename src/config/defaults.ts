@@ -68,6 +68,7 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
     ...defaultApprovalSections(),
     // The demo's human in the loop: `warden approvals list --as demo-approver`.
     operators: [{ id: 'demo-approver', name: 'Demo Approver', roles: ['approver'] }],
+    identityProviders: [],
     log: { level: DEFAULTS.logLevel },
   };
 }

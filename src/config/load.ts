@@ -256,6 +256,7 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
     policy: { ...file.policy, files: file.policy.files.map((f) => resolve(ctx.dir, f)) },
     limits: await resolveLimits(file.limits, ctx),
     ...withAbsoluteRefs(resolveApprovalSections(file), ctx.dir),
+    identityProviders: file.identityProviders,
     log: file.log,
   };
 }

@@ -55,8 +55,9 @@ export const approvalsSchema = z
   .prefault({});
 
 export const operatorSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/, {
-    error: 'expected 1–128 letters, digits, ".", "_", "@" or "-", starting with a letter or digit',
+  // ":" lets an operator be the same person as an identity provider's user (`corp:alice`).
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/, {
+    error: 'expected 1–128 letters, digits, ".", "_", "@", ":" or "-", starting with a letter or digit',
   }),
   name: z.string().min(1).optional(),
   email: z.string().min(3).optional(),

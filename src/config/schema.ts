@@ -31,6 +31,7 @@ import {
   storeUrlField,
 } from './fields.js';
 import { APPROVAL_KEYS, approvalsSchema, notifiersSchema, operatorSchema } from './schema-approvals.js';
+import { IDP_KEYS, identityProviderSchema } from './schema-idp.js';
 import { limitsSchema } from './schema-limits.js';
 import { POLICY_KEYS, policySchema } from './schema-policy.js';
 import { TOOL_KEYS, toolSchema } from './schema-tools.js';
@@ -44,6 +45,7 @@ export const KNOWN_KEYS: ReadonlySet<string> = knownKeys;
 for (const k of [
   ...TOOL_KEYS,
   ...APPROVAL_KEYS,
+  ...IDP_KEYS,
   ...POLICY_KEYS,
   'files',
   'rules',
@@ -231,6 +233,7 @@ export const configFileSchema = strict({
   approvals: approvalsSchema,
   operators: z.array(operatorSchema).default(() => []),
   notifiers: notifiersSchema,
+  identityProviders: z.array(identityProviderSchema).default(() => []),
   log: strict({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   }).prefault({}),
@@ -265,6 +268,8 @@ export function uniquenessIssues(raw: unknown): PathMessage[] {
   check('agents', 'id', 'agent id');
   check('operators', 'id', 'operator id');
   check('operators', 'slackUserId', 'Slack user id');
+  check('identityProviders', 'name', 'identity provider name');
+  check('identityProviders', 'issuer', 'identity provider issuer');
   const notifiers = root.notifiers;
   if (typeof notifiers === 'object' && notifiers !== null) {
     const list = (notifiers as Record<string, unknown>).webhooks;

@@ -132,6 +132,7 @@ export interface ToolConfig {
 export type {
   ApprovalMode,
   ApprovalsConfig,
+  IdentityProviderConfig,
   NotifiersConfig,
   NotifyEvent,
   OperatorConfig,
@@ -145,6 +146,7 @@ export type { PolicyConfig } from './policy-types.js';
 
 import type {
   ApprovalsConfig,
+  IdentityProviderConfig,
   NotifiersConfig,
   OperatorConfig,
   ToolApprovalConfig,
@@ -173,5 +175,7 @@ export interface WardenConfig {
   operators: OperatorConfig[];
   /** Where approval requests and decisions are announced (Slack, webhooks). */
   notifiers: NotifiersConfig;
+  /** External identity providers whose user tokens agents may exchange (RFC 8693). */
+  identityProviders: IdentityProviderConfig[];
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

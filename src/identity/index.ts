@@ -25,6 +25,7 @@ export {
   scopeCovers,
 } from './scopes.js';
 export { type NewSession, SessionStore } from './sessions.js';
+export { SubjectTokenVerifier, type SubjectUser } from './subject-tokens.js';
 export { type OpenSessionOptions, TokenService, type TokenServiceDeps } from './tokens.js';
 export {
   type Agent,

@@ -41,7 +41,10 @@ export function rowToSession(row: Selectable<SessionsTable>): Session {
     maxToolCalls: row.max_tool_calls,
     allowedCidrs: JSON.parse(row.allowed_cidrs) as string[],
     scopes: JSON.parse(row.scopes) as string[],
-    issuedVia: row.issued_via === 'client_credentials' ? 'client_credentials' : 'operator',
+    issuedVia:
+      row.issued_via === 'client_credentials' || row.issued_via === 'token_exchange'
+        ? row.issued_via
+        : 'operator',
     clientIp: row.client_ip,
     userId: row.user_id ?? null,
     expiryLogged: Number(row.expiry_logged) === 1,

@@ -275,6 +275,28 @@ describeEachDialect('TokenService', (target) => {
     ).toBe('TOKEN_INVALID');
   });
 
+  it('a session acting for a user gets a delegated token (sub user, act agent), and only that shape verifies', async () => {
+    const a = await agent();
+    const issued = await tokens.issue(a.id, { userId: 'corp:alice' });
+    const claims = decodeJwt(issued.token);
+    expect(claims).toMatchObject({ sub: 'corp:alice', act: { sub: a.id }, client_id: a.id });
+    const ok = await tokens.verify(issued.token);
+    expect([ok.agent.id, ok.session.userId]).toEqual([a.id, 'corp:alice']);
+
+    const forge = (c: JWTPayload) => signWithRealKey(c).then((t) => codeOf(tokens.verify(t)));
+    // Another user on the same session, the agent's own shape on a user's session, a foreign actor.
+    expect(await forge({ ...claims, sub: 'corp:mallory' })).toBe('TOKEN_INVALID');
+    const { act: _act, ...own } = claims;
+    expect(await forge({ ...own, sub: a.id })).toBe('TOKEN_INVALID');
+    const other = await agent();
+    expect(await forge({ ...claims, act: { sub: other.id }, client_id: other.id })).toBe('TOKEN_INVALID');
+    expect(await forge({ ...claims, act: { sub: a.id }, client_id: other.id })).toBe('TOKEN_INVALID');
+    expect(await forge({ ...claims, act: 'not-an-object' })).toBe('TOKEN_INVALID');
+    // And a user shape on a session that acts for nobody.
+    const plain = decodeJwt((await tokens.issue(a.id)).token);
+    expect(await forge({ ...plain, sub: 'corp:alice', act: { sub: a.id } })).toBe('TOKEN_INVALID');
+  });
+
   it('revoked session → SESSION_REVOKED; disabled agent → AGENT_DISABLED; expired agent → AGENT_EXPIRED', async () => {
     const a = await agent();
     const t1 = await tokens.issue(a.id);

@@ -66,6 +66,8 @@ const REQUIRED_CLAIMS = [
   'agent_type',
 ];
 const INVALID_MESSAGE = 'Invalid session token';
+/** A user id (ours, or `<provider>:<subject>` from an identity provider): printable ASCII, no spaces. */
+export const USER_ID = /^[\x21-\x7e]{1,256}$/;
 /** Verified tokens remembered (≈ 1 KB each): enough for every live session of a busy gateway. */
 const VERIFIED_CACHE = 10_000;
 
@@ -83,7 +85,15 @@ function isStringArray(v: unknown): v is string[] {
 /** Narrows a verified payload to Warden's claim set; a string naming the first bad claim otherwise. */
 function checkClaims(p: JWTPayload): SessionClaims | string {
   if (typeof p.sub !== 'string' || p.sub === '') return 'sub';
-  if (p.client_id !== p.sub) return 'client_id';
+  if (p.act !== undefined) {
+    // Delegation (RFC 8693 §4.1): the user is the subject, the agent the actor and the client.
+    const act = p.act as Record<string, unknown> | null;
+    if (act === null || typeof act !== 'object' || typeof act.sub !== 'string' || act.sub === '')
+      return 'act';
+    if (p.client_id !== act.sub) return 'client_id';
+  } else if (p.client_id !== p.sub) {
+    return 'client_id';
+  }
   if (typeof p.sid !== 'string' || p.sid === '') return 'sid';
   if (typeof p.scope !== 'string') return 'scope';
   if (typeof p.jti !== 'string' || p.jti === '') return 'jti';
@@ -130,11 +140,8 @@ export class TokenService {
     opts: { ttlMs?: number; clientIp?: string; scopes?: string[]; userId?: string } = {},
   ): Promise<IssuedToken> {
     const ttlMs = opts.ttlMs ?? this.ttlLimitMs;
-    if (opts.userId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/.test(opts.userId)) {
-      throw new WardenError(
-        'INVALID_REQUEST',
-        'A user id is 1–128 letters, digits, ".", "_", "@", ":" or "-"',
-      );
+    if (opts.userId !== undefined && !USER_ID.test(opts.userId)) {
+      throw new WardenError('INVALID_REQUEST', 'A user id is 1–256 printable characters without spaces');
     }
     if (!Number.isFinite(ttlMs) || ttlMs < 1000 || ttlMs > this.ttlLimitMs) {
       throw new WardenError(
@@ -290,12 +297,19 @@ export class TokenService {
     return payload;
   }
 
+  /** Sign the token of a session just opened (the token-exchange grant). */
+  async tokenFor(agent: Agent, session: Session): Promise<string> {
+    return this.sign(this.claimsFor(agent, session, randomId()));
+  }
+
   /** The claims of `session`'s token: the one format both issuing paths produce. */
   claimsFor(agent: Agent, session: Session, jti: string): SessionClaims {
     return {
       iss: this.deps.config.issuer,
       aud: this.deps.config.audience,
-      sub: agent.id,
+      // Acting for a user: the user is the subject and the agent the actor (RFC 8693 §4.1).
+      sub: session.userId ?? agent.id,
+      ...(session.userId === null ? {} : { act: { sub: agent.id } }),
       client_id: agent.id,
       sid: session.id,
       scope: session.scopes.join(' '),
@@ -326,11 +340,15 @@ export class TokenService {
     if (claims.exp - claims.iat > this.ttlLimitMs / 1000) {
       throw invalid(`lifetime ${claims.exp - claims.iat}s exceeds ${this.ttlLimitMs / 1000}s`);
     }
+    const agentId = claims.act?.sub ?? claims.sub;
     const [session, agent] = await Promise.all([
       this.deps.sessions.get(claims.sid),
-      this.deps.agents.get(claims.sub),
+      this.deps.agents.get(agentId),
     ]);
-    if (!session || session.agentId !== claims.sub) throw invalid(`unknown session ${claims.sid}`);
+    if (!session || session.agentId !== agentId) throw invalid(`unknown session ${claims.sid}`);
+    // A session for a user gets a delegated token (sub = user, act = agent) and only that.
+    const userOk = session.userId === null ? claims.act === undefined : claims.sub === session.userId;
+    if (!userOk) throw invalid(`token subject does not match session ${claims.sid}`);
     if (session.revokedAt !== null) {
       throw new WardenError('SESSION_REVOKED', 'The session has been revoked', {
         detail: `session ${session.id} revoked: ${session.revokedReason ?? 'no reason given'}`,
@@ -338,16 +356,18 @@ export class TokenService {
     }
     // The row is authoritative: past its expiry the session is over even inside the JWT skew window.
     if (session.expiresAt <= now) throw this.expired(payload, 'session row expired');
-    assertUsable(agent, claims.sub, now);
+    assertUsable(agent, agentId, now);
     return { agent: agent!, session, claims };
   }
 
   private expired(payload: JWTPayload, why: string): WardenError {
     const data: Record<string, unknown> = {};
     if (typeof payload.sid === 'string') data.sessionId = payload.sid;
-    if (typeof payload.sub === 'string') data.agentId = payload.sub;
+    const act = payload.act as { sub?: unknown } | undefined;
+    const agentId = typeof act?.sub === 'string' ? act.sub : payload.sub;
+    if (typeof agentId === 'string') data.agentId = agentId;
     return new WardenError('TOKEN_EXPIRED', 'The session token has expired', {
-      detail: `${why} (session ${String(payload.sid)}, agent ${String(payload.sub)})`,
+      detail: `${why} (session ${String(payload.sid)}, agent ${String(agentId)})`,
       data,
     });
   }

@@ -54,7 +54,8 @@ export interface Session {
   /** CIDRs the session may be used from; [] = any address. */
   allowedCidrs: string[];
   scopes: string[];
-  issuedVia: 'client_credentials' | 'operator';
+  /** How the session was opened; `token_exchange` = an agent acting for a user (RFC 8693). */
+  issuedVia: 'client_credentials' | 'operator' | 'token_exchange';
   clientIp: string | null;
   /**
    * The user the agent acts for in this session (null = its own account). Set by an operator
@@ -76,7 +77,11 @@ export interface ConstraintsClaim {
 export type SessionClaims = JWTPayload & {
   iss: string;
   aud: string;
+  /** The agent; or, when the agent acts for a user (delegation), the user. */
   sub: string;
+  /** RFC 8693 §4.1: present when the agent acts for a user — the agent is the actor. */
+  act?: { sub: string };
+  /** Always the agent (the OAuth client). */
   client_id: string;
   sid: string;
   scope: string;

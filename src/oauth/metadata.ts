@@ -4,16 +4,25 @@
  * to get a token and what it must be for.
  */
 
+/** RFC 8693 token exchange: an agent exchanges a user's token for a session acting for that user. */
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** RFC 8693 §3 token type identifiers Warden accepts as subject tokens, and issues. */
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+
 /** Client-assertion algorithms accepted for private_key_jwt (asymmetric only: no HS*, no none). */
 export const CLIENT_ASSERTION_ALGS = ['EdDSA', 'Ed25519', 'ES256'];
 
 /** RFC 8414 authorization server metadata for the embedded server (client_credentials + private_key_jwt only). */
-export function authorizationServerMetadata(config: { issuer: string }): Record<string, unknown> {
+export function authorizationServerMetadata(config: {
+  issuer: string;
+  tokenExchange?: boolean;
+}): Record<string, unknown> {
   return {
     issuer: config.issuer,
     token_endpoint: `${config.issuer}/token`,
     jwks_uri: `${config.issuer}/jwks`,
-    grant_types_supported: ['client_credentials'],
+    grant_types_supported: ['client_credentials', ...(config.tokenExchange ? [TOKEN_EXCHANGE] : [])],
     // RFC 8414 §2 makes this member required; there is no authorization endpoint (yet), hence empty.
     response_types_supported: [],
     token_endpoint_auth_methods_supported: ['private_key_jwt'],

@@ -121,6 +121,12 @@ declare module 'oidc-provider' {
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     use(middleware: Middleware): this;
     on(event: string, listener: (...args: unknown[]) => void): this;
+    /** A grant of our own at the token endpoint; client authentication has run before `handler`. */
+    registerGrantType(
+      name: string,
+      handler: (ctx: KoaContextWithOIDC) => Promise<void>,
+      params?: string | string[],
+    ): void;
   }
 
   export class OIDCProviderError extends Error {
@@ -138,6 +144,7 @@ declare module 'oidc-provider' {
     InvalidTarget: new (description?: string) => OIDCProviderError;
     InvalidClientAuth: new (detail?: string) => OIDCProviderError;
     UnauthorizedClient: new (description?: string) => OIDCProviderError;
+    InvalidGrant: new (detail?: string) => OIDCProviderError;
   };
 
   export default Provider;

@@ -20,13 +20,14 @@ import {
   grantScopes,
   type Session,
   type SigningAlg,
+  type SubjectTokenVerifier,
   scopesFor,
   type TokenService,
 } from '../identity/index.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { createAdapterFactory } from './adapter.js';
-import { CLIENT_ASSERTION_ALGS } from './metadata.js';
+import { CLIENT_ASSERTION_ALGS, TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT } from './metadata.js';
 
 /** What the provider needs from Warden. */
 export interface ProviderDeps {
@@ -35,6 +36,8 @@ export interface ProviderDeps {
   tokens: TokenService;
   config: { issuer: string; audience: string; tokens: TokenConfig; trustProxy?: boolean };
   clock?: Clock;
+  /** External identity providers' user tokens, for the token-exchange grant; absent = grant off. */
+  subjectTokens?: SubjectTokenVerifier;
 }
 
 /** The keys one provider instance is built with (oidc-provider reads `jwks` only at construction). */
@@ -55,14 +58,14 @@ function sameResource(a: string, b: string): boolean {
 }
 
 /** client_credentials metadata for an agent; none (→ invalid_client) without a registered public key. */
-function clientMetadata(agent: Agent, alg: SigningAlg): AdapterPayload | undefined {
+function clientMetadata(agent: Agent, alg: SigningAlg, tokenExchange: boolean): AdapterPayload | undefined {
   if (!agent.publicJwk) return undefined;
   return {
     client_id: agent.id,
     token_endpoint_auth_method: 'private_key_jwt',
     ...(agent.publicJwk.alg ? { token_endpoint_auth_signing_alg: agent.publicJwk.alg } : {}),
     jwks: { keys: [agent.publicJwk] },
-    grant_types: ['client_credentials'],
+    grant_types: ['client_credentials', ...(tokenExchange ? [TOKEN_EXCHANGE] : [])],
     response_types: [],
     redirect_uris: [],
     // oidc-provider defaults this to RS256; with only EdDSA/ES256 keys the client would be rejected.
@@ -100,7 +103,7 @@ export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider 
     adapter: createAdapterFactory({
       store: deps.store,
       agents: deps.agents,
-      clientMetadata: (agent) => clientMetadata(agent, keys.alg),
+      clientMetadata: (agent) => clientMetadata(agent, keys.alg, deps.subjectTokens?.enabled === true),
       clock,
     }),
     jwks: keys.jwks,
@@ -221,5 +224,90 @@ export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider 
 
   const provider = new Provider(issuer, configuration);
   provider.proxy = deps.config.trustProxy === true;
+  const subjectTokens = deps.subjectTokens;
+  if (subjectTokens?.enabled) {
+    provider.registerGrantType(
+      TOKEN_EXCHANGE,
+      (ctx) => exchange(ctx, { ...deps, subjectTokens }, ttlSeconds, audience),
+      [
+        'subject_token',
+        'subject_token_type',
+        'actor_token',
+        'actor_token_type',
+        'requested_token_type',
+        'resource',
+        'audience',
+        'scope',
+      ],
+    );
+  }
   return provider;
+}
+
+/**
+ * RFC 8693 token exchange: the authenticated client (an agent, private_key_jwt) presents
+ * a user's token from a trusted identity provider and gets a session token acting for
+ * that user — `sub` the user, `act.sub` the agent — no longer than the user's own token
+ * lives. The agent must be named by the user token's `may_act` or listed as an actor.
+ */
+async function exchange(
+  ctx: KoaContextWithOIDC,
+  deps: ProviderDeps & { subjectTokens: SubjectTokenVerifier },
+  ttlSeconds: number,
+  audience: string,
+): Promise<void> {
+  const clientId = ctx.oidc.client?.clientId;
+  if (!clientId) throw new errors.InvalidClientAuth('no client');
+  const p = ctx.oidc.params;
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const subjectType = str(p.subject_token_type);
+  if (subjectType !== TOKEN_TYPE_JWT && subjectType !== TOKEN_TYPE_ACCESS) {
+    throw new errors.InvalidRequest(`subject_token_type must be ${TOKEN_TYPE_JWT} or ${TOKEN_TYPE_ACCESS}`);
+  }
+  if (typeof p.subject_token !== 'string' || p.subject_token === '') {
+    throw new errors.InvalidRequest('subject_token is required');
+  }
+  if (p.actor_token !== undefined) {
+    throw new errors.InvalidRequest('actor_token is not accepted: the authenticated client is the actor');
+  }
+  const requested = str(p.requested_token_type);
+  if (requested !== undefined && requested !== TOKEN_TYPE_ACCESS) {
+    throw new errors.InvalidRequest(`requested_token_type must be ${TOKEN_TYPE_ACCESS}`);
+  }
+  for (const target of [p.resource, p.audience]) {
+    if (target === undefined) continue;
+    // One resource only, and it is Warden: never an audience-less or foreign token.
+    if (typeof target !== 'string' || !sameResource(target, audience)) throw new errors.InvalidTarget();
+  }
+  let user: Awaited<ReturnType<SubjectTokenVerifier['verify']>>;
+  try {
+    user = await deps.subjectTokens.verify(str(p.subject_token) ?? '', clientId);
+  } catch (e) {
+    throw isWardenError(e) ? new errors.InvalidGrant(e.message) : e;
+  }
+  const clock = deps.clock ?? systemClock;
+  const ttlMs = Math.min(ttlSeconds * 1000, user.expiresAt - clock.now());
+  if (ttlMs < 1000) throw new errors.InvalidGrant('subject_token expires too soon');
+  const scope = str(p.scope);
+  let opened: { agent: Agent; session: Session };
+  try {
+    opened = await deps.tokens.openSession(clientId, {
+      issuedVia: 'token_exchange',
+      ttlMs,
+      clientIp: ctx.ip,
+      userId: user.userId,
+      ...(scope === undefined ? {} : { scopes: scope.split(' ').filter(Boolean) }),
+    });
+  } catch (e) {
+    throw toOAuthError(e);
+  }
+  const token = await deps.tokens.tokenFor(opened.agent, opened.session);
+  ctx.set('cache-control', 'no-store');
+  ctx.body = {
+    access_token: token,
+    issued_token_type: TOKEN_TYPE_ACCESS,
+    token_type: 'Bearer',
+    expires_in: Math.max(0, Math.floor((opened.session.expiresAt - clock.now()) / 1000)),
+    scope: opened.session.scopes.join(' '),
+  };
 }

@@ -9,7 +9,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { TokenConfig } from '../config/types.js';
-import type { AgentRegistry, KeyManager, SessionStore, TokenService } from '../identity/index.js';
+import type {
+  AgentRegistry,
+  KeyManager,
+  SessionStore,
+  SubjectTokenVerifier,
+  TokenService,
+} from '../identity/index.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { pruneExpiredModels } from './adapter.js';
@@ -23,6 +29,8 @@ export interface AuthorizationServerDeps {
   sessions: SessionStore;
   keys: KeyManager;
   tokens: TokenService;
+  /** External identity providers' user tokens, for the token-exchange grant (RFC 8693). */
+  subjectTokens?: SubjectTokenVerifier;
   config: {
     /** `<publicUrl>/oauth` */
     issuer: string;
@@ -76,7 +84,10 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const mountPath = issuerUrl.pathname.replace(/\/$/, '');
   if (mountPath === '')
     throw new Error('the issuer must have a path (e.g. <publicUrl>/oauth) to mount under');
-  const metadata = authorizationServerMetadata({ issuer: deps.config.issuer });
+  const metadata = authorizationServerMetadata({
+    issuer: deps.config.issuer,
+    tokenExchange: deps.subjectTokens?.enabled === true,
+  });
 
   interface Built {
     version: string;
@@ -86,7 +97,14 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   async function build(): Promise<Built> {
     const set = await deps.keys.signingSet();
     const provider: Provider = buildProvider(
-      { store: deps.store, agents: deps.agents, tokens: deps.tokens, config: deps.config, clock },
+      {
+        store: deps.store,
+        agents: deps.agents,
+        tokens: deps.tokens,
+        config: deps.config,
+        clock,
+        ...(deps.subjectTokens ? { subjectTokens: deps.subjectTokens } : {}),
+      },
       { jwks: set.jwks, activeKid: set.activeKid, alg: set.alg },
     );
     provider.silent = true;

@@ -11,7 +11,9 @@ export function auditFields(state: CallState): Omit<AuditInput, 'event'> {
     agentId: agent?.id ?? null,
     agentType: agent?.type ?? null,
     sessionId: session?.id ?? null,
-    triggerSource: 'agent',
+    // An agent acting for a user: the user is who the work is for (the article's triggeredBy).
+    triggerUserId: session?.userId ?? null,
+    triggerSource: session?.userId ? 'user' : 'agent',
     toolName:
       state.toolName ?? (typeof request.toolName === 'string' ? request.toolName.slice(0, 256) : null),
     parameters: state.parameters ?? request.parameters ?? null,

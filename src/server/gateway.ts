@@ -9,7 +9,13 @@ import { ApprovalService, OperatorTokens } from '../approvals/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { loadConfig, resolveSecret } from '../config/index.js';
 import type { WardenConfig } from '../config/types.js';
-import type { AgentRegistry, KeyManager, SessionStore, TokenService } from '../identity/index.js';
+import {
+  type AgentRegistry,
+  type KeyManager,
+  type SessionStore,
+  SubjectTokenVerifier,
+  type TokenService,
+} from '../identity/index.js';
 import { type Limiter, openLimiter } from '../limits/index.js';
 import { Metrics } from '../metrics/index.js';
 import { createNotifications } from '../notify/index.js';
@@ -104,12 +110,18 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     closers.push(() => store.close());
     await syncAgents(services, config);
     await keys.init();
+    const subjectTokens = new SubjectTokenVerifier(config.identityProviders, {
+      defaultAudience: services.audience,
+      clock,
+      clockSkewMs: config.tokens.clockSkewMs,
+    });
     const oauth = await createAuthorizationServer({
       store,
       agents,
       sessions,
       keys,
       tokens,
+      subjectTokens,
       config: {
         issuer: services.issuer,
         audience: services.audience,

@@ -48,9 +48,11 @@ export async function openServices(config: WardenConfig, options: ServiceOptions
         agentId: agent.id,
         agentType: agent.type,
         sessionId: s.id,
+        triggerUserId: s.userId,
         result: 'success',
         data: {
           issuedVia: s.issuedVia,
+          ...(s.userId === null ? {} : { actingFor: s.userId }),
           expiresAt: new Date(s.expiresAt).toISOString(),
           scopes: s.scopes,
           maxToolCalls: s.maxToolCalls,

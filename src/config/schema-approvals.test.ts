@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isWardenError } from '../errors.js';
+import { loadConfig } from './load.js';
+
+/** Load `yaml` as a config file; returns the config or the refusal's message. */
+async function load(yaml: string, env: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
+  try {
+    const file = join(dir, 'warden.yaml');
+    writeFileSync(file, yaml);
+    return await loadConfig(file, { env });
+  } catch (e) {
+    if (isWardenError(e)) return { error: `${e.message}\n${e.detail ?? ''}` };
+    throw e;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('approvals, operators, notifiers and identity providers in warden.yaml', () => {
+  it('resolves every section with its units and defaults', async () => {
+    const r = await load(
+      [
+        'approvals: { timeout: 10m, mode: pending, progressInterval: 20s, allowSelfApproval: true }',
+        'operators:',
+        '  - { id: corp:alice, roles: [approver, approver], slackUserId: U024BE7LH }',
+        'notifiers:',
+        '  slack: { botToken: { env: SLACK_BOT_TOKEN }, signingSecret: { file: slack.secret }, channel: C1 }',
+        '  webhooks: [{ name: soc, url: "https://hooks.example.com/w", secret: { env: WH } }]',
+        'identityProviders:',
+        '  - { name: corp, issuer: "https://idp.example.com", jwksUri: "https://idp.example.com/jwks", actors: [bot] }',
+        'tools: { issue_refund: { risk: high, approval: { timeout: 2m } } }',
+        '',
+      ].join('\n'),
+    );
+    if ('error' in r) throw new Error(r.error);
+    const c = r.config;
+    expect(c.approvals).toEqual({
+      timeoutMs: 600_000,
+      mode: 'pending',
+      progressIntervalMs: 20_000,
+      allowSelfApproval: true,
+      operatorTokenTtlMs: 8 * 3_600_000,
+    });
+    expect(c.operators).toEqual([{ id: 'corp:alice', roles: ['approver'], slackUserId: 'U024BE7LH' }]);
+    expect(c.notifiers.slack).toMatchObject({
+      channel: 'C1',
+      apiUrl: 'https://slack.com/api',
+      timestampToleranceMs: 300_000,
+    });
+    expect((c.notifiers.slack!.signingSecret as { file: string }).file).toMatch(/\/slack\.secret$/);
+    expect(c.notifiers.webhooks[0]).toMatchObject({ name: 'soc', maxAttempts: 8, timeoutMs: 10_000 });
+    expect(c.identityProviders).toEqual([
+      {
+        name: 'corp',
+        issuer: 'https://idp.example.com',
+        jwksUri: 'https://idp.example.com/jwks',
+        userClaim: 'sub',
+        actors: ['bot'],
+        algorithms: ['RS256', 'ES256', 'EdDSA'],
+        jwksCacheMaxAgeMs: 600_000,
+      },
+    ]);
+    expect(c.tools.issue_refund?.approval).toEqual({ timeoutMs: 120_000 });
+  });
+
+  it.each([
+    [
+      'a literal secret',
+      'notifiers: { webhooks: [{ name: a, url: "https://x.example", secret: "s3cret" }] }',
+      /secret/,
+    ],
+    ['an approval timeout past 24h', 'approvals: { timeout: 2d }', /hard maximum/],
+    ['a progress interval past 55s', 'approvals: { progressInterval: 1m }', /hard maximum/],
+    ['an unknown role', 'operators: [{ id: x, roles: [root] }]', /roles/],
+    [
+      'duplicate operators',
+      'operators: [{ id: x, roles: [admin] }, { id: x, roles: [auditor] }]',
+      /duplicate operator id/,
+    ],
+    [
+      'duplicate provider issuers',
+      'identityProviders: [{ name: a, issuer: i, jwksUri: "https://a/j" }, { name: b, issuer: i, jwksUri: "https://b/j" }]',
+      /duplicate identity provider issuer/,
+    ],
+    ['an unknown key', 'approvals: { timout: 5m }', /timout/],
+  ])('refuses %s', async (_why, yaml, message) => {
+    const r = await load(`${yaml}\n`);
+    expect('error' in r ? r.error : 'loaded').toMatch(message);
+  });
+});
