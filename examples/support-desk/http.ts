@@ -16,8 +16,8 @@ export interface SupportDeskHttpOptions {
   /** 0 picks a free port. */
   port: number;
   host: string;
-  /** When set, requests without `Authorization: Bearer <it>` get 401. */
-  requiredBearer?: string;
+  /** When set, requests without `Authorization: Bearer <it>` (or a token it accepts) get 401. */
+  requiredBearer?: string | ((token: string) => boolean);
   /** Answer with plain JSON instead of an SSE stream (the SDK's default is SSE). */
   jsonResponse?: boolean;
 }
@@ -39,7 +39,9 @@ export async function startSupportDeskHttp(options: SupportDeskHttpOptions): Pro
     if (options.requiredBearer === undefined) return next();
     const header = c.req.header('authorization') ?? '';
     const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
-    if (!safeEqual(token, options.requiredBearer)) {
+    const required = options.requiredBearer;
+    const ok = typeof required === 'function' ? required(token) : safeEqual(token, required);
+    if (!ok) {
       return c.json({ error: 'unauthorized' }, 401, { 'WWW-Authenticate': 'Bearer realm="support-desk"' });
     }
     return next();

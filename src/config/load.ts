@@ -224,7 +224,25 @@ function resolveUpstream(u: ConfigFile['upstreams'][number], dir: string): Upstr
       ...common,
       transport: 'http',
       url: u.url,
-      credentials: { headers: mapValues(u.credentials.headers, (r) => absoluteRef(r, dir)) },
+      credentials: {
+        headers: mapValues(u.credentials.headers, (r) => absoluteRef(r, dir)),
+        ...(u.credentials.oauth === undefined
+          ? {}
+          : {
+              oauth: {
+                tokenUrl: u.credentials.oauth.tokenUrl,
+                clientId: u.credentials.oauth.clientId,
+                clientSecret: absoluteRef(u.credentials.oauth.clientSecret, dir),
+                ...(u.credentials.oauth.scope === undefined ? {} : { scope: u.credentials.oauth.scope }),
+                ...(u.credentials.oauth.resource === undefined
+                  ? {}
+                  : { resource: u.credentials.oauth.resource }),
+                ...(u.credentials.oauth.audience === undefined
+                  ? {}
+                  : { audience: u.credentials.oauth.audience }),
+              },
+            }),
+      },
     };
   }
   return {

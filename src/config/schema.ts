@@ -176,7 +176,23 @@ const httpUpstreamSchema = strict({
         field('a secret reference', (v) => secretRef(v, true)),
       )
       .default(() => ({})),
-  }).prefault({}),
+    oauth: strict({
+      tokenUrl: httpUrlField(false),
+      clientId: nonEmpty,
+      clientSecret: field('a secret reference', (v) => secretRef(v, false)),
+      scope: nonEmpty.optional(),
+      resource: nonEmpty.optional(),
+      audience: nonEmpty.optional(),
+    }).optional(),
+  })
+    .refine(
+      (c) =>
+        c.oauth === undefined || !Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization'),
+      {
+        error: 'credentials.oauth sets the Authorization header; do not set it under credentials.headers too',
+      },
+    )
+    .prefault({}),
   ...timeouts,
 });
 

@@ -62,11 +62,26 @@ export interface StdioUpstreamConfig extends UpstreamBase {
   credentials: { env: Record<string, SecretRef> };
 }
 
+/** An upstream's OAuth client credentials: the gateway obtains and renews the access token itself. */
+export interface UpstreamOAuthConfig {
+  tokenUrl: string;
+  clientId: string;
+  clientSecret: SecretRef;
+  scope?: string;
+  /** RFC 8707 resource indicator for the token. */
+  resource?: string;
+  /** `audience` parameter some providers use instead of `resource`. */
+  audience?: string;
+}
+
 export interface HttpUpstreamConfig extends UpstreamBase {
   transport: 'http';
   url: string;
-  /** Secret headers (e.g. Authorization), resolved per call and injected by the gateway. */
-  credentials: { headers: Record<string, SecretRef & { prefix?: string }> };
+  /**
+   * Secret headers (e.g. Authorization), resolved per call and injected by the gateway;
+   * and/or OAuth client credentials, whose access token goes in `Authorization: Bearer`.
+   */
+  credentials: { headers: Record<string, SecretRef & { prefix?: string }>; oauth?: UpstreamOAuthConfig };
 }
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;

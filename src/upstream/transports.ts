@@ -9,6 +9,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
+import { OAuthCredential } from './oauth-credentials.js';
 import { perRequestSignals } from './request-signals.js';
 import { SerialSendTransport } from './serial-transport.js';
 import type { PoolLogger, SecretResolver } from './types.js';
@@ -96,9 +97,11 @@ async function createStdioTransport(
 
 function createHttpTransport(config: HttpUpstreamConfig, resolveSecret: SecretResolver): Transport {
   const headers = Object.entries(config.credentials.headers);
+  const oauth = config.credentials.oauth
+    ? new OAuthCredential(config.name, config.credentials.oauth, resolveSecret)
+    : undefined;
   // Resolved per request, so a rotated secret is picked up without a reconnect.
-  const withCredentials: FetchLike = async (url, init) => {
-    if (headers.length === 0) return fetch(url, init);
+  const withHeaders = async (init: RequestInit | undefined, token: string | undefined) => {
     const h = new Headers(init?.headers);
     for (const [name, ref] of headers) {
       const value = await resolveOrFail(
@@ -108,7 +111,26 @@ function createHttpTransport(config: HttpUpstreamConfig, resolveSecret: SecretRe
       );
       h.set(name, `${ref.prefix ?? ''}${value}`);
     }
-    return fetch(url, { ...init, headers: h });
+    if (token !== undefined) h.set('Authorization', `Bearer ${token}`);
+    return { ...init, headers: h };
+  };
+  const withCredentials: FetchLike = async (url, init) => {
+    if (headers.length === 0 && !oauth) return fetch(url, init);
+    const token = await oauth?.token();
+    const res = await fetch(url, await withHeaders(init, token));
+    // A brokered token the upstream refuses (revoked, rotated early) is fetched anew, once.
+    // Requests the SDK sends carry string bodies, so resending is safe; a stream body is not retried.
+    if (
+      res.status === 401 &&
+      oauth &&
+      token !== undefined &&
+      (init?.body === undefined || typeof init.body === 'string')
+    ) {
+      oauth.invalidate(token);
+      await res.body?.cancel().catch(() => {});
+      return fetch(url, await withHeaders(init, await oauth.token()));
+    }
+    return res;
   };
   // The SDK's default redirect policy (same origin only) keeps the credentials from
   // following a redirect to another host.

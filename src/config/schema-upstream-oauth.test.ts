@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isWardenError } from '../errors.js';
+import { loadConfig } from './load.js';
+import type { HttpUpstreamConfig } from './types.js';
+
+async function load(upstream: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
+  try {
+    const file = join(dir, 'warden.yaml');
+    writeFileSync(file, `upstreams:\n  - ${upstream}\n`);
+    return await loadConfig(file, { env: {} });
+  } catch (e) {
+    if (isWardenError(e)) return { error: `${e.message}\n${e.detail ?? ''}` };
+    throw e;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('upstreams[].credentials.oauth', () => {
+  it('resolves the client credentials, with the secret file relative to the config', async () => {
+    const r = await load(
+      '{ name: crm, transport: http, url: "https://crm.example.com/mcp", credentials: { oauth: { tokenUrl: "https://auth.example.com/token", clientId: gw, clientSecret: { file: crm.secret }, scope: "tools:call" } } }',
+    );
+    if ('error' in r) throw new Error(r.error);
+    const u = r.config.upstreams[0] as HttpUpstreamConfig;
+    expect(u.credentials.oauth).toMatchObject({
+      tokenUrl: 'https://auth.example.com/token',
+      clientId: 'gw',
+      scope: 'tools:call',
+    });
+    expect((u.credentials.oauth!.clientSecret as { file: string }).file).toMatch(/^\/.*\/crm\.secret$/);
+  });
+
+  it.each([
+    [
+      'a literal secret',
+      '{ tokenUrl: "https://auth.example.com/token", clientId: gw, clientSecret: "s3cret" }',
+      /secret/,
+    ],
+    [
+      'a token URL with credentials',
+      '{ tokenUrl: "https://u:p@auth.example.com/t", clientId: gw, clientSecret: { env: X } }',
+      /credentials/,
+    ],
+    ['no client id', '{ tokenUrl: "https://auth.example.com/token", clientSecret: { env: X } }', /clientId/],
+  ])('refuses %s', async (_why, oauth, message) => {
+    const r = await load(
+      `{ name: crm, transport: http, url: "https://crm.example.com/mcp", credentials: { oauth: ${oauth} } }`,
+    );
+    expect('error' in r ? r.error : 'loaded').toMatch(message);
+  });
+
+  it('refuses an Authorization header beside oauth (which sets it)', async () => {
+    const r = await load(
+      '{ name: crm, transport: http, url: "https://crm.example.com/mcp", credentials: { headers: { authorization: { env: T } }, oauth: { tokenUrl: "https://a.example/t", clientId: gw, clientSecret: { env: S } } } }',
+    );
+    expect('error' in r ? r.error : 'loaded').toMatch(/Authorization header/);
+  });
+});
