@@ -123,6 +123,15 @@ describe('authorize step', () => {
     expect([e.code, e.rule]).toEqual(['INSUFFICIENT_SCOPE', 'token.scope']);
     expect(e.data).toEqual({ requiredScopes: ['tool:lookup_order:execute'] });
     expect(() => checkToolScope(state('issue_refund', {}, ['lookup_order']))).toThrow(/lacks the scope/);
+    // Missing the tool scope: the resource scopes the arguments name come in the same challenge.
+    const both = (() => {
+      try {
+        checkToolScope(state('lookup_order', { userId: 'usr_abc' }, []), ['orders:read:user:{userId}']);
+      } catch (x) {
+        return x as WardenError;
+      }
+    })();
+    expect(both?.data).toEqual({ requiredScopes: ['tool:lookup_order:execute', 'orders:read:user:usr_abc'] });
   });
 
   it('carries obligations to the risk gate, which refuses a call that now needs approval', async () => {

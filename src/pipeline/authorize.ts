@@ -1,5 +1,6 @@
 import { WardenError } from '../errors.js';
 import { AGENT_ALLOW_POLICY, AGENT_DENY_POLICY, type AuthzDecision, PolicyEngine } from '../policy/index.js';
+import { uncoveredResourceScopes } from './resource-scopes.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
 /** The scope that lets a session call `tool`. */
@@ -12,14 +13,19 @@ export function toolScope(tool: string): string {
  * policy permits: `tool:<name>:execute` must be among them. Throws
  * INSUFFICIENT_SCOPE naming the scope that was needed.
  */
-export function checkToolScope(state: CallState): void {
+export function checkToolScope(state: CallState, resourceTemplates: readonly string[] = []): void {
   const { tool, scopes } = state;
   if (!tool || !scopes) throw new WardenError('INTERNAL', 'Scope check ran out of order');
   const needed = toolScope(tool.name);
   if (!scopes.has(needed)) {
+    // Every scope the call needs and the token lacks, in one challenge: the tool's, and the
+    // resource scopes its arguments name.
+    const resources = state.parameters
+      ? uncoveredResourceScopes(resourceTemplates, state.parameters, scopes)
+      : [];
     throw new WardenError('INSUFFICIENT_SCOPE', 'The session token lacks the scope for this tool', {
       rule: 'token.scope',
-      data: { requiredScopes: [needed] },
+      data: { requiredScopes: [needed, ...resources] },
     });
   }
   state.allowedBy.push(`token.scope:${needed}`);
@@ -68,7 +74,7 @@ function denial(d: AuthzDecision & { allowed: false }, tool: string): WardenErro
  * allow-list change applies to sessions already open. On allow the
  * determining policies and their obligations go on the state for the risk gate.
  */
-export function authorize(deps: Pick<PipelineDeps, 'policy' | 'clock'>): Step {
+export function authorize(deps: Pick<PipelineDeps, 'policy' | 'clock' | 'toolConfig'>): Step {
   const policy = deps.policy ?? listsOnly();
   return {
     name: 'authorize',
@@ -99,7 +105,7 @@ export function authorize(deps: Pick<PipelineDeps, 'policy' | 'clock'>): Step {
       }
       if (!decision.allowed) throw denial(decision, tool.name);
       state.allowedBy.push(...decision.policyIds.map((id) => ruleName(id, tool.name)));
-      checkToolScope(state);
+      checkToolScope(state, deps.toolConfig?.(tool.name)?.resourceScopes ?? []);
       state.policyIds = decision.policyIds;
       if (Object.keys(decision.obligations).length > 0) state.obligations = decision.obligations;
       policy.noteUse(session.id, tool.name);

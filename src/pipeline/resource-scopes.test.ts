@@ -108,6 +108,18 @@ describe('resourceScopes step', () => {
     expect(error?.data).toEqual({ requiredScopes: ['orders:read:user:usr_def'] });
   });
 
+  it('names every scope the token lacks in one challenge, covered ones left out', async () => {
+    const { error } = await run({
+      templates: ['orders:read:user:{userId}', 'tickets:write:user:{userId}', 'orders:read:org:{org}'],
+      tokenScopes: ['orders:read:org:org_1'],
+      agentScopes: ['orders:read:user:*', 'tickets:write:user:*', 'orders:read:org:*'],
+      args: { userId: 'usr_abc', org: 'org_1' },
+    });
+    expect(error?.data).toEqual({
+      requiredScopes: ['orders:read:user:usr_abc', 'tickets:write:user:usr_abc'],
+    });
+  });
+
   it('a broader granted scope covers the resource', async () => {
     const { error } = await run({
       ...base,

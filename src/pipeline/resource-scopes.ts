@@ -50,6 +50,27 @@ export function fillScopeTemplate(template: string, args: Readonly<Record<string
 }
 
 /**
+ * The resource scopes this call needs that the token does not cover (templates that cannot
+ * be filled are left to the step, which refuses the arguments).
+ */
+export function uncoveredResourceScopes(
+  templates: readonly string[],
+  parameters: Readonly<Record<string, unknown>>,
+  scopes: ReadonlySet<string>,
+): string[] {
+  const out: string[] = [];
+  for (const template of templates) {
+    const filled = fillScopeTemplate(template, parameters);
+    if (!filled.ok) continue;
+    const covered = [...scopes].some(
+      (g) => !isToolScope(g) && !g.includes('*') && scopeCovers(g, filled.scope),
+    );
+    if (!covered) out.push(filled.scope);
+  }
+  return out;
+}
+
+/**
  * Step (after authorize): every resource scope the tool's templates name must
  * be covered by a scope of the session token and still by one of the agent's
  * patterns (read live from the registry, so narrowing an agent applies to
@@ -65,6 +86,8 @@ export function resourceScopes(deps: Pick<PipelineDeps, 'toolConfig'>): Step {
         throw new WardenError('INTERNAL', 'Resource-scope check ran out of order');
       }
       const templates = deps.toolConfig?.(tool.name)?.resourceScopes ?? [];
+      // One challenge names every scope the token lacks (MCP authorization: the client can ask for all at once).
+      const missing = uncoveredResourceScopes(templates, parameters, scopes);
       for (const template of templates) {
         const filled = fillScopeTemplate(template, parameters);
         if (!filled.ok) {
@@ -83,7 +106,7 @@ export function resourceScopes(deps: Pick<PipelineDeps, 'toolConfig'>): Step {
               covering === undefined
                 ? `no token scope covers ${required}`
                 : `${required} is covered by the token (${covering}) but no longer by the agent's patterns`,
-            data: { requiredScopes: [required] },
+            data: { requiredScopes: covering === undefined ? missing : [required] },
           });
         }
         state.allowedBy.push(`scope.resource:${covering}`);
