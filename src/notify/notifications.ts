@@ -342,6 +342,8 @@ export function createNotifications(deps: NotificationsDeps): Notifications {
         signingSecret: slack.signingSecret,
         toleranceMs: slack.timestampToleranceMs,
         decide,
+        responseUrlOrigins: ['https://hooks.slack.com', new URL(slack.apiUrl).origin],
+        fetch: doFetch,
         audit: deps.audit,
         clock,
         log,

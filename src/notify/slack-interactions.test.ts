@@ -5,7 +5,7 @@ import { makeTarget } from '../../test/helpers/dialects.js';
 import { AuditLog } from '../audit/index.js';
 import type { Store } from '../store/index.js';
 import { ManualClock } from '../util/clock.js';
-import { approvalFixture, memoryLog } from './fixtures/receiver.js';
+import { approvalFixture, memoryLog, startReceiver } from './fixtures/receiver.js';
 import { slackInteractions } from './index.js';
 import type { ChatDecide, ChatDecisionOutcome } from './types.js';
 
@@ -304,5 +304,42 @@ describe('Slack interactions', () => {
     clock.advance(1000);
     expect((await h(request(buttonPress('warden_approve')))).status).toBe(200);
     expect(calls).toHaveLength(1);
+  });
+
+  it('posts the reply to the response_url (Slack shows no block_actions body), only to allowed origins', async () => {
+    const receiver = await startReceiver();
+    try {
+      outcome = { ok: false, code: 'SELF_APPROVAL_FORBIDDEN', message: 'no' };
+      const h = slackInteractions({
+        signingSecret: async () => SECRET,
+        toleranceMs: TOLERANCE,
+        decide: async () => outcome as ChatDecisionOutcome,
+        audit: (input) => audit.append(input),
+        clock,
+        log,
+        responseUrlOrigins: [new globalThis.URL(receiver.url).origin],
+      });
+      const press = (responseUrl: string) =>
+        formBody({
+          type: 'block_actions',
+          user: { id: 'U0ALICE' },
+          actions: [{ action_id: 'warden_approve', value: 'apr_0123456789abcdef' }],
+          response_url: responseUrl,
+        });
+      expect((await h(request(press(`${receiver.url}/actions/T/1/x`)))).status).toBe(200);
+      await receiver.waitFor(1);
+      const [posted] = receiver.requests;
+      expect(posted?.path).toBe('/actions/T/1/x');
+      expect(JSON.parse(posted!.body)).toMatchObject({ response_type: 'ephemeral', replace_original: false });
+      expect(JSON.parse(posted!.body).text).toMatch(/trace/);
+      // Elsewhere: not posted (a signed payload still does not get to send Warden anywhere).
+      clock.advance(1000);
+      expect((await h(request(press('https://evil.example/x')))).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(receiver.requests).toHaveLength(1);
+      expect(log.lines.some((l) => l.msg.includes('outside the allowed origins'))).toBe(true);
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -39,10 +39,18 @@ export interface SlackInteractionsDeps {
   /** Signatures remembered for replay detection (oldest forgotten first). */
   replayCacheSize?: number;
   idGenerator?: IdGenerator;
+  /**
+   * Origins a payload's `response_url` may point to (Slack's own, `https://hooks.slack.com`,
+   * plus the configured API's); the reply to the presser goes there, since Slack does not show
+   * a block_actions response body. Absent = no follow-up post.
+   */
+  responseUrlOrigins?: readonly string[];
+  fetch?: typeof fetch;
 }
 
 const payloadSchema = z.looseObject({
   type: z.string(),
+  response_url: z.string().max(2000).optional(),
   user: z.looseObject({ id: z.string().min(1).max(64) }).optional(),
   actions: z
     .array(z.looseObject({ action_id: z.string().max(255), value: z.string().max(2000).optional() }))
@@ -153,12 +161,33 @@ export function slackInteractions(deps: SlackInteractionsDeps): (req: Request) =
         400,
       );
     }
+    // Slack shows a block_actions reply only when it is posted to the payload's response_url.
+    const reply = (text: string): Response => {
+      const url = payload.response_url;
+      const origins = deps.responseUrlOrigins ?? [];
+      const origin = url === undefined ? undefined : URL.parse(url)?.origin;
+      if (url !== undefined && origin !== undefined && origins.includes(origin)) {
+        void (deps.fetch ?? fetch)(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text }),
+          signal: AbortSignal.timeout(5_000),
+          redirect: 'error',
+        }).then(
+          (r) => r.body?.cancel().catch(() => {}),
+          (e: unknown) => deps.log.warn({ traceId, err: String(e) }, 'slack reply post failed'),
+        );
+      } else if (url !== undefined && deps.responseUrlOrigins !== undefined) {
+        deps.log.warn({ traceId, origin }, 'slack reply URL outside the allowed origins: not posted');
+      }
+      return ephemeral(text);
+    };
     let outcome: ChatDecisionOutcome;
     try {
       outcome = await deps.decide({ approvalId, slackUserId, action, traceId });
     } catch (e) {
       deps.log.error({ traceId, approvalId, err: (e as Error).message }, 'slack decision failed');
-      return ephemeral(`Warden could not record your decision; try again or use the CLI (trace ${traceId}).`);
+      return reply(`Warden could not record your decision; try again or use the CLI (trace ${traceId}).`);
     }
     deps.log.info(
       {
@@ -175,12 +204,12 @@ export function slackInteractions(deps: SlackInteractionsDeps): (req: Request) =
       const a = outcome.approval;
       const verb =
         a.status === 'approved' ? 'approved' : a.status === 'denied' ? 'denied' : `recorded (${a.status})`;
-      return ephemeral(
+      return reply(
         `You ${verb} the call to *${escapeMrkdwn(a.toolName)}* (request \`${escapeMrkdwn(a.id)}\`).`,
       );
     }
     const text = REFUSAL_TEXT[outcome.code] ?? escapeMrkdwn(outcome.message);
-    return ephemeral(`${text} (trace ${traceId})`);
+    return reply(`${text} (trace ${traceId})`);
   }
 }
 
