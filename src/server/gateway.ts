@@ -228,6 +228,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       pipeline,
       verify: auditedVerify(pipelineDeps),
       tools: () => pool.listTools(),
+      riskOf: pipelineDeps.riskOf,
       audit: (input) => audit.append(input),
       clock,
       bodyLimitBytes: config.server.bodyLimitBytes,

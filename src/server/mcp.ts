@@ -56,6 +56,8 @@ export interface McpFaceDeps {
     traceId: string,
   ): Promise<{ agent: Agent; session: Session; claims: { scope: string } }>;
   tools(): AggregatedTool[];
+  /** Configured risk class per tool, shown to agents in tools/list (`_meta["warden/risk"]`). */
+  riskOf?: (tool: string) => import('../config/types.js').RiskClass;
   audit(input: import('../audit/index.js').AuditInput): Promise<unknown>;
   clock: Clock;
   bodyLimitBytes: number;
@@ -261,7 +263,7 @@ export class McpFace {
     server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
       const p = extra.authInfo?.extra?.principal as Principal | undefined;
       if (!p) throw new Error('unauthenticated');
-      return { tools: visibleTools(this.deps.tools(), p.agent, p.scopes) };
+      return { tools: visibleTools(this.deps.tools(), p.agent, p.scopes, this.deps.riskOf) };
     });
     server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
       const info = extra.authInfo;

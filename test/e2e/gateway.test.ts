@@ -44,8 +44,17 @@ describeEachDialect('gateway e2e', (target) => {
 
   it('lists only the tools the session may call and runs an allowed call', async () => {
     const client = await t.mcp(await t.oauthToken('demo-support'));
-    const names = (await client.listTools()).tools.map((x) => x.name).sort();
+    const listed = (await client.listTools()).tools;
+    const names = listed.map((x) => x.name).sort();
     expect(names).toEqual(['check_shipping_status', 'create_support_ticket', 'issue_refund', 'lookup_order']);
+    // Each tool says beforehand how much human attention a call takes (its configured class).
+    const risk = Object.fromEntries(listed.map((x) => [x.name, x._meta?.['warden/risk']]));
+    expect(risk).toEqual({
+      check_shipping_status: 'low',
+      create_support_ticket: 'medium',
+      issue_refund: 'high',
+      lookup_order: 'low',
+    });
     const r = (await client.callTool({
       name: 'lookup_order',
       arguments: { orderId: 'ORD-4F8K2P1Z' },
