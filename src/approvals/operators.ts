@@ -5,8 +5,14 @@
  * on the admin API is refused by name (AGENT_TOKEN_REFUSED). The operator must
  * still be in config with a role on every request: removing an operator from
  * config revokes their tokens at once.
+ *
+ * With identity providers configured, an operator may instead present their own
+ * token from the organisation's provider, issued for the admin audience
+ * (`<publicUrl>/admin`): its user (`<provider>:<claim>`) must be a configured
+ * operator. A token Warden issued to an agent is refused even when it acts
+ * for that very user.
  */
-import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import type { OperatorConfig, OperatorRole } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import type { KeyManager } from '../identity/index.js';
@@ -25,6 +31,11 @@ export interface OperatorTokenDeps {
   operators: readonly OperatorConfig[];
   clock?: Clock;
   clockSkewMs?: number;
+  /** Users' own tokens from the configured identity providers (absent: Warden's operator tokens only). */
+  identity?: {
+    trusts(iss: unknown): boolean;
+    verifyUser(token: string, audience: string): Promise<{ user: { userId: string } }>;
+  };
 }
 
 export interface IssuedOperatorToken {
@@ -77,13 +88,17 @@ export class OperatorTokens {
       });
     }
     let typ: unknown;
+    let iss: unknown;
     try {
       typ = decodeProtectedHeader(token).typ;
+      iss = decodeJwt(token).iss;
     } catch {
       throw new WardenError('OPERATOR_UNAUTHENTICATED', 'The operator token is not a valid token', {
         rule: 'admin.operator-token',
       });
     }
+    // A user's own token from the organisation's identity provider (never Warden's own issuer).
+    if (iss !== this.deps.issuer && this.deps.identity?.trusts(iss)) return this.fromIdentityProvider(token);
     if (typeof typ === 'string' && typ.toLowerCase().replace(/^application\//, '') === 'at+jwt') {
       throw new WardenError(
         'AGENT_TOKEN_REFUSED',
@@ -125,6 +140,28 @@ export class OperatorTokens {
       throw new WardenError('OPERATOR_UNAUTHENTICATED', 'The operator is no longer configured', {
         rule: 'admin.operator-token',
         detail: `operator ${sub} not in config`,
+      });
+    }
+    return op;
+  }
+
+  private async fromIdentityProvider(token: string): Promise<OperatorConfig> {
+    let userId: string;
+    try {
+      ({
+        user: { userId },
+      } = await this.deps.identity!.verifyUser(token, this.deps.audience));
+    } catch (e) {
+      throw new WardenError('OPERATOR_UNAUTHENTICATED', 'The operator token is invalid or expired', {
+        rule: 'admin.operator-token',
+        detail: e instanceof WardenError ? `${e.message}${e.detail ? ` (${e.detail})` : ''}` : String(e),
+      });
+    }
+    const op = this.operator(userId);
+    if (!op) {
+      throw new WardenError('OPERATOR_UNAUTHENTICATED', 'This user is not an operator', {
+        rule: 'admin.operator-token',
+        detail: `identity-provider user ${userId} is not in operators:`,
       });
     }
     return op;

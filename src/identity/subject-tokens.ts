@@ -61,42 +61,14 @@ export class SubjectTokenVerifier {
     return this.providers.size > 0;
   }
 
+  /** Whether `iss` is a configured provider (so a token from it is a user's, not Warden's own). */
+  trusts(iss: unknown): boolean {
+    return typeof iss === 'string' && this.providers.has(iss);
+  }
+
   /** The user `token` speaks for, if `agentId` may act for them; throws TOKEN_INVALID otherwise. */
   async verify(token: string, agentId: string): Promise<SubjectUser> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > 16_384) {
-      throw refused('subject_token is missing or too large');
-    }
-    let unverified: JWTPayload;
-    try {
-      unverified = decodeJwt(token);
-    } catch {
-      throw refused('subject_token is not a JWT');
-    }
-    const entry = typeof unverified.iss === 'string' ? this.providers.get(unverified.iss) : undefined;
-    if (!entry)
-      throw refused('subject_token is from an issuer Warden does not trust', `iss ${String(unverified.iss)}`);
-    const { config } = entry;
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, entry.keys, {
-        issuer: config.issuer,
-        audience: config.audience ?? this.opts.defaultAudience,
-        algorithms: config.algorithms,
-        clockTolerance: Math.floor((this.opts.clockSkewMs ?? 30_000) / 1000),
-        currentDate: new Date(this.clock.now()),
-        requiredClaims: ['exp', config.userClaim],
-      }));
-    } catch (e) {
-      if (e instanceof joseErrors.JWTExpired) throw refused('subject_token has expired');
-      const detail =
-        e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e);
-      throw refused('subject_token did not verify', `${config.name}: ${detail}`);
-    }
-    const user = payload[config.userClaim];
-    const userId = `${config.name}:${typeof user === 'string' ? user : ''}`;
-    if (typeof user !== 'string' || user === '' || !USER_ID.test(userId)) {
-      throw refused(`subject_token's ${config.userClaim} does not name a user`);
-    }
+    const { user, payload, config } = await this.verifyUser(token, undefined, 'subject_token');
     // RFC 8693 §4.4: may_act names who may act for the subject; else the operator's list decides.
     const mayAct = payload.may_act as { sub?: unknown } | undefined;
     const named = typeof mayAct === 'object' && mayAct !== null && mayAct.sub === agentId;
@@ -106,6 +78,55 @@ export class SubjectTokenVerifier {
         `no may_act naming ${agentId}, not in actors`,
       );
     }
-    return { userId, provider: config.name, expiresAt: (payload.exp as number) * 1000 };
+    return user;
+  }
+  /**
+   * The user a provider's token names, checked against `audience` (default: the provider's
+   * configured audience, else Warden's public URL). Operators use this with the admin audience.
+   */
+  async verifyUser(
+    token: string,
+    audience: string | undefined,
+    what = 'the token',
+  ): Promise<{ user: SubjectUser; payload: JWTPayload; config: IdentityProviderConfig }> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 16_384) {
+      throw refused(`${what} is missing or too large`);
+    }
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch {
+      throw refused(`${what} is not a JWT`);
+    }
+    const entry = typeof unverified.iss === 'string' ? this.providers.get(unverified.iss) : undefined;
+    if (!entry)
+      throw refused(`${what} is from an issuer Warden does not trust`, `iss ${String(unverified.iss)}`);
+    const { config } = entry;
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, entry.keys, {
+        issuer: config.issuer,
+        audience: audience ?? config.audience ?? this.opts.defaultAudience,
+        algorithms: config.algorithms,
+        clockTolerance: Math.floor((this.opts.clockSkewMs ?? 30_000) / 1000),
+        currentDate: new Date(this.clock.now()),
+        requiredClaims: ['exp', config.userClaim],
+      }));
+    } catch (e) {
+      if (e instanceof joseErrors.JWTExpired) throw refused(`${what} has expired`);
+      const detail =
+        e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e);
+      throw refused(`${what} did not verify`, `${config.name}: ${detail}`);
+    }
+    const claim = payload[config.userClaim];
+    const userId = `${config.name}:${typeof claim === 'string' ? claim : ''}`;
+    if (typeof claim !== 'string' || claim === '' || !USER_ID.test(userId)) {
+      throw refused(`${what}'s ${config.userClaim} does not name a user`);
+    }
+    return {
+      user: { userId, provider: config.name, expiresAt: (payload.exp as number) * 1000 },
+      payload,
+      config,
+    };
   }
 }

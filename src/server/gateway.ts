@@ -207,6 +207,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       operators: config.operators,
       clock,
       clockSkewMs: config.tokens.clockSkewMs,
+      ...(subjectTokens.enabled ? { identity: subjectTokens } : {}),
     });
 
     const metrics = new Metrics();

@@ -255,9 +255,36 @@ describe('token exchange: an agent acting for a user from an external identity p
     }
   });
 
+  it("operators sign in to the admin API with their own identity-provider token (admin audience), never with an agent's", async () => {
+    const whoami = (token: string) =>
+      fetch(`${t.gw.url}/admin/v1/whoami`, { headers: { authorization: `Bearer ${token}` } }).then(
+        async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { operator?: { id: string }; error?: { code: string } },
+        }),
+      );
+    const admin = await whoami(await userToken({}, { aud: `${t.gw.url}/admin` }));
+    expect([admin.status, admin.body.operator?.id]).toEqual([200, 'corp:alice']);
+    // The token-exchange audience is not the admin audience: a user token for agents is not an operator login.
+    const forAgents = await whoami(await userToken({ may_act: { sub: 'demo-support' } }));
+    expect([forAgents.status, forAgents.body.error?.code]).toEqual([401, 'OPERATOR_UNAUTHENTICATED']);
+    // A provider user who is not an operator.
+    const carol = await whoami(await userToken({ sub: 'carol' }, { aud: `${t.gw.url}/admin` }));
+    expect([carol.status, carol.body.error?.code]).toEqual([401, 'OPERATOR_UNAUTHENTICATED']);
+    // Signed by a key the provider never published.
+    const forged = await whoami(await userToken({}, { aud: `${t.gw.url}/admin`, key: otherKey }));
+    expect([forged.status, forged.body.error?.code]).toEqual([401, 'OPERATOR_UNAUTHENTICATED']);
+    // An agent's session acting for alice is still an agent: refused by name.
+    const exchanged = await exchange('demo-support', {
+      subject_token: await userToken({ may_act: { sub: 'demo-support' } }),
+    });
+    const agentAsAlice = await whoami(exchanged.body.access_token as string);
+    expect([agentAsAlice.status, agentAsAlice.body.error?.code]).toEqual([403, 'AGENT_TOKEN_REFUSED']);
+  });
+
   it('fetched the provider keys once and reused them', () => {
     expect(jwksHits).toBeGreaterThanOrEqual(1);
-    // The unknown-key case may refetch once (rotation); nothing else fetches per exchange.
-    expect(jwksHits).toBeLessThanOrEqual(2);
+    // Unknown-key cases may refetch (rotation, within the cooldown); nothing else fetches per exchange.
+    expect(jwksHits).toBeLessThanOrEqual(3);
   });
 });
