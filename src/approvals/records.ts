@@ -81,6 +81,8 @@ export interface NewApprovalRow {
   reasoning: string | null;
   rule: string;
   policyIds: string[];
+  /** The APPROVAL_REQUESTED / REVIEW_FLAGGED entry, written before the row. */
+  auditSeq: number | null;
 }
 
 export interface ListOptions {
@@ -123,7 +125,7 @@ export class ApprovalRecords {
         reasoning: r.reasoning,
         rule: r.rule,
         policy_ids: JSON.stringify(r.policyIds),
-        audit_seq: null,
+        audit_seq: r.auditSeq,
         decided_at: null,
         decided_by: null,
         decided_via: null,
@@ -134,14 +136,6 @@ export class ApprovalRecords {
         consumed_trace_id: null,
       })
       .execute();
-  }
-
-  async remove(id: string): Promise<void> {
-    await this.store.db.deleteFrom('approvals').where('id', '=', id).execute();
-  }
-
-  async setAuditSeq(id: string, seq: number): Promise<void> {
-    await this.store.db.updateTable('approvals').set({ audit_seq: seq }).where('id', '=', id).execute();
   }
 
   async get(id: string): Promise<Approval | undefined> {

@@ -185,7 +185,8 @@ export class ApprovalService {
       policyIds: ask.policyIds,
     };
     const relaxed = kind === 'review';
-    await guard(() => this.records.insert(row, relaxed));
+    // Audited first, stored second: a request becomes visible (and approvable) only once the log
+    // holds it, even if the process dies in between (then the log names a request nobody can act on).
     let entry: AuditEntry;
     try {
       entry = await this.deps.audit.append(
@@ -219,14 +220,14 @@ export class ApprovalService {
       );
     } catch (e) {
       // Unaudited, it must not exist: nobody may approve a request the log never saw.
-      await this.records.remove(id).catch(() => {});
       throw new WardenError('AUDIT_UNAVAILABLE', 'The request for approval could not be audited', {
         rule: 'audit.fail-closed',
         detail: e instanceof Error ? e.message : String(e),
         cause: e,
       });
     }
-    await this.records.setAuditSeq(id, entry.seq).catch(() => {});
+    // A store failure here refuses the call (STORE_UNAVAILABLE, audited by the pipeline under the same trace).
+    await guard(() => this.records.insert({ ...row, auditSeq: entry.seq }, relaxed));
     const approval: Approval = {
       ...row,
       auditSeq: entry.seq,
