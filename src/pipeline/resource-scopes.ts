@@ -86,8 +86,6 @@ export function resourceScopes(deps: Pick<PipelineDeps, 'toolConfig'>): Step {
         throw new WardenError('INTERNAL', 'Resource-scope check ran out of order');
       }
       const templates = deps.toolConfig?.(tool.name)?.resourceScopes ?? [];
-      // One challenge names every scope the token lacks (MCP authorization: the client can ask for all at once).
-      const missing = uncoveredResourceScopes(templates, parameters, scopes);
       for (const template of templates) {
         const filled = fillScopeTemplate(template, parameters);
         if (!filled.ok) {
@@ -106,7 +104,12 @@ export function resourceScopes(deps: Pick<PipelineDeps, 'toolConfig'>): Step {
               covering === undefined
                 ? `no token scope covers ${required}`
                 : `${required} is covered by the token (${covering}) but no longer by the agent's patterns`,
-            data: { requiredScopes: covering === undefined ? missing : [required] },
+            // One challenge names every scope the token lacks (MCP authorization: the client can ask
+            // for all at once); computed only on this refusal path.
+            data: {
+              requiredScopes:
+                covering === undefined ? uncoveredResourceScopes(templates, parameters, scopes) : [required],
+            },
           });
         }
         state.allowedBy.push(`scope.resource:${covering}`);
