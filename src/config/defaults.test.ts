@@ -40,7 +40,7 @@ describe('embeddedDefault', () => {
     expect(up.credentials).toEqual({ env: {} });
   });
 
-  it('declares the demo agent allowed the first four tools, for 30 days, without a key', () => {
+  it('declares the demo agent allowed the first four tools, for 30 days (to the end of that UTC day), without a key', () => {
     expect(config.agents).toEqual([
       {
         id: 'demo-support',
@@ -48,7 +48,7 @@ describe('embeddedDefault', () => {
         version: '1.0.0',
         environment: 'development',
         owner: 'support-team',
-        expiresAt: NOW + 30 * 86_400_000,
+        expiresAt: NOW + 30 * 86_400_000 + 12 * 3_600_000,
         maxConcurrentSessions: 5,
         allowedTools: ['lookup_order', 'check_shipping_status', 'create_support_ticket', 'issue_refund'],
         deniedTools: ['bulk_message', 'delete_account'],
@@ -56,6 +56,14 @@ describe('embeddedDefault', () => {
       },
     ]);
     expect(config.agents[0]).not.toHaveProperty('publicJwk');
+  });
+
+  it('gives the demo agent the same expiry all day, so running commands does not keep updating it', () => {
+    const at = (ms: number) => embeddedDefault({ cwd: '/tmp/x', now: ms }).agents[0]?.expiresAt;
+    const morning = Date.UTC(2026, 10, 25, 0, 0, 1);
+    const evening = Date.UTC(2026, 10, 25, 23, 59, 59);
+    expect(at(morning)).toBe(at(evening));
+    expect(at(evening + 2_000)).toBeGreaterThan(at(evening)!);
   });
 
   it('classifies the demo tools by risk', () => {

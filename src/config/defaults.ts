@@ -9,7 +9,8 @@ import { DEFAULTS, DEMO_TOOL_RISKS, defaultPublicUrl, toolDefaults } from './con
 import { defaultApprovalSections } from './schema-approvals.js';
 import type { ToolConfig, WardenConfig } from './types.js';
 
-const DEMO_AGENT_LIFETIME_MS = 30 * 86_400_000;
+const DAY_MS = 86_400_000;
+const DEMO_AGENT_LIFETIME_MS = 30 * DAY_MS;
 
 /** The configuration used when no file is given; `now` dates the demo agent's expiry. */
 export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfig {
@@ -54,7 +55,9 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
         version: '1.0.0',
         environment: 'development',
         owner: 'support-team',
-        expiresAt: opts.now + DEMO_AGENT_LIFETIME_MS,
+        // 30 days, to the end of that UTC day: every command run on one day sees the same
+        // identity, so the registry (and the audit log) see an update at most once a day.
+        expiresAt: Math.ceil((opts.now + DEMO_AGENT_LIFETIME_MS) / DAY_MS) * DAY_MS,
         maxConcurrentSessions: DEFAULTS.maxConcurrentSessions,
         allowedTools: ['lookup_order', 'check_shipping_status', 'create_support_ticket', 'issue_refund'],
         deniedTools: ['bulk_message', 'delete_account'],
