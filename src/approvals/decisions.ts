@@ -114,11 +114,12 @@ export async function decide(
     patch = input.argumentPatch;
     try {
       // An edit replaces values the agent sent; it never adds an argument the agent did not ask for.
+      // Early feedback against the stored (redacted) copy; the pipeline checks the original when the call runs.
       const sent = current.arguments;
       const added =
-        typeof patch === 'object' && patch !== null && typeof sent === 'object' && sent !== null
+        typeof sent === 'object' && sent !== null && !Array.isArray(sent)
           ? Object.keys(patch).filter((k) => !Object.hasOwn(sent, k))
-          : [];
+          : Object.keys(patch);
       if (added.length > 0) {
         throw new WardenError(
           'INVALID_ARGUMENTS',

@@ -141,6 +141,20 @@ export function riskGate(
         // Edit before approve: the approver's values replace the agent's, and the new call is
         // checked like any call (arguments, policy, scopes) before it may run.
         const original = parameters;
+        // The authoritative check (the approver saw a redacted copy): an edit only replaces
+        // arguments the agent sent; a patch naming anything else does not run.
+        const added = Object.keys(approval.argumentPatch).filter((k) => !Object.hasOwn(original, k));
+        if (added.length > 0) {
+          throw new WardenError(
+            'APPROVAL_ARGUMENTS_INVALID',
+            'The approved edit adds arguments the agent did not send',
+            {
+              rule: 'approval.edit-adds-argument',
+              detail: `added: ${added.slice(0, 5).join(', ')}`,
+              data: { approvalId: approval.id },
+            },
+          );
+        }
         state.parameters = { ...original, ...approval.argumentPatch };
         state.rewrite = { original, patch: approval.argumentPatch };
         try {
