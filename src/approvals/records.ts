@@ -61,29 +61,11 @@ export function rowToApproval(row: Selectable<ApprovalsTable>): Approval {
   };
 }
 
-export interface NewApprovalRow {
-  id: string;
-  kind: ApprovalKind;
-  status: 'pending' | 'flagged';
-  createdAt: number;
-  expiresAt: number;
-  traceId: string;
-  agentId: string;
-  agentType: string;
-  sessionId: string;
-  userId: string | null;
-  toolName: string;
-  risk: RiskClass;
-  configuredRisk: RiskClass;
-  /** Already redacted. */
-  arguments: unknown;
-  argumentsHash: string;
-  reasoning: string | null;
-  rule: string;
-  policyIds: string[];
-  /** The APPROVAL_REQUESTED / REVIEW_FLAGGED entry, written before the row. */
-  auditSeq: number | null;
-}
+/** A new row: everything a request or flag has before anyone decides (arguments already redacted). */
+export type NewApprovalRow = Omit<
+  Approval,
+  'status' | 'decidedAt' | 'decidedBy' | 'decidedVia' | 'comment' | 'argumentPatch' | 'verdict' | 'consumedAt'
+> & { status: 'pending' | 'flagged' };
 
 export interface ListOptions {
   kind?: ApprovalKind;

@@ -10,7 +10,7 @@
  * a request nobody decides in time is denied, and a notifier never decides.
  */
 import { type AuditEntry, type AuditInput, redactParameters } from '../audit/index.js';
-import type { ApprovalsConfig, OperatorConfig, RiskClass, ToolConfig } from '../config/types.js';
+import type { ApprovalsConfig, OperatorConfig, ToolConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import type { ChatDecide, Notifier } from '../notify/index.js';
 import type { Store } from '../store/index.js';
@@ -49,21 +49,23 @@ export interface ApprovalServiceDeps {
 }
 
 /** What the pipeline knows about a call that needs a human. */
-export interface ApprovalAsk {
-  traceId: string;
-  agentId: string;
-  agentType: string;
-  sessionId: string;
-  userId: string | null;
-  toolName: string;
-  risk: RiskClass;
-  configuredRisk: RiskClass;
+export type ApprovalAsk = Pick<
+  Approval,
+  | 'traceId'
+  | 'agentId'
+  | 'agentType'
+  | 'sessionId'
+  | 'userId'
+  | 'toolName'
+  | 'risk'
+  | 'configuredRisk'
+  | 'reasoning'
+  | 'rule'
+  | 'policyIds'
+> & {
   /** As sent (hashed for matching; redacted before it is stored). */
   arguments: Record<string, unknown>;
-  reasoning: string | null;
-  rule: string;
-  policyIds: string[];
-}
+};
 
 /** The approval queue. */
 export class ApprovalService {

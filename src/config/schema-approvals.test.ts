@@ -86,6 +86,11 @@ describe('approvals, operators, notifiers and identity providers in warden.yaml'
       'identityProviders: [{ name: a, issuer: i, jwksUri: "https://a/j" }, { name: b, issuer: i, jwksUri: "https://b/j" }]',
       /duplicate identity provider issuer/,
     ],
+    [
+      'duplicate webhook names',
+      'notifiers: { webhooks: [{ name: a, url: "https://x.example", secret: { env: S } }, { name: a, url: "https://y.example", secret: { env: S } }] }',
+      /duplicate webhook name "a" \(already used by notifiers\.webhooks\[0\]\)/,
+    ],
     ['an unknown key', 'approvals: { timout: 5m }', /timout/],
   ])('refuses %s', async (_why, yaml, message) => {
     const r = await load(`${yaml}\n`);

@@ -263,8 +263,11 @@ export function uniquenessIssues(raw: unknown): PathMessage[] {
   if (typeof raw !== 'object' || raw === null) return [];
   const root = raw as Record<string, unknown>;
   const issues: PathMessage[] = [];
-  const check = (section: string, key: string, what: string) => {
-    const list = root[section];
+  /** Duplicate `key` values in the list at `path` (a section, or a section inside one). */
+  const check = (path: string[], key: string, what: string) => {
+    let list: unknown = root;
+    for (const p of path)
+      list = typeof list === 'object' && list !== null ? (list as Record<string, unknown>)[p] : undefined;
     if (!Array.isArray(list)) return;
     const first = new Map<unknown, number>();
     list.forEach((item: unknown, i) => {
@@ -275,34 +278,17 @@ export function uniquenessIssues(raw: unknown): PathMessage[] {
       if (seen === undefined) first.set(value, i);
       else
         issues.push({
-          path: [section, i, key],
-          message: `duplicate ${what} "${value}" (already used by ${section}[${seen}])`,
+          path: [...path, i, key],
+          message: `duplicate ${what} "${value}" (already used by ${path.join('.')}[${seen}])`,
         });
     });
   };
-  check('upstreams', 'name', 'upstream name');
-  check('agents', 'id', 'agent id');
-  check('operators', 'id', 'operator id');
-  check('operators', 'slackUserId', 'Slack user id');
-  check('identityProviders', 'name', 'identity provider name');
-  check('identityProviders', 'issuer', 'identity provider issuer');
-  const notifiers = root.notifiers;
-  if (typeof notifiers === 'object' && notifiers !== null) {
-    const list = (notifiers as Record<string, unknown>).webhooks;
-    if (Array.isArray(list)) {
-      const seen = new Map<string, number>();
-      list.forEach((w: unknown, i) => {
-        const name = typeof w === 'object' && w !== null ? (w as Record<string, unknown>).name : undefined;
-        if (typeof name !== 'string') return;
-        const first = seen.get(name);
-        if (first === undefined) seen.set(name, i);
-        else
-          issues.push({
-            path: ['notifiers', 'webhooks', i, 'name'],
-            message: `duplicate webhook name "${name}" (already used by notifiers.webhooks[${first}])`,
-          });
-      });
-    }
-  }
+  check(['upstreams'], 'name', 'upstream name');
+  check(['agents'], 'id', 'agent id');
+  check(['operators'], 'id', 'operator id');
+  check(['operators'], 'slackUserId', 'Slack user id');
+  check(['identityProviders'], 'name', 'identity provider name');
+  check(['identityProviders'], 'issuer', 'identity provider issuer');
+  check(['notifiers', 'webhooks'], 'name', 'webhook name');
   return issues;
 }
