@@ -31,6 +31,8 @@ export const ERROR_STATUS = {
   SLACK_SIGNATURE_INVALID: 401,
   SLACK_TIMESTAMP_STALE: 401,
   SLACK_REPLAYED: 401,
+  /** A password login at the consent page failed; the message never says why (the reason is in `detail`). */
+  LOGIN_FAILED: 401,
   // 403 — you may not
   TOOL_DENIED: 403,
   TOOL_NOT_ALLOWED: 403,
@@ -55,6 +57,8 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   MCP_SESSION_UNKNOWN: 404,
   APPROVAL_NOT_FOUND: 404,
+  /** No such user in the embedded user store. */
+  USER_UNKNOWN: 404,
   // 409
   CONFLICT: 409,
   /** The request was decided already (the first decision wins). */
@@ -62,6 +66,8 @@ export const ERROR_STATUS = {
   /** The request expired before this decision, or an approval was already used. */
   APPROVAL_EXPIRED: 409,
   APPROVAL_CONSUMED: 409,
+  /** The user id is taken in the embedded user store. */
+  USER_EXISTS: 409,
   // 413
   PAYLOAD_TOO_LARGE: 413,
   // 429

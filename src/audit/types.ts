@@ -25,7 +25,17 @@ export type AuditEvent =
   /** A medium-risk call ran and was queued for review. */
   | 'REVIEW_FLAGGED'
   /** A reviewer recorded a verdict on a flagged call. */
-  | 'REVIEW_RECORDED';
+  | 'REVIEW_RECORDED'
+  /** A person logged in at the authorization server (issue #6), or failed to. */
+  | 'USER_LOGIN'
+  | 'USER_LOGIN_FAILED'
+  /** A user allowed an OAuth client to act as an agent for them, or refused. */
+  | 'CONSENT_GRANTED'
+  | 'CONSENT_DENIED'
+  /** A user's grant was revoked (by the user, an operator, or replay detection). */
+  | 'GRANT_REVOKED'
+  /** An OAuth client registered itself (RFC 7591). */
+  | 'CLIENT_REGISTERED';
 
 /** Who acted: the article's key distinction between agent and human actions. */
 export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';

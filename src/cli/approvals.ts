@@ -11,7 +11,7 @@ import { parseDuration } from '../util/duration.js';
 import { loadForCli } from './context.js';
 import { printJson, reportError } from './output.js';
 
-interface ApiOptions {
+export interface ApiOptions {
   config?: string;
   url?: string;
   token?: string;
@@ -72,15 +72,8 @@ Examples:
   warden approvals deny apr_… --as alice --comment "not our customer"
   warden approvals review rev_… --as alice --verdict ok`,
     );
-  const common = (cmd: Command) =>
-    cmd
-      .option('--url <url>', 'gateway URL (default server.publicUrl from the config)')
-      .option('--token <token>', 'operator token (default $WARDEN_OPERATOR_TOKEN)')
-      .option('--as <operator>', 'mint a short-lived operator token for this operator from the store')
-      .option('-c, --config <file>', 'config file')
-      .option('--json', 'print JSON');
 
-  common(
+  withApiOptions(
     approvals
       .command('list')
       .description('List approval requests and review flags, newest first')
@@ -99,7 +92,7 @@ Examples:
     });
   });
 
-  common(approvals.command('show <id>').description('Show one request in full')).action(
+  withApiOptions(approvals.command('show <id>').description('Show one request in full')).action(
     async (id: string, opts: ApiOptions) => {
       await run(opts, async (api) => {
         const body = (await api('GET', `/admin/v1/approvals/${encodeURIComponent(id)}`)) as { approval: Row };
@@ -109,7 +102,7 @@ Examples:
     },
   );
 
-  common(
+  withApiOptions(
     approvals
       .command('approve <id>')
       .description('Approve a pending request (optionally with edited arguments)')
@@ -134,7 +127,7 @@ Examples:
     },
   );
 
-  common(
+  withApiOptions(
     approvals
       .command('deny <id>')
       .description('Deny a pending request')
@@ -149,7 +142,7 @@ Examples:
     });
   });
 
-  common(
+  withApiOptions(
     approvals
       .command('review <id>')
       .description('Record a verdict on a flagged (medium-risk) call')
@@ -167,9 +160,19 @@ Examples:
   });
 }
 
-type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;
+/** The options every admin-API command takes. */
+export const withApiOptions = (cmd: Command) =>
+  cmd
+    .option('--url <url>', 'gateway URL (default server.publicUrl from the config)')
+    .option('--token <token>', 'operator token (default $WARDEN_OPERATOR_TOKEN)')
+    .option('--as <operator>', 'mint a short-lived operator token for this operator from the store')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'print JSON');
 
-async function run(opts: ApiOptions, fn: (api: Api) => Promise<void>): Promise<void> {
+export type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;
+
+/** Runs `fn` with an admin-API caller authenticated as an operator; errors are reported, never thrown. */
+export async function run(opts: ApiOptions, fn: (api: Api) => Promise<void>): Promise<void> {
   try {
     const { config } = await loadForCli(opts);
     const base = (opts.url ?? config.server.publicUrl).replace(/\/+$/, '');

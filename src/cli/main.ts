@@ -5,9 +5,11 @@ import { registerAgents } from './agents.js';
 import { registerApprovals } from './approvals.js';
 import { registerAudit } from './audit.js';
 import { registerDemo } from './demo.js';
+import { registerGrants } from './grants.js';
 import { registerPolicy } from './policy.js';
 import { registerStart } from './start.js';
 import { registerToken } from './token.js';
+import { registerUsers } from './users.js';
 
 const program = new Command();
 program
@@ -24,5 +26,7 @@ registerAgents(program);
 registerAudit(program);
 registerPolicy(program);
 registerApprovals(program);
+registerUsers(program);
+registerGrants(program);
 
 await program.parseAsync(process.argv);

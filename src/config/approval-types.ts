@@ -87,4 +87,20 @@ export interface IdentityProviderConfig {
   actors: string[];
   algorithms: string[];
   jwksCacheMaxAgeMs: number;
+  /**
+   * Users may log in to Warden's consent page with this provider (OIDC authorization code +
+   * PKCE, Warden as the relying party). Absent = its users only arrive through token exchange.
+   */
+  login?: {
+    clientId: string;
+    /** Absent = a public client (PKCE alone protects the code). */
+    clientSecret?: SecretRef;
+    /** Always includes `openid`. */
+    scopes: string[];
+    /** Overrides of the discovered endpoints; with both set, discovery is skipped. */
+    authorizationEndpoint?: string;
+    tokenEndpoint?: string;
+    /** The login page's button text. */
+    label: string;
+  };
 }

@@ -72,6 +72,14 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
     // The demo's human in the loop: `warden approvals list --as demo-approver`.
     operators: [{ id: 'demo-approver', name: 'Demo Approver', roles: ['approver'] }],
     identityProviders: [],
+    oauth: {
+      registration: true,
+      clientMetadataDocuments: true,
+      allowPrivateClientHosts: [],
+      grantTtlMs: 30 * DAY_MS,
+      refreshTokenTtlMs: 14 * DAY_MS,
+      loginSessionTtlMs: 3_600_000,
+    },
     log: { level: DEFAULTS.logLevel },
   };
 }

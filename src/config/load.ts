@@ -210,6 +210,7 @@ async function resolveAgent(
     deniedTools: a.deniedTools,
     ...(a.scopes.length === 0 ? {} : { scopes: a.scopes }),
     ...(publicJwk === undefined ? {} : { publicJwk }),
+    ...(a.delegation === undefined ? {} : { delegation: a.delegation }),
     constraints: {
       ...(maxToolCalls === undefined ? {} : { maxToolCalls }),
       ...(allowedCidrs === undefined ? {} : { allowedCidrs }),
@@ -274,7 +275,13 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
     policy: { ...file.policy, files: file.policy.files.map((f) => resolve(ctx.dir, f)) },
     limits: await resolveLimits(file.limits, ctx),
     ...withAbsoluteRefs(resolveApprovalSections(file), ctx.dir),
-    identityProviders: file.identityProviders,
+    // A relative secret file is relative to the config file, like every other path in it.
+    identityProviders: file.identityProviders.map((p) =>
+      p.login?.clientSecret
+        ? { ...p, login: { ...p.login, clientSecret: absoluteRef(p.login.clientSecret, ctx.dir) } }
+        : p,
+    ),
+    oauth: file.oauth,
     log: file.log,
   };
 }

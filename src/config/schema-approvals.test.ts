@@ -1,24 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isWardenError } from '../errors.js';
-import { loadConfig } from './load.js';
+import { loadYaml } from '../../test/helpers/config-yaml.js';
 
-/** Load `yaml` as a config file; returns the config or the refusal's message. */
-async function load(yaml: string, env: Record<string, string> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
-  try {
-    const file = join(dir, 'warden.yaml');
-    writeFileSync(file, yaml);
-    return await loadConfig(file, { env });
-  } catch (e) {
-    if (isWardenError(e)) return { error: `${e.message}\n${e.detail ?? ''}` };
-    throw e;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const load = loadYaml;
 
 describe('approvals, operators, notifiers and identity providers in warden.yaml', () => {
   it('resolves every section with its units and defaults', async () => {

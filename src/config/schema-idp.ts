@@ -1,7 +1,59 @@
 /** The `identityProviders:` section (issue #6): external issuers whose user tokens agents may exchange. */
 import { z } from 'zod';
 import type { IdentityProviderConfig } from './approval-types.js';
-import { durationField, httpUrlField } from './fields.js';
+import { describeValue } from './describe.js';
+import { durationField, fail, field, httpUrlField, ok, secretRef } from './fields.js';
+
+/** Loopback hosts may be reached over plain HTTP (tests, a sidecar IdP): nobody can sit on that wire. */
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/**
+ * Why `v` is not an HTTPS URL fit for the OIDC login (null when it is). A login endpoint over
+ * plain HTTP would hand the authorization code, the client secret or the ID token to anyone on
+ * the path, so only a loopback host may use http://.
+ */
+function httpsProblem(v: unknown, what: string): string | null {
+  const u = typeof v === 'string' ? URL.parse(v) : null;
+  const expected = `expected ${what} as an https:// URL (http:// only for a loopback host such as 127.0.0.1)`;
+  if (u === null || (u.protocol !== 'https:' && u.protocol !== 'http:')) {
+    return `${expected}, got ${describeValue(v)}`;
+  }
+  if (u.username !== '' || u.password !== '') {
+    return 'the URL contains credentials; secrets must be references — {env: VARIABLE} or {file: PATH}';
+  }
+  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) return `${expected}, got ${describeValue(v)}`;
+  if (u.hash !== '') return `${what} must not have a fragment`;
+  return null;
+}
+
+const httpsEndpointField = (what: string) =>
+  field('an https URL', (v) => {
+    const problem = httpsProblem(v, what);
+    return problem === null ? ok(new URL(v as string).href) : fail(problem);
+  });
+
+/** RFC 6749 §3.3 scope-token. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+const loginSchema = z.strictObject({
+  /** Warden's client id at the provider. */
+  clientId: z.string().min(1),
+  /** Absent = a public client. A reference only: the loader refuses a literal secret. */
+  clientSecret: field('a secret reference', (v) => secretRef(v, false)).optional(),
+  scopes: z
+    .array(z.string().regex(SCOPE_TOKEN, { error: 'expected a scope token (no spaces or quotes)' }))
+    .min(1)
+    .refine((s) => s.includes('openid'), {
+      error: 'scopes must include openid (the login is OpenID Connect)',
+    })
+    .default(() => ['openid']),
+  authorizationEndpoint: httpsEndpointField('the authorization endpoint').optional(),
+  tokenEndpoint: httpsEndpointField('the token endpoint').optional(),
+  /** The login page's button text; default "Log in with <name>". */
+  label: z.string().trim().min(1).max(80).optional(),
+});
 
 export const identityProviderSchema = z
   .strictObject({
@@ -22,6 +74,19 @@ export const identityProviderSchema = z
       .default((): Array<'RS256' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA'> => ['RS256', 'ES256', 'EdDSA']),
     /** How long fetched keys are trusted before they are fetched again. */
     jwksCacheMaxAge: durationField({ min: 1000, max: 86_400_000 }).default(600_000),
+    /** Users may log in to Warden's consent page with this provider (Warden as OIDC relying party). */
+    login: loginSchema.optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.login === undefined) return;
+    // The login discovers its endpoints from the issuer and trusts the keys at jwksUri: both need TLS.
+    const issuer = httpsProblem(p.issuer, 'the issuer');
+    if (issuer !== null) ctx.addIssue({ code: 'custom', message: issuer, path: ['issuer'] });
+    else if (URL.parse(p.issuer)?.search !== '') {
+      ctx.addIssue({ code: 'custom', message: 'an OpenID issuer has no query', path: ['issuer'] });
+    }
+    const jwks = httpsProblem(p.jwksUri, 'jwksUri');
+    if (jwks !== null) ctx.addIssue({ code: 'custom', message: jwks, path: ['jwksUri'] });
   })
   .transform(
     (p): IdentityProviderConfig => ({
@@ -33,6 +98,20 @@ export const identityProviderSchema = z
       actors: p.actors,
       algorithms: p.algorithms,
       jwksCacheMaxAgeMs: p.jwksCacheMaxAge,
+      ...(p.login === undefined
+        ? {}
+        : {
+            login: {
+              clientId: p.login.clientId,
+              ...(p.login.clientSecret === undefined ? {} : { clientSecret: p.login.clientSecret }),
+              scopes: [...new Set(p.login.scopes)],
+              ...(p.login.authorizationEndpoint === undefined
+                ? {}
+                : { authorizationEndpoint: p.login.authorizationEndpoint }),
+              ...(p.login.tokenEndpoint === undefined ? {} : { tokenEndpoint: p.login.tokenEndpoint }),
+              label: p.login.label ?? `Log in with ${p.name}`,
+            },
+          }),
     }),
   );
 
@@ -44,4 +123,11 @@ export const IDP_KEYS = [
   'actors',
   'algorithms',
   'jwksCacheMaxAge',
+  'login',
+  'clientId',
+  'clientSecret',
+  'scopes',
+  'authorizationEndpoint',
+  'tokenEndpoint',
+  'label',
 ];

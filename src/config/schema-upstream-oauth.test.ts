@@ -1,24 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isWardenError } from '../errors.js';
-import { loadConfig } from './load.js';
+import { loadYaml } from '../../test/helpers/config-yaml.js';
 import type { HttpUpstreamConfig } from './types.js';
 
-async function load(upstream: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-config-'));
-  try {
-    const file = join(dir, 'warden.yaml');
-    writeFileSync(file, `upstreams:\n  - ${upstream}\n`);
-    return await loadConfig(file, { env: {} });
-  } catch (e) {
-    if (isWardenError(e)) return { error: `${e.message}\n${e.detail ?? ''}` };
-    throw e;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+/** Load a config with one upstream written as a YAML flow mapping. */
+const load = (upstream: string) => loadYaml(`upstreams:\n  - ${upstream}\n`);
 
 describe('upstreams[].credentials.oauth', () => {
   it('resolves the client credentials, with the secret file relative to the config', async () => {

@@ -5,6 +5,7 @@
  * typo such as `alowedTools` is an error rather than a silently ignored key.
  */
 import { z } from 'zod';
+import { isClientIdUrl } from '../identity/agent-input.js';
 import {
   DEFAULTS,
   DEMO_TOOL_RISKS,
@@ -33,6 +34,7 @@ import {
 import { APPROVAL_KEYS, approvalsSchema, notifiersSchema, operatorSchema } from './schema-approvals.js';
 import { IDP_KEYS, identityProviderSchema } from './schema-idp.js';
 import { limitsSchema } from './schema-limits.js';
+import { OAUTH_KEYS, oauthSchema } from './schema-oauth.js';
 import { POLICY_KEYS, policySchema } from './schema-policy.js';
 import { TOOL_KEYS, toolSchema } from './schema-tools.js';
 import type { ToolConfig } from './types.js';
@@ -46,6 +48,7 @@ for (const k of [
   ...TOOL_KEYS,
   ...APPROVAL_KEYS,
   ...IDP_KEYS,
+  ...OAUTH_KEYS,
   ...POLICY_KEYS,
   'files',
   'rules',
@@ -217,12 +220,26 @@ const agentSchema = strict({
   scopes: z
     .array(
       // `*` is one whole segment, never the first; `tool:` is reserved (src/identity/scopes.ts).
-      z.string().regex(/^(?!tool:)[A-Za-z0-9_.-]+(:([A-Za-z0-9_.-]+|\*))+$/, {
-        error: 'expected a scope pattern like orders:read:user:* (* is a whole segment; not tool:…)',
+      z.string().regex(/^(?!tool:)[A-Za-z0-9_.-]+(:([A-Za-z0-9_.-]+|\*|\{user\}))+$/, {
+        error:
+          'expected a scope pattern like orders:read:user:* or orders:read:user:{user} (* and {user} are whole segments; not tool:…)',
       }),
     )
     .default(() => []),
   publicKey: publicKeyField.optional(),
+  delegation: strict({
+    clients: z
+      .array(
+        z.string().refine((c) => c === '*' || c === 'dynamic' || isClientIdUrl(c), {
+          error: 'expected "dynamic", "*" or an https:// client ID metadata document URL',
+        }),
+      )
+      .min(1),
+    users: z
+      .array(nonEmpty)
+      .min(1)
+      .default(() => ['*']),
+  }).optional(),
   constraints: strict({
     maxToolCalls: z.number().int().min(1).optional(),
     allowedCidrs: z.array(cidrField).optional(),
@@ -250,6 +267,7 @@ export const configFileSchema = strict({
   operators: z.array(operatorSchema).default(() => []),
   notifiers: notifiersSchema,
   identityProviders: z.array(identityProviderSchema).default(() => []),
+  oauth: oauthSchema,
   log: strict({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   }).prefault({}),

@@ -94,6 +94,17 @@ export interface AgentConstraints {
 }
 
 /** An agent declared in config (the article's AgentIdentity plus its credential). */
+/** The `oauth:` section: dynamic registration, client metadata documents, grant lifetimes. */
+export interface OAuthConfig {
+  registration: boolean;
+  clientMetadataDocuments: boolean;
+  /** Lower-case host names whose client metadata documents may resolve to private addresses. */
+  allowPrivateClientHosts: string[];
+  grantTtlMs: number;
+  refreshTokenTtlMs: number;
+  loginSessionTtlMs: number;
+}
+
 export interface AgentConfig {
   id: string;
   type: string;
@@ -110,6 +121,8 @@ export interface AgentConfig {
   /** Public JWK used to verify the agent's private_key_jwt assertions; absent = operator-issued tokens only. */
   publicJwk?: Record<string, unknown>;
   constraints: AgentConstraints;
+  /** Users may log in through these OAuth clients and let them act as this agent for them (issue #6). */
+  delegation?: { clients: string[]; users: string[] } | null;
 }
 
 /** Constraints on one tool argument, on top of the upstream's JSON Schema (issue #3). */
@@ -192,5 +205,7 @@ export interface WardenConfig {
   notifiers: NotifiersConfig;
   /** External identity providers whose user tokens agents may exchange (RFC 8693). */
   identityProviders: IdentityProviderConfig[];
+  /** Users' delegated logins at the embedded authorization server (issue #6). */
+  oauth: OAuthConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

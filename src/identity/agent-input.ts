@@ -49,6 +49,29 @@ const agentInputSchema = z.object({
     .max(MAX_RESOURCE_SCOPES * 4)
     .default(() => []),
   publicJwk: z.unknown().nullable().optional(),
+  delegation: z
+    .object({
+      clients: z
+        .array(
+          z.string().refine((c) => c === '*' || c === 'dynamic' || isClientIdUrl(c), {
+            message: 'expected "dynamic", "*" or an https:// client ID metadata document URL',
+          }),
+        )
+        .min(1)
+        .max(100),
+      users: z
+        .array(
+          z.string().refine((u) => u === '*' || /^[\x21-\x7e]{1,256}$/.test(u), {
+            message: 'expected a user id, "<provider>:*" or "*"',
+          }),
+        )
+        .min(1)
+        .max(1000)
+        .default(() => ['*']),
+    })
+    .strict()
+    .nullable()
+    .optional(),
   constraints: z
     .object({
       maxToolCalls: z.number().int().min(1).optional(),
@@ -60,7 +83,7 @@ const agentInputSchema = z.object({
 
 /** The result of checking an agent declaration: the normalised input, or the first problem found. */
 export type AgentInputCheck =
-  | { ok: true; value: AgentInput & Pick<Agent, 'scopes'> }
+  | { ok: true; value: AgentInput & Pick<Agent, 'scopes' | 'delegation'> }
   | { ok: false; problem: string };
 
 /** Checks and normalises an agent declaration (trims text, keeps only a key's public members). */
@@ -96,8 +119,25 @@ export function checkAgentInput(input: unknown): AgentInputCheck {
       scopes: [...new Set(v.scopes)].sort(),
       publicJwk,
       constraints,
+      delegation: v.delegation
+        ? { clients: [...new Set(v.delegation.clients)], users: [...new Set(v.delegation.users)] }
+        : null,
     },
   };
+}
+
+/** An https URL usable as a client ID metadata document's address (a path, no fragment, no credentials). */
+export function isClientIdUrl(value: string): boolean {
+  const url = URL.parse(value);
+  return (
+    url !== null &&
+    url.protocol === 'https:' &&
+    url.pathname !== '/' &&
+    url.hash === '' &&
+    url.username === '' &&
+    url.password === '' &&
+    url.href === value
+  );
 }
 
 /**

@@ -59,6 +59,7 @@ export function rowToAgent(row: Selectable<AgentsTable>): Agent {
     scopes: JSON.parse(row.scopes) as string[],
     publicJwk: row.public_jwk === null ? null : (JSON.parse(row.public_jwk) as Agent['publicJwk']),
     constraints: JSON.parse(row.constraints) as Agent['constraints'],
+    delegation: row.delegation ? (JSON.parse(row.delegation) as Agent['delegation']) : null,
     status: row.status === 'active' ? 'active' : 'disabled',
     disabledReason: row.disabled_reason,
     source: row.source,
@@ -79,6 +80,7 @@ function inputColumns(input: AgentInput) {
     scopes: JSON.stringify(input.scopes ?? []),
     public_jwk: input.publicJwk === null ? null : JSON.stringify(input.publicJwk),
     constraints: JSON.stringify(input.constraints),
+    delegation: input.delegation ? JSON.stringify(input.delegation) : null,
   };
 }
 

@@ -12,6 +12,14 @@
  * `orders:read:user:usr_abc` and `orders:read:user:usr_abc:notes`, but not
  * `orders:read:user` itself. Tokens carry concrete scopes only: a pattern is
  * what an agent *may request*, the token says which resource this session is for.
+ *
+ * Per-user scopes: a pattern segment `{user}` stands for the user a delegated
+ * session acts for — `orders:read:user:{user}` lets a session for alice hold
+ * `orders:read:user:alice` and nothing of bob's. A provider's user
+ * (`corp:alice`) fills two segments (`orders:read:user:corp:alice`); a user id
+ * with characters a scope segment may not have fills none (the pattern then
+ * grants nothing). Without a user (the agent acting for itself) such a pattern
+ * grants nothing.
  */
 import type { Agent } from './types.js';
 
@@ -22,6 +30,10 @@ export const MAX_SCOPE_LENGTH = 256;
 export const MAX_RESOURCE_SCOPES = 32;
 /** The first segment reserved for tool scopes (`tool:<name>:execute`): never grantable through a pattern. */
 const TOOL_NAMESPACE = 'tool';
+/** The pattern segment that stands for the user a delegated session acts for. */
+export const USER_SEGMENT = '{user}';
+/** For "could any user hold this?" (before anyone has logged in): `{user}` matches one segment or more. */
+export const ANY_USER = Symbol('any user');
 
 /** True for a tool scope (`tool:<name>:execute`), which only an agent's allowed tools grant. */
 export function isToolScope(scope: string): boolean {
@@ -35,7 +47,7 @@ function checkSegments(value: string, wildcard: boolean): string | null {
   const [first] = segments;
   if (first === TOOL_NAMESPACE) return '"tool:" scopes come from allowedTools, not from resource scopes';
   for (const [i, s] of segments.entries()) {
-    if (s === '*' && wildcard && i > 0) continue;
+    if ((s === '*' || s === USER_SEGMENT) && wildcard && i > 0) continue;
     if (!SCOPE_SEGMENT.test(s)) {
       return s.includes('*')
         ? '"*" stands for one whole segment and not the first one (orders:read:user:*)'
@@ -67,6 +79,40 @@ export function scopeCovers(granted: string, required: string): boolean {
   return g.every((s, i) => s === '*' || s === r[i]);
 }
 
+/**
+ * An agent's patterns for a session acting for `user`: `{user}` replaced by the
+ * user's id (each `:`-separated part a segment), or by `*` for ANY_USER; patterns
+ * with `{user}` are dropped when there is no user or the id cannot be a segment.
+ */
+export function patternsFor(
+  patterns: readonly string[],
+  user: string | null | undefined | typeof ANY_USER,
+): string[] {
+  const out: string[] = [];
+  for (const p of patterns) {
+    if (!p.split(':').includes(USER_SEGMENT)) {
+      out.push(p);
+      continue;
+    }
+    if (user === ANY_USER) {
+      out.push(
+        p
+          .split(':')
+          .map((s) => (s === USER_SEGMENT ? '*' : s))
+          .join(':'),
+      );
+      continue;
+    }
+    if (typeof user !== 'string' || !user.split(':').every((s) => SCOPE_SEGMENT.test(s))) continue;
+    const expanded = p
+      .split(':')
+      .map((s) => (s === USER_SEGMENT ? user : s))
+      .join(':');
+    if (expanded.length <= MAX_SCOPE_LENGTH) out.push(expanded);
+  }
+  return out;
+}
+
 /** The result of checking requested scopes against what an agent may hold. */
 export interface ScopeGrant {
   granted: string[];
@@ -85,9 +131,12 @@ export function grantScopes(
   agent: Pick<Agent, 'scopes'>,
   toolScopes: readonly string[],
   requested: readonly string[] | undefined,
+  /** The user the session acts for (fills `{user}` in patterns); see patternsFor. */
+  user: string | null | typeof ANY_USER = null,
 ): ScopeGrant {
+  const patterns = patternsFor(agent.scopes, user);
   if (requested === undefined) {
-    const outright = agent.scopes.filter((p) => !p.split(':').includes('*'));
+    const outright = patterns.filter((p) => !p.split(':').includes('*'));
     return { granted: [...toolScopes, ...outright.sort()], refused: [] };
   }
   const wanted = new Set(requested.filter((s) => s !== ''));
@@ -98,7 +147,7 @@ export function grantScopes(
     const ok =
       resources.length < MAX_RESOURCE_SCOPES &&
       checkResourceScope(scope) === null &&
-      agent.scopes.some((p) => scopeCovers(p, scope));
+      patterns.some((p) => scopeCovers(p, scope));
     (ok ? resources : refused).push(scope);
   }
   return { granted: [...toolScopes.filter((s) => wanted.has(s)), ...resources.sort()], refused };

@@ -47,6 +47,7 @@ describeEachDialect('SessionStore', (target) => {
       issuedVia: 'operator',
       clientIp: '10.1.2.3',
       userId: null,
+      grantId: null,
       ...over,
     });
 
@@ -66,6 +67,7 @@ describeEachDialect('SessionStore', (target) => {
       issuedVia: 'operator',
       clientIp: '10.1.2.3',
       userId: null,
+      grantId: null,
       expiryLogged: false,
     });
     expect(await sessions.get('ses_missing')).toBeUndefined();

@@ -26,6 +26,7 @@ export interface NewSession {
   issuedVia: Session['issuedVia'];
   clientIp: string | null;
   userId?: string | null;
+  grantId?: string | null;
 }
 
 /** Maps a `sessions` row to a Session. */
@@ -42,11 +43,14 @@ export function rowToSession(row: Selectable<SessionsTable>): Session {
     allowedCidrs: JSON.parse(row.allowed_cidrs) as string[],
     scopes: JSON.parse(row.scopes) as string[],
     issuedVia:
-      row.issued_via === 'client_credentials' || row.issued_via === 'token_exchange'
+      row.issued_via === 'client_credentials' ||
+      row.issued_via === 'token_exchange' ||
+      row.issued_via === 'authorization_code'
         ? row.issued_via
         : 'operator',
     clientIp: row.client_ip,
     userId: row.user_id ?? null,
+    grantId: row.grant_id ?? null,
     expiryLogged: Number(row.expiry_logged) === 1,
   };
 }
@@ -157,6 +161,7 @@ export class SessionStore {
         issuedVia: draft.issuedVia,
         clientIp: draft.clientIp,
         userId: draft.userId ?? null,
+        grantId: draft.grantId ?? null,
         expiryLogged: false,
       };
       await trx
@@ -174,6 +179,7 @@ export class SessionStore {
           issued_via: session.issuedVia,
           client_ip: session.clientIp,
           user_id: session.userId,
+          grant_id: session.grantId,
         })
         .execute();
       return { agent, session };
@@ -246,6 +252,20 @@ export class SessionStore {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     return Number(res.numUpdatedRows);
+  }
+
+  /** Revokes every live session opened under a user's grant; returns the ids revoked. */
+  async revokeAllForGrant(grantId: string, reason: string): Promise<string[]> {
+    const now = this.clock.now();
+    const rows = await this.store.db
+      .updateTable('sessions')
+      .set({ revoked_at: now, revoked_reason: reason })
+      .where('grant_id', '=', grantId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .returning('id')
+      .execute();
+    return rows.map((r) => r.id);
   }
 
   /** Marks expiry audited; true only for the first caller (so SESSION_EXPIRED is written once). */

@@ -43,6 +43,8 @@ export interface OpenSessionOptions {
   clientIp?: string | null;
   /** The user the agent acts for in this session. */
   userId?: string | null;
+  /** The user's grant the session is opened under (delegated login). */
+  grantId?: string | null;
   /**
    * Requested scopes; absent = every tool scope plus the agent's wildcard-free
    * resource scopes. A requested scope the agent may not hold refuses the
@@ -188,7 +190,12 @@ export class TokenService {
           },
         );
       }
-      const { granted: scopes, refused } = grantScopes(agent, scopesFor(agent), opts.scopes);
+      const { granted: scopes, refused } = grantScopes(
+        agent,
+        scopesFor(agent),
+        opts.scopes,
+        opts.userId ?? null,
+      );
       if (refused.length > 0) {
         // Refuse rather than trim: a caller asking for a resource it may not touch should hear so.
         throw new WardenError('INVALID_REQUEST', 'A requested scope is not allowed for this agent', {
@@ -212,6 +219,7 @@ export class TokenService {
         issuedVia: opts.issuedVia,
         clientIp,
         userId: opts.userId ?? null,
+        grantId: opts.grantId ?? null,
       };
     });
     if (this.deps.onSessionCreated) {

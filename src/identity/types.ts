@@ -26,19 +26,38 @@ export interface Agent {
   /** Verifies the agent's private_key_jwt assertions; null = operator-issued tokens only. */
   publicJwk: JWK | null;
   constraints: { maxToolCalls?: number; allowedCidrs?: string[] };
+  /** Which OAuth clients may act as this agent for users who consent; null = no delegated logins. */
+  delegation: AgentDelegation | null;
   status: 'active' | 'disabled';
   disabledReason: string | null;
   /** Where it was declared: 'config' (synced on start), 'cli', 'api'. */
   source: string;
 }
 
+/**
+ * Delegated logins (issue #6): users log in at Warden's consent page through an
+ * OAuth client (a stock MCP client) and grant it access as this agent, for them.
+ */
+export interface AgentDelegation {
+  /**
+   * OAuth clients that may act as the agent: `dynamic` (any client registered through
+   * dynamic client registration), exact client ID metadata document URLs
+   * (`https://app.example.com/oauth/client.json`), or `*` (any of those).
+   */
+  clients: string[];
+  /** Users who may grant it: exact ids (`alice`, `corp:bob`), `<provider>:*`, or `*` (anyone who can log in). */
+  users: string[];
+}
+
 /** What a caller supplies to register an agent; the registry owns the rest. */
 export type AgentInput = Omit<
   Agent,
-  'createdAt' | 'updatedAt' | 'status' | 'disabledReason' | 'source' | 'scopes'
+  'createdAt' | 'updatedAt' | 'status' | 'disabledReason' | 'source' | 'scopes' | 'delegation'
 > & {
   /** Resource-scope patterns; absent = none. */
   scopes?: string[];
+  /** Delegated logins; absent = none. */
+  delegation?: AgentDelegation | null;
 };
 
 /** A session: what one short-lived token is bound to (DESIGN.md "Identity and credentials"). */
@@ -55,7 +74,7 @@ export interface Session {
   allowedCidrs: string[];
   scopes: string[];
   /** How the session was opened; `token_exchange` = an agent acting for a user (RFC 8693). */
-  issuedVia: 'client_credentials' | 'operator' | 'token_exchange';
+  issuedVia: 'client_credentials' | 'operator' | 'token_exchange' | 'authorization_code';
   clientIp: string | null;
   /**
    * The user the agent acts for in this session (null = its own account). Set by an operator
@@ -63,6 +82,8 @@ export interface Session {
    * separation of duties and policies see it as `context.user`.
    */
   userId: string | null;
+  /** The user's grant (consent page) the session was opened under; revoking the grant ends it. */
+  grantId: string | null;
   /** True once SESSION_EXPIRED has been audited. */
   expiryLogged: boolean;
 }

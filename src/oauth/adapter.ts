@@ -1,10 +1,11 @@
 /**
  * oidc-provider's storage, in Warden's store: every model lives in the
  * `oidc_models` table (never the provider's in-memory adapter, which loses
- * state on restart and is not shared by replicas), except `Client`, which is
- * served from the agent registry, so disabling an agent disables its client at once.
+ * state on restart and is not shared by replicas). `Client` is served from the
+ * agent registry for agents, so disabling an agent disables its client at once;
+ * clients registered dynamically (RFC 7591) live in `oidc_models` like the rest.
  */
-import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
+import { type Adapter, type AdapterFactory, type AdapterPayload, errors } from 'oidc-provider';
 import { type Agent, type AgentRegistry, assertUsable } from '../identity/index.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -16,12 +17,17 @@ function epochSeconds(ms: number): number {
   return Math.floor(ms / 1000);
 }
 
+/** Single-use artefacts: consumed at most once, even by two requests racing on two replicas. */
+const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken']);
+
 /** Stores one model's entries in `oidc_models`. */
 class SqlAdapter implements Adapter {
   constructor(
     protected readonly store: Store,
     protected readonly model: string,
     protected readonly clock: Clock,
+    /** Called when oidc-provider revokes a grant's tokens (code or refresh token replayed). */
+    protected readonly onGrantRevoked?: (grantId: string) => Promise<void>,
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
@@ -54,12 +60,30 @@ class SqlAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    await this.store.db
+    const res = await this.store.db
       .updateTable('oidc_models')
       .set({ consumed_at: this.clock.now() })
       .where('model', '=', this.model)
       .where('id', '=', id)
-      .execute();
+      .$if(SINGLE_USE.has(this.model), (q) => q.where('consumed_at', 'is', null))
+      .executeTakeFirst();
+    if (SINGLE_USE.has(this.model) && Number(res.numUpdatedRows) === 0) {
+      // oidc-provider checked `consumed` when it read the row; another request consumed it
+      // since. Treat it as the replay it is: the whole grant goes (RFC 9700 §4.14.2).
+      const row = await this.store.db
+        .selectFrom('oidc_models')
+        .select('grant_id')
+        .where('model', '=', this.model)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (row?.grant_id) {
+        await this.store.db.deleteFrom('oidc_models').where('grant_id', '=', row.grant_id).execute();
+        await this.onGrantRevoked?.(row.grant_id);
+      }
+      throw new errors.InvalidGrant(
+        `${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`,
+      );
+    }
   }
 
   async destroy(id: string): Promise<void> {
@@ -73,6 +97,9 @@ class SqlAdapter implements Adapter {
   async revokeByGrantId(grantId: string): Promise<void> {
     // Grants span models (AccessToken, RefreshToken, …): revoke them all.
     await this.store.db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
+    // oidc-provider revokes a grant only when a code or refresh token is replayed; it asks each
+    // model in turn, and AccessToken always: once is enough to end the grant's sessions.
+    if (this.model === 'AccessToken') await this.onGrantRevoked?.(grantId);
   }
 
   private async findBy(
@@ -130,38 +157,46 @@ class ReplayDetectionAdapter extends SqlAdapter {
   }
 }
 
-/** Serves `Client` metadata from the registry; registration is off, so writes are refused. */
-class ClientAdapter implements Adapter {
+/**
+ * Serves `Client` metadata: agents from the registry (private_key_jwt), and
+ * clients registered dynamically (RFC 7591) from `oidc_models`. An agent id is
+ * never looked up as a registered client, so a disabled agent has no client at all.
+ */
+class ClientAdapter extends SqlAdapter {
   constructor(
+    store: Store,
     private readonly agents: AgentRegistry,
     private readonly metadata: (agent: Agent) => AdapterPayload | undefined,
-    private readonly clock: Clock,
-  ) {}
+    clock: Clock,
+    private readonly checkRegistration?: (payload: AdapterPayload) => void,
+  ) {
+    super(store, 'Client', clock);
+  }
 
-  async find(id: string): Promise<AdapterPayload | undefined> {
+  override async find(id: string): Promise<AdapterPayload | undefined> {
     const agent = await this.agents.get(id);
-    try {
-      assertUsable(agent, id, this.clock.now());
-    } catch {
-      return undefined; // unknown / disabled / expired agent: no client, so invalid_client
+    if (agent) {
+      try {
+        assertUsable(agent, id, this.clock.now());
+      } catch {
+        return undefined; // disabled / expired agent: no client, so invalid_client
+      }
+      return this.metadata(agent);
     }
-    return agent ? this.metadata(agent) : undefined;
+    return super.find(id);
   }
 
-  async upsert(): Promise<void> {
-    throw new Error('clients are managed through the agent registry');
+  override async upsert(id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
+    if (await this.agents.get(id)) throw new Error('agents are managed through the agent registry');
+    if (!this.checkRegistration) throw new Error('dynamic client registration is off');
+    this.checkRegistration(payload);
+    await super.upsert(id, payload, expiresIn);
   }
-  async destroy(): Promise<void> {
-    throw new Error('clients are managed through the agent registry');
+
+  override async destroy(id: string): Promise<void> {
+    if (await this.agents.get(id)) throw new Error('agents are managed through the agent registry');
+    await super.destroy(id);
   }
-  async consume(): Promise<void> {}
-  async findByUid(): Promise<undefined> {
-    return undefined;
-  }
-  async findByUserCode(): Promise<undefined> {
-    return undefined;
-  }
-  async revokeByGrantId(): Promise<void> {}
 }
 
 /** The adapter factory oidc-provider is configured with. */
@@ -170,12 +205,18 @@ export function createAdapterFactory(deps: {
   agents: AgentRegistry;
   clientMetadata: (agent: Agent) => AdapterPayload | undefined;
   clock?: Clock;
+  /** A grant's tokens were revoked because a code or refresh token was replayed. */
+  onGrantRevoked?: (grantId: string) => Promise<void>;
+  /** Refuses a dynamic registration (throws); absent = registration is off. */
+  checkRegistration?: (payload: AdapterPayload) => void;
 }): AdapterFactory {
   const clock = deps.clock ?? systemClock;
   return (model: string) => {
-    if (model === 'Client') return new ClientAdapter(deps.agents, deps.clientMetadata, clock);
+    if (model === 'Client') {
+      return new ClientAdapter(deps.store, deps.agents, deps.clientMetadata, clock, deps.checkRegistration);
+    }
     if (model === 'ReplayDetection') return new ReplayDetectionAdapter(deps.store, model, clock);
-    return new SqlAdapter(deps.store, model, clock);
+    return new SqlAdapter(deps.store, model, clock, deps.onGrantRevoked);
   };
 }
 

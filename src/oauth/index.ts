@@ -3,6 +3,10 @@
  * `/oauth`) and the discovery documents. Other areas use this module through
  * this file only.
  */
+
+export type { UserDirectory } from './delegated.js';
+export { type GrantRevocation, type UserGrant, UserGrants } from './grants.js';
+export type { ExternalLogin, PasswordLogin } from './interaction.js';
 export { authorizationServerMetadata, CLIENT_ASSERTION_ALGS, protectedResourceMetadata } from './metadata.js';
 export {
   type AuthorizationServer,

@@ -13,19 +13,44 @@ export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token'
 /** Client-assertion algorithms accepted for private_key_jwt (asymmetric only: no HS*, no none). */
 export const CLIENT_ASSERTION_ALGS = ['EdDSA', 'Ed25519', 'ES256'];
 
-/** RFC 8414 authorization server metadata for the embedded server (client_credentials + private_key_jwt only). */
+/**
+ * RFC 8414 authorization server metadata for the embedded server: agents'
+ * client_credentials with private_key_jwt always; with delegated logins also
+ * the authorization code flow (PKCE S256 only), refresh tokens, dynamic client
+ * registration and client ID metadata documents.
+ */
 export function authorizationServerMetadata(config: {
   issuer: string;
   tokenExchange?: boolean;
+  delegation?: { registration: boolean; clientMetadataDocuments: boolean };
 }): Record<string, unknown> {
+  const d = config.delegation;
   return {
     issuer: config.issuer,
+    ...(d ? { authorization_endpoint: `${config.issuer}/authorize` } : {}),
     token_endpoint: `${config.issuer}/token`,
     jwks_uri: `${config.issuer}/jwks`,
-    grant_types_supported: ['client_credentials', ...(config.tokenExchange ? [TOKEN_EXCHANGE] : [])],
-    // RFC 8414 §2 makes this member required; there is no authorization endpoint (yet), hence empty.
-    response_types_supported: [],
-    token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    ...(d?.registration ? { registration_endpoint: `${config.issuer}/register` } : {}),
+    grant_types_supported: [
+      'client_credentials',
+      ...(d ? ['authorization_code', 'refresh_token'] : []),
+      ...(config.tokenExchange ? [TOKEN_EXCHANGE] : []),
+    ],
+    // RFC 8414 §2 makes this member required: no authorization endpoint, no response types.
+    response_types_supported: d ? ['code'] : [],
+    ...(d
+      ? {
+          response_modes_supported: ['query'],
+          code_challenge_methods_supported: ['S256'],
+          // RFC 9207: every authorization response names its issuer (mix-up defence).
+          authorization_response_iss_parameter_supported: true,
+          ...(d.clientMetadataDocuments ? { client_id_metadata_document_supported: true } : {}),
+        }
+      : {}),
+    token_endpoint_auth_methods_supported: [
+      'private_key_jwt',
+      ...(d ? ['none', 'client_secret_basic', 'client_secret_post'] : []),
+    ],
     token_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
   };
 }

@@ -32,6 +32,14 @@ declare module 'oidc-provider' {
 
   export interface ClientLike {
     readonly clientId: string;
+    readonly clientName?: string;
+    readonly redirectUris?: string[];
+    readonly applicationType?: string;
+    readonly clientAuthMethod?: string;
+    /** True for a client resolved from a client ID metadata document. */
+    readonly clientIdMetadataDocument?: boolean;
+    grantTypeAllowed?(type: string): boolean;
+    metadata?(): Record<string, unknown>;
   }
 
   /** An access-token-like model instance (ClientCredentials, AccessToken). */
@@ -40,13 +48,55 @@ declare module 'oidc-provider' {
     clientId?: string;
     scope?: string;
     jti?: string;
+    accountId?: string;
+    grantId?: string;
+    resourceServer?: { identifier(): string } & Record<string, unknown>;
     readonly expiration: number;
+  }
+
+  /** A grant: what an account allowed a client (lib/models/grant.js). */
+  export class Grant {
+    constructor(init: { accountId: string; clientId: string });
+    static find(id: string): Promise<Grant | undefined>;
+    readonly jti: string;
+    accountId?: string;
+    clientId?: string;
+    exp?: number;
+    addResourceScope(resource: string, scope: string): void;
+    getResourceScope(resource: string): string;
+    rejectResourceScope(resource: string, scope: string): void;
+    save(ttl?: number): Promise<string>;
+    destroy(): Promise<void>;
+  }
+
+  /** An interaction (login, consent) in progress (lib/models/interaction.js). */
+  export interface InteractionDetails {
+    readonly uid: string;
+    readonly jti: string;
+    readonly exp: number;
+    readonly returnTo: string;
+    readonly prompt: { name: string; reasons: string[]; details: Record<string, unknown> };
+    readonly params: Record<string, unknown>;
+    readonly session?: { accountId?: string; uid?: string };
+    readonly grantId?: string;
+    lastSubmission?: Record<string, unknown>;
+    result?: Record<string, unknown>;
+    save(ttl: number): Promise<string>;
   }
 
   export interface OIDCContext {
     readonly client?: ClientLike;
     readonly route?: string;
     params: Record<string, unknown>;
+    readonly entities: Record<string, unknown> & {
+      readonly Grant?: Grant;
+      readonly AuthorizationCode?: TokenLike;
+      readonly RefreshToken?: TokenLike;
+      readonly Account?: { accountId: string };
+    };
+    readonly grant?: Grant;
+    readonly session?: { accountId?: string };
+    readonly requestParamScopes: Set<string>;
   }
 
   /** The Koa context oidc-provider hands to hooks and middleware. */
@@ -54,6 +104,7 @@ declare module 'oidc-provider' {
     readonly oidc: OIDCContext;
     readonly ip: string;
     readonly path: string;
+    readonly query: Record<string, string | string[] | undefined>;
     readonly method: string;
     status: number;
     body: unknown;
@@ -84,6 +135,7 @@ declare module 'oidc-provider' {
     clientAuthMethods?: string[];
     clockTolerance?: number;
     responseTypes?: string[];
+    routes?: Record<string, string>;
     scopes?: string[];
     enabledJWA?: Record<string, string[]>;
     features?: Record<string, Record<string, unknown>>;
@@ -101,7 +153,26 @@ declare module 'oidc-provider' {
       };
     };
     issueRefreshToken?: (ctx: KoaContextWithOIDC, client: ClientLike, source: unknown) => Promise<boolean>;
-    findAccount?: (ctx: KoaContextWithOIDC, sub: string) => Promise<undefined>;
+    rotateRefreshToken?: boolean | ((ctx: KoaContextWithOIDC) => boolean | Promise<boolean>);
+    allowOmittingSingleRegisteredRedirectUri?: boolean;
+    pkce?: { required?: (ctx: KoaContextWithOIDC, client: ClientLike) => boolean };
+    interactions?: {
+      url?: (ctx: KoaContextWithOIDC, interaction: InteractionDetails) => string | Promise<string>;
+      policy?: unknown;
+    };
+    cookies?: {
+      names?: { session?: string; interaction?: string; resume?: string };
+      long?: Record<string, unknown>;
+      short?: Record<string, unknown>;
+      keys?: string[];
+    };
+    fetch?: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => Promise<Response>;
+    fetchResponseBodyLimits?: Record<string, number>;
+    loadExistingGrant?: (ctx: KoaContextWithOIDC) => Promise<Grant | undefined>;
+    findAccount?: (
+      ctx: KoaContextWithOIDC,
+      sub: string,
+    ) => Promise<{ accountId: string; claims(): Promise<Record<string, unknown>> } | undefined>;
     assertJwtClientAuthClaimsAndHeader?: (
       ctx: KoaContextWithOIDC,
       claims: Record<string, unknown>,
@@ -127,7 +198,30 @@ declare module 'oidc-provider' {
       handler: (ctx: KoaContextWithOIDC) => Promise<void>,
       params?: string | string[],
     ): void;
+    interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<InteractionDetails>;
+    interactionFinished(
+      req: IncomingMessage,
+      res: ServerResponse,
+      result: Record<string, unknown>,
+      opts?: { mergeWithLastSubmission?: boolean },
+    ): Promise<void>;
+    readonly Grant: typeof Grant;
+    readonly Interaction: { find(uid: string): Promise<InteractionDetails | undefined> };
+    readonly Client: { find(id: string): Promise<ClientLike | undefined> };
   }
+
+  /** The default login + consent prompts (lib/helpers/interaction_policy). */
+  export const interactionPolicy: {
+    base(): {
+      get(name: string): { checks: { add(check: unknown): void } } | undefined;
+    };
+    Check: new (
+      reason: string,
+      description: string,
+      error: string,
+      check: (ctx: KoaContextWithOIDC) => boolean | Promise<boolean>,
+    ) => unknown;
+  };
 
   export class OIDCProviderError extends Error {
     readonly error: string;
@@ -145,6 +239,10 @@ declare module 'oidc-provider' {
     InvalidClientAuth: new (detail?: string) => OIDCProviderError;
     UnauthorizedClient: new (description?: string) => OIDCProviderError;
     InvalidGrant: new (detail?: string) => OIDCProviderError;
+    AccessDenied: new (description?: string) => OIDCProviderError;
+    InvalidClient: new (description?: string) => OIDCProviderError;
+    InvalidClientMetadata: new (description?: string) => OIDCProviderError;
+    InvalidRedirectUri: new (description?: string) => OIDCProviderError;
   };
 
   export default Provider;

@@ -1,12 +1,14 @@
 /**
- * The oidc-provider configuration: client_credentials with private_key_jwt
- * only, resource indicators pinned to the gateway, JWT access tokens in the
- * exact format TokenService issues, and every feature Warden does not use
- * turned off (a feature that is off is an attack surface that is not there).
+ * The oidc-provider configuration: agents use client_credentials with
+ * private_key_jwt only; users delegate through authorization code + PKCE
+ * (delegated.ts). Resource indicators are pinned to the gateway, access tokens
+ * are JWTs in the exact format TokenService issues, and every feature Warden
+ * does not use is turned off (a feature that is off is an attack surface that is not there).
  */
 import type { JWK } from 'jose';
 import Provider, {
   type AdapterPayload,
+  type ClientLike,
   type Configuration,
   errors,
   type KoaContextWithOIDC,
@@ -27,6 +29,18 @@ import {
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { createAdapterFactory } from './adapter.js';
+import {
+  checkRegistration,
+  clientKind,
+  consentPolicy,
+  DELEGATED_AUTH_METHODS,
+  type DelegationDeps,
+  delegatedResourceScopes,
+  mayFetchMetadataDocument,
+  metadataFetch,
+  safeRedirectUri,
+} from './delegated.js';
+import { clientMayAct, userMayDelegate } from './grants.js';
 import { CLIENT_ASSERTION_ALGS, TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS, TOKEN_TYPE_JWT } from './metadata.js';
 
 /** What the provider needs from Warden. */
@@ -38,6 +52,13 @@ export interface ProviderDeps {
   clock?: Clock;
   /** External identity providers' user tokens, for the token-exchange grant; absent = grant off. */
   subjectTokens?: SubjectTokenVerifier;
+  /** Users' delegated logins (authorization code + PKCE); absent = agents only. */
+  delegation?: DelegationDeps & {
+    /** Where the login and consent pages live (`/oauth/interaction`). */
+    interactionPath: string;
+    /** oidc-provider revoked a grant's tokens (a code or refresh token was replayed). */
+    onGrantRevoked(grantId: string): Promise<void>;
+  };
 }
 
 /** The keys one provider instance is built with (oidc-provider reads `jwks` only at construction). */
@@ -90,12 +111,68 @@ function toOAuthError(e: unknown): unknown {
   return e; // anything else is a server error: fail closed, no token
 }
 
+/**
+ * The session an access token from a user's grant is bound to: the grant must
+ * still stand (not revoked, same client and user), the user must still be able
+ * to log in, and the agent must still accept the client and the user. The
+ * session gets the grant's scopes the agent may still hold — never more.
+ */
+async function openDelegatedSession(
+  ctx: KoaContextWithOIDC,
+  token: TokenLike,
+  deps: ProviderDeps,
+  delegation: NonNullable<ProviderDeps['delegation']>,
+  ttlSeconds: number,
+): Promise<{ agent: Agent; session: Session }> {
+  const { grantId, accountId: userId, clientId } = token;
+  const client = ctx.oidc.client;
+  if (!grantId || !userId || !clientId || !client)
+    throw new errors.InvalidGrant('no grant behind this token');
+  const grant = await delegation.grants.get(grantId);
+  if (!grant || grant.revokedAt !== null || grant.clientId !== clientId || grant.userId !== userId) {
+    throw new errors.InvalidGrant('the grant was revoked');
+  }
+  if (!(await delegation.users.find(userId))) throw new errors.InvalidGrant('the user can no longer log in');
+  const agent = await deps.agents.get(grant.agentId);
+  const kind = clientKind(client);
+  if (
+    !agent ||
+    kind === 'agent' ||
+    !clientMayAct(agent.delegation, { clientId, kind }) ||
+    !userMayDelegate(agent.delegation, userId)
+  ) {
+    throw new errors.InvalidGrant('the agent no longer accepts this client or user');
+  }
+  const wanted = (token.scope ?? '').split(' ').filter((s) => grant.scopes.includes(s));
+  const { granted } = grantScopes(agent, scopesFor(agent), wanted, userId);
+  let result: { agent: Agent; session: Session };
+  try {
+    result = await deps.tokens.openSession(agent.id, {
+      issuedVia: 'authorization_code',
+      ttlMs: ttlSeconds * 1000,
+      clientIp: ctx.ip,
+      userId,
+      grantId,
+      scopes: granted,
+    });
+  } catch (e) {
+    throw toOAuthError(e);
+  }
+  await delegation.grants.touch(grantId);
+  return result;
+}
+
 /** Builds a Provider for `issuer` signing with `keys`. */
 export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider {
   const { issuer, audience, tokens: tokenConfig } = deps.config;
   const clock = deps.clock ?? systemClock;
   const ttlSeconds = Math.floor(Math.min(tokenConfig.ttlMs, deps.tokens.maxTtlMs) / 1000);
   const skewSeconds = Math.floor(tokenConfig.clockSkewMs / 1000);
+  const delegation = deps.delegation;
+  const secure = new URL(issuer).protocol === 'https:';
+  // Cookies a browser scopes to this exact origin (`__Host-`: Secure, Path=/, no Domain) when the
+  // issuer is https; the path-scoped interaction cookies can only be `__Secure-`.
+  const cookiePrefix = (host: boolean) => (secure ? (host ? '__Host-' : '__Secure-') : '');
   // The session opened while a token is minted, found again when its claims are finalised.
   const opened = new WeakMap<TokenLike, { agent: Agent; session: Session }>();
 
@@ -105,38 +182,103 @@ export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider 
       agents: deps.agents,
       clientMetadata: (agent) => clientMetadata(agent, keys.alg, deps.subjectTokens?.enabled === true),
       clock,
+      ...(delegation
+        ? { onGrantRevoked: (id: string) => delegation.onGrantRevoked(id), checkRegistration }
+        : {}),
     }),
     jwks: keys.jwks,
     clients: [],
-    clientDefaults: {
-      grant_types: ['client_credentials'],
-      response_types: [],
-      token_endpoint_auth_method: 'private_key_jwt',
-      id_token_signed_response_alg: keys.alg,
-    },
-    clientAuthMethods: ['private_key_jwt'],
+    // Agents' metadata is explicit (clientMetadata above): these defaults are for registered clients.
+    clientDefaults: delegation
+      ? {
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_basic',
+          id_token_signed_response_alg: keys.alg,
+        }
+      : {
+          grant_types: ['client_credentials'],
+          response_types: [],
+          token_endpoint_auth_method: 'private_key_jwt',
+          id_token_signed_response_alg: keys.alg,
+        },
+    clientAuthMethods: ['private_key_jwt', ...(delegation ? DELEGATED_AUTH_METHODS : [])],
     clockTolerance: skewSeconds,
-    responseTypes: [],
-    // No OIDC scopes: no openid, no offline_access. With issueRefreshToken left at its
-    // default this keeps the refresh_token grant unregistered (configuration.js collectGrantTypes).
+    // Authorization code only: no implicit, no hybrid, no `none` (OAuth 2.1).
+    responseTypes: delegation ? ['code'] : [],
+    // PKCE on every authorization request; oidc-provider knows S256 only (no `plain`).
+    pkce: { required: () => true },
+    // OAuth 2.1: the token request repeats the redirect_uri it was issued for.
+    allowOmittingSingleRegisteredRedirectUri: false,
+    // No OIDC scopes: no openid, no offline_access. Refresh tokens go to registered clients
+    // that asked for the grant type (issueRefreshToken), and are rotated on every use.
     scopes: [],
+    ...(delegation
+      ? {
+          // Left at its default without delegation, so the refresh_token grant stays unregistered.
+          issueRefreshToken: async (_ctx: KoaContextWithOIDC, client: ClientLike) =>
+            clientKind(client) !== 'agent' && client.grantTypeAllowed?.('refresh_token') === true,
+          rotateRefreshToken: true,
+          interactions: {
+            url: (_ctx: KoaContextWithOIDC, interaction: { uid: string }) =>
+              `${delegation.interactionPath}/${interaction.uid}`,
+            policy: consentPolicy(delegation),
+          },
+          cookies: {
+            names: {
+              session: `${cookiePrefix(true)}warden-oauth-session`,
+              interaction: `${cookiePrefix(false)}warden-interaction`,
+              resume: `${cookiePrefix(false)}warden-interaction-resume`,
+            },
+            long: { httpOnly: true, sameSite: 'lax', secure },
+            short: { httpOnly: true, sameSite: 'lax', secure },
+          },
+          fetchResponseBodyLimits: { 'client_id metadata document': 5 * 1024 },
+          fetch: metadataFetch(delegation),
+          async findAccount(_ctx: KoaContextWithOIDC, sub: string) {
+            const user = await delegation.users.find(sub);
+            if (!user) return undefined;
+            return { accountId: user.id, claims: async () => ({ sub: user.id }) };
+          },
+        }
+      : {}),
     enabledJWA: {
       clientAuthSigningAlgValues: [...CLIENT_ASSERTION_ALGS],
       idTokenSigningAlgValues: ['EdDSA', 'ES256'],
     },
+    routes: { authorization: '/authorize', registration: '/register', token: '/token', jwks: '/jwks' },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => audience,
-        useGrantedResource: async () => false,
-        getResourceServerInfo: async (
-          ctx: KoaContextWithOIDC,
-          resource: string,
-          client: { clientId: string },
-        ) => {
+        // One resource only: a code or refresh token is always for the resource it was granted for.
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (ctx: KoaContextWithOIDC, resource: string, client: ClientLike) => {
           if (!sameResource(resource, audience)) throw new errors.InvalidTarget();
+          if (delegation && clientKind(client) !== 'agent') {
+            const { scopes, refused } = await delegatedResourceScopes(ctx, client, {
+              ...delegation,
+              agents: deps.agents,
+              now: clock.now(),
+            });
+            if (refused.length > 0 && ctx.oidc.route !== 'token') {
+              throw new errors.InvalidScope(
+                'requested scope is not allowed',
+                refused.join(' ').slice(0, 1000),
+              );
+            }
+            // No scope requested: the consent page offers what the chosen agent may hold for the
+            // user who logs in, and writes that into the request (interaction.ts, consentPost).
+            return {
+              scope: scopes.join(' '),
+              audience,
+              accessTokenFormat: 'jwt',
+              accessTokenTTL: ttlSeconds,
+              jwt: { sign: { alg: keys.alg, kid: keys.activeKid } },
+            };
+          }
           const agent = await deps.agents.get(client.clientId);
           const requested = ctx.oidc.params.scope;
           const asked = typeof requested === 'string' ? requested.split(' ') : undefined;
@@ -165,7 +307,24 @@ export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider 
       pushedAuthorizationRequests: { enabled: false },
       introspection: { enabled: false },
       revocation: { enabled: false },
-      registration: { enabled: false },
+      registration: delegation?.config.registration
+        ? { enabled: true, initialAccessToken: false, issueRegistrationAccessToken: false }
+        : { enabled: false },
+      clientIdMetadataDocument: delegation?.config.clientMetadataDocuments
+        ? {
+            enabled: true,
+            ack: 'draft-02',
+            allowFetch: (_ctx: KoaContextWithOIDC, id: string) =>
+              mayFetchMetadataDocument(deps.agents, id, clock.now()),
+            // Public clients only: a document anyone can read cannot hold a secret, and a
+            // metadata-document client must never pass for an agent (private_key_jwt).
+            allowClient: async (_ctx: KoaContextWithOIDC, client: ClientLike) =>
+              client.clientAuthMethod === 'none' &&
+              (client.redirectUris?.length ?? 0) > 0 &&
+              (client.redirectUris ?? []).every(safeRedirectUri) &&
+              (client.grantTypeAllowed?.('client_credentials') ?? false) === false,
+          }
+        : { enabled: false },
       deviceFlow: { enabled: false },
       claimsParameter: { enabled: false },
       requestObjects: { enabled: false },
@@ -175,8 +334,22 @@ export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider 
       jwtIntrospection: { enabled: false },
       jwtResponseModes: { enabled: false },
     },
-    ttl: { ClientCredentials: () => ttlSeconds },
-    findAccount: async () => undefined,
+    ttl: {
+      ClientCredentials: () => ttlSeconds,
+      AccessToken: () => ttlSeconds,
+      AuthorizationCode: () => 60,
+      Interaction: () => 10 * 60,
+      Session: () => Math.floor((delegation?.config.loginSessionTtlMs ?? 3_600_000) / 1000),
+      Grant: () => Math.floor((delegation?.config.grantTtlMs ?? 0) / 1000) || 1,
+      // Never beyond the grant: a refresh token outliving its consent would extend it.
+      RefreshToken: (ctx: KoaContextWithOIDC) => {
+        const max = Math.floor((delegation?.config.refreshTokenTtlMs ?? 0) / 1000) || 1;
+        const grantExp = ctx.oidc.entities.Grant?.exp;
+        const left = typeof grantExp === 'number' ? grantExp - Math.floor(Date.now() / 1000) : max;
+        return Math.max(1, Math.min(max, left));
+      },
+    },
+    ...(delegation ? {} : { findAccount: async () => undefined }),
     async assertJwtClientAuthClaimsAndHeader(_ctx, claims) {
       const exp = claims.exp;
       if (
@@ -187,6 +360,11 @@ export function buildProvider(deps: ProviderDeps, keys: ProviderKeys): Provider 
       }
     },
     async extraTokenClaims(ctx, token) {
+      if (token.kind === 'AccessToken' && delegation) {
+        const result = await openDelegatedSession(ctx, token, deps, delegation, ttlSeconds);
+        opened.set(token, result);
+        return undefined;
+      }
       if (token.kind !== 'ClientCredentials' || !token.clientId) return undefined;
       let result: { agent: Agent; session: Session };
       try {

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { ClientLike, KoaContextWithOIDC } from 'oidc-provider';
 import type { TokenConfig } from '../config/types.js';
 import type {
   AgentRegistry,
@@ -19,6 +19,7 @@ import type {
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { pruneExpiredModels } from './adapter.js';
+import { createInteractions, type InteractionDeps } from './interaction.js';
 import { authorizationServerMetadata } from './metadata.js';
 import { buildProvider } from './provider.js';
 
@@ -48,6 +49,11 @@ export interface AuthorizationServerDeps {
   clock?: Clock;
   /** Server-side failures (5xx), for logging; the client only ever sees `server_error`. */
   onServerError?: (err: unknown) => void;
+  /** Users' delegated logins (authorization code + PKCE, consent pages); absent = agents only. */
+  delegation?: Pick<InteractionDeps, 'grants' | 'users' | 'passwords' | 'external' | 'config' | 'audit'> & {
+    /** Replaces the fetch used for client metadata documents (tests: a private CA). */
+    fetch?: typeof fetch;
+  };
 }
 
 /** The embedded authorization server. */
@@ -62,6 +68,9 @@ export interface AuthorizationServer {
 
 /** Only these routes of oidc-provider are reachable; everything else is 404 before the provider sees it. */
 const ROUTES = new Set(['POST /token', 'GET /jwks']);
+/** With delegated logins: the authorization endpoint (and its resume route) and registration. */
+const DELEGATED_ROUTES = new Set(['GET /authorize', 'POST /register']);
+const RESUME = /^\/authorize\/[A-Za-z0-9_-]{1,64}$/;
 const METADATA_PATH = '/.well-known/oauth-authorization-server';
 /** Expired replay-detection entries and the like are swept this often. */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -84,13 +93,80 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const mountPath = issuerUrl.pathname.replace(/\/$/, '');
   if (mountPath === '')
     throw new Error('the issuer must have a path (e.g. <publicUrl>/oauth) to mount under');
+  const delegation = deps.delegation;
   const metadata = authorizationServerMetadata({
     issuer: deps.config.issuer,
     tokenExchange: deps.subjectTokens?.enabled === true,
+    ...(delegation
+      ? {
+          delegation: {
+            registration: delegation.config.registration,
+            clientMetadataDocuments: delegation.config.clientMetadataDocuments,
+          },
+        }
+      : {}),
   });
+  const interactionPath = `${mountPath}/interaction`;
+
+  async function onGrantRevoked(grantId: string): Promise<void> {
+    if (!delegation) return;
+    const revoked = await delegation.grants.revoke(grantId, 'replay-detection').catch(() => undefined);
+    if (!revoked?.changed) return;
+    await delegation.audit({
+      traceId: `grant-${grantId}`,
+      event: 'GRANT_REVOKED',
+      actorType: 'SYSTEM',
+      actorId: 'replay-detection',
+      agentId: revoked.grant.agentId,
+      triggerUserId: revoked.grant.userId,
+      triggerSource: 'user',
+      result: 'success',
+      data: {
+        grantId,
+        clientId: revoked.grant.clientId,
+        by: 'replay-detection',
+        reason: 'an authorization code or refresh token was used twice (RFC 9700 §4.14.2)',
+        sessionsRevoked: revoked.sessions.length,
+      },
+    });
+  }
+
+  /** Undoes what a failed token request consumed (see the POST /token middleware). */
+  async function unspend(ctx: KoaContextWithOIDC): Promise<void> {
+    const entities = ctx.oidc?.entities ?? {};
+    const jti = (name: string) => (entities[name] as { jti?: string } | undefined)?.jti;
+    const rotated = jti('RotatedRefreshToken');
+    const issued = jti('RefreshToken');
+    const code = jti('AuthorizationCode');
+    const db = deps.store.db;
+    if (rotated) {
+      await db
+        .updateTable('oidc_models')
+        .set({ consumed_at: null })
+        .where('model', '=', 'RefreshToken')
+        .where('id', '=', rotated)
+        .execute();
+    }
+    if (issued && issued !== rotated) {
+      await db
+        .deleteFrom('oidc_models')
+        .where('model', '=', 'RefreshToken')
+        .where('id', '=', issued)
+        .execute();
+    }
+    if (code) {
+      await db
+        .updateTable('oidc_models')
+        .set({ consumed_at: null })
+        .where('model', '=', 'AuthorizationCode')
+        .where('id', '=', code)
+        .execute();
+    }
+  }
 
   interface Built {
     version: string;
+    provider: Provider;
     callback: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   }
 
@@ -104,19 +180,75 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
         config: deps.config,
         clock,
         ...(deps.subjectTokens ? { subjectTokens: deps.subjectTokens } : {}),
+        ...(delegation
+          ? {
+              delegation: {
+                grants: delegation.grants,
+                users: delegation.users,
+                config: delegation.config,
+                interactionPath,
+                onGrantRevoked,
+                ...(delegation.fetch ? { fetch: delegation.fetch } : {}),
+              },
+            }
+          : {}),
       },
       { jwks: set.jwks, activeKid: set.activeKid, alg: set.alg },
     );
     provider.silent = true;
     provider.on('server_error', (_ctx: unknown, err: unknown) => deps.onServerError?.(err));
     provider.on('error', (err: unknown) => deps.onServerError?.(err));
+    provider.on('registration_create.success', (...args: unknown[]) => {
+      const client = args[1] as ClientLike | undefined;
+      if (!delegation || !client) return;
+      const meta = client.metadata?.() ?? {};
+      delegation
+        .audit({
+          traceId: `client-${client.clientId}`,
+          event: 'CLIENT_REGISTERED',
+          actorType: 'SYSTEM',
+          actorId: 'registration',
+          result: 'success',
+          data: {
+            clientId: client.clientId,
+            clientName: client.clientName ?? null,
+            redirectUris: client.redirectUris ?? [],
+            grantTypes: meta.grant_types ?? [],
+            tokenEndpointAuthMethod: client.clientAuthMethod ?? null,
+          },
+        })
+        .catch((e: unknown) => deps.onServerError?.(e));
+    });
     provider.use(async (ctx: KoaContextWithOIDC, next) => {
       if (ctx.method === 'GET' && ctx.path === METADATA_PATH) {
         ctx.set('cache-control', 'public, max-age=300');
         ctx.body = metadata;
         return;
       }
-      if (!ROUTES.has(`${ctx.method} ${ctx.path}`)) {
+      const route = `${ctx.method} ${ctx.path}`;
+      const delegated =
+        delegation !== undefined &&
+        (DELEGATED_ROUTES.has(route) || (ctx.method === 'GET' && RESUME.test(ctx.path)));
+      if (delegated && route === 'GET /authorize') {
+        const mode = ctx.query.response_mode;
+        if (mode !== undefined && mode !== 'query') {
+          // Only what the metadata advertises: no fragment (tokens in browser history), no form_post.
+          ctx.status = 400;
+          ctx.body = {
+            error: 'unsupported_response_mode',
+            error_description: 'only response_mode=query is supported',
+          };
+          return;
+        }
+      }
+      if (route === 'POST /token' && delegation) {
+        await next();
+        // A token request refused after oidc-provider spent its code or refresh token (a session
+        // limit, a foreign resource): give the artefact back, so a retry is not taken for a replay.
+        if (ctx.status >= 400) await unspend(ctx).catch((e: unknown) => deps.onServerError?.(e));
+        return;
+      }
+      if (!ROUTES.has(route) && !delegated) {
         ctx.status = 404;
         ctx.body = {
           error: 'invalid_request',
@@ -126,7 +258,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
       }
       await next();
     });
-    return { version: set.version, callback: provider.callback() };
+    return { version: set.version, provider, callback: provider.callback() };
   }
 
   let current = await build();
@@ -146,6 +278,24 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
     return rebuilding;
   }
 
+  const interactions = delegation
+    ? createInteractions({
+        mountPath,
+        publicUrl: deps.config.publicUrl.replace(/\/+$/, ''),
+        provider: async () => (await provider()).provider,
+        store: deps.store,
+        agents: deps.agents,
+        grants: delegation.grants,
+        users: delegation.users,
+        ...(delegation.passwords ? { passwords: delegation.passwords } : {}),
+        ...(delegation.external ? { external: delegation.external } : {}),
+        config: delegation.config,
+        audit: (e) => delegation.audit(e),
+        clock,
+        ...(deps.onServerError ? { onServerError: deps.onServerError } : {}),
+      })
+    : undefined;
+
   const pruner = setInterval(() => {
     pruneExpiredModels(deps.store, clock.now()).catch((e: unknown) => deps.onServerError?.(e));
   }, PRUNE_INTERVAL_MS);
@@ -163,6 +313,11 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
           error: 'invalid_request',
           error_description: 'unrecognized route or not allowed method',
         });
+        return;
+      }
+      const path = rest.split('?')[0] ?? '';
+      if (interactions?.owns(path)) {
+        interactions.handle(req, res, path);
         return;
       }
       // Mounted like Express does it: the provider routes on the stripped path and

@@ -25,6 +25,7 @@ const agent: Agent = {
   scopes: [],
   publicJwk: null,
   constraints: {},
+  delegation: null,
   status: 'active',
   disabledReason: null,
   source: 'test',

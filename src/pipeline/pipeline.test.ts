@@ -24,6 +24,7 @@ const agent: Agent = {
   scopes: [],
   publicJwk: null,
   constraints: {},
+  delegation: null,
   status: 'active',
   disabledReason: null,
   source: 'test',
@@ -42,6 +43,7 @@ const session: Session = {
   issuedVia: 'operator',
   clientIp: null,
   userId: null,
+  grantId: null,
   expiryLogged: false,
 };
 const tool = (name: string): AggregatedTool => ({

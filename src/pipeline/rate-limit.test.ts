@@ -33,6 +33,7 @@ const agent = {
   scopes: [],
   publicJwk: null,
   constraints: {},
+  delegation: null,
   status: 'active',
   disabledReason: null,
   source: 'test',
@@ -51,6 +52,7 @@ const session: Session = {
   issuedVia: 'operator',
   clientIp: null,
   userId: null,
+  grantId: null,
   expiryLogged: false,
 };
 const lookup: AggregatedTool = {

@@ -11,6 +11,7 @@ import { requireRole } from '../approvals/index.js';
 import type { AuditInput } from '../audit/index.js';
 import type { OperatorConfig } from '../config/types.js';
 import { toWardenError, WardenError } from '../errors.js';
+import type { UserGrant, UserGrants } from '../oauth/index.js';
 import {
   bearerOf,
   clientIpOf,
@@ -23,6 +24,8 @@ import {
 
 export interface AdminDeps {
   approvals: ApprovalService;
+  /** Users' delegated grants (issue #6): listed by operators, revoked by admins. */
+  grants?: UserGrants;
   operators: OperatorTokens;
   /** Agent token verification, for the agents' own approval status route. */
   verifyAgent(token: string, traceId: string): Promise<{ agent: { id: string } }>;
@@ -185,6 +188,83 @@ export function mountAdmin(app: Hono<{ Bindings: NodeBindings }>, deps: AdminDep
       return c.json({ approval: publicView(out.approval), repeated: out.repeated });
     }),
   );
+
+  const grants = deps.grants;
+  if (grants) {
+    const GrantQuery = z.strictObject({
+      user: z.string().min(1).max(256).optional(),
+      agent: z.string().min(1).max(256).optional(),
+      revoked: z.enum(['true', 'false']).optional(),
+      limit: z.coerce.number().int().min(1).max(5000).optional(),
+    });
+    const RevokeBody = z.strictObject({ reason: z.string().max(500).optional() });
+    const grantView = (g: UserGrant) => ({
+      ...g,
+      createdAt: new Date(g.createdAt).toISOString(),
+      updatedAt: new Date(g.updatedAt).toISOString(),
+      lastUsedAt: g.lastUsedAt === null ? null : new Date(g.lastUsedAt).toISOString(),
+      revokedAt: g.revokedAt === null ? null : new Date(g.revokedAt).toISOString(),
+    });
+
+    app.get(
+      '/admin/v1/grants',
+      asOperator(['admin', 'auditor'], async (c) => {
+        const parsed = GrantQuery.safeParse(c.req.query());
+        if (!parsed.success) {
+          throw new WardenError(
+            'INVALID_REQUEST',
+            `Invalid query: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+          );
+        }
+        const q = parsed.data;
+        const includeRevoked = q.revoked === 'true';
+        const list = q.user
+          ? (await grants.listForUser(q.user, { includeRevoked })).filter(
+              (g) => !q.agent || g.agentId === q.agent,
+            )
+          : await grants.list({
+              includeRevoked,
+              ...(q.agent ? { agentId: q.agent } : {}),
+              ...(q.limit ? { limit: q.limit } : {}),
+            });
+        return c.json({ grants: list.map(grantView) });
+      }),
+    );
+
+    app.post(
+      '/admin/v1/grants/:id/revoke',
+      asOperator(['admin'], async (c, op, traceId) => {
+        const id = c.req.param('id') ?? '';
+        if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new WardenError('INVALID_REQUEST', 'Invalid grant id');
+        const body = await readBody(c, RevokeBody);
+        const out = await grants.revoke(id, `operator:${op.id}`);
+        if (out.changed) {
+          await deps.audit({
+            traceId,
+            event: 'GRANT_REVOKED',
+            actorType: 'HUMAN',
+            actorId: op.id,
+            agentId: out.grant.agentId,
+            triggerUserId: out.grant.userId,
+            triggerSource: 'user',
+            result: 'success',
+            data: {
+              grantId: id,
+              clientId: out.grant.clientId,
+              by: 'operator',
+              reason: body.reason ?? null,
+              sessionsRevoked: out.sessions.length,
+            },
+          });
+        }
+        return c.json({
+          grant: grantView(out.grant),
+          sessionsRevoked: out.sessions.length,
+          repeated: !out.changed,
+        });
+      }),
+    );
+  }
 
   // An agent polls its own request (REST agents that chose not to wait). Never another agent's.
   app.get('/v1/approvals/:id', async (c) => {

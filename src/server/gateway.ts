@@ -34,6 +34,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { VERSION } from '../version.js';
 import { mountAdmin } from './admin.js';
 import { createApp } from './app.js';
+import { delegationDeps } from './delegation.js';
 import { createLogger, type Logger } from './logger.js';
 import { McpFace } from './mcp.js';
 import { restToolCalls } from './rest.js';
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   pgSchema?: string;
   /** Operator log; default pino on stderr at config.log.level. */
   logger?: Logger;
+  /** Replaces the fetch for OAuth client metadata documents (tests: an https server with a private CA). */
+  oauthFetch?: typeof fetch;
 }
 
 /** A running gateway and the parts tests and the CLI reach into. */
@@ -115,6 +118,10 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       clock,
       clockSkewMs: config.tokens.clockSkewMs,
     });
+    const delegation = {
+      ...delegationDeps(config, { store, sessions, clock, audit }),
+      ...(options.oauthFetch ? { fetch: options.oauthFetch } : {}),
+    };
     const oauth = await createAuthorizationServer({
       store,
       agents,
@@ -122,6 +129,8 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       keys,
       tokens,
       subjectTokens,
+      delegation,
+      onServerError: (e) => logger.error({ err: e }, 'authorization server error'),
       config: {
         issuer: services.issuer,
         audience: services.audience,
@@ -248,6 +257,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
         if (slack) a.post('/notify/slack/interactions', (c) => slack(c.req.raw));
         mountAdmin(a, {
           approvals,
+          grants: delegation.grants,
           operators: operatorTokens,
           verifyAgent: auditedVerify(pipelineDeps),
           audit: (input) => audit.append(input),

@@ -226,6 +226,54 @@ const m004Approvals: Migration = {
   },
 };
 
+/**
+ * Users and their delegated grants (issue #6): the embedded user store, one row per
+ * grant a user gave an agent through the consent page, the grant a session was opened
+ * under (revoking the grant ends its sessions), and each agent's delegation settings.
+ */
+const m005Users: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('users')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('display_name', 'text', (c) => c.notNull())
+      .addColumn('email', 'text')
+      .addColumn('password_hash', 'text')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('failed_logins', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('locked_until', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_login_at', 'bigint')
+      .execute();
+
+    await db.schema
+      .createTable('user_grants')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('agent_id', 'text', (c) => c.notNull())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('client_name', 'text')
+      .addColumn('redirect_host', 'text')
+      .addColumn('scopes', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_used_at', 'bigint')
+      .addColumn('revoked_at', 'bigint')
+      .addColumn('revoked_by', 'text')
+      .execute();
+    await db.schema
+      .createIndex('user_grants_user')
+      .on('user_grants')
+      .columns(['user_id', 'created_at'])
+      .execute();
+
+    await db.schema.alterTable('sessions').addColumn('grant_id', 'text').execute();
+    await db.schema.createIndex('sessions_grant').on('sessions').column('grant_id').execute();
+    await db.schema.alterTable('agents').addColumn('delegation', 'text').execute();
+  },
+};
+
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   // Kysely looks for its migration tables in every schema unless told which one;
@@ -242,6 +290,7 @@ export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promi
         '002_audit_append_only': m002(dialect),
         '003_agent_scopes': m003AgentScopes,
         '004_approvals': m004Approvals,
+        '005_users': m005Users,
       };
     },
   };

@@ -28,6 +28,8 @@ export interface AgentsTable {
   disabled_reason: string | null;
   /** Where the agent was declared: 'config' (synced on start) or 'cli'/'api'. */
   source: string;
+  /** JSON AgentDelegation (which OAuth clients may act as the agent for users); null = none (migration 005). */
+  delegation: Generated<string | null>;
 }
 
 export interface SessionsTable {
@@ -51,6 +53,8 @@ export interface SessionsTable {
   user_id: Generated<string | null>;
   /** 1 once SESSION_EXPIRED has been audited. */
   expiry_logged: Generated<number>;
+  /** The user grant (consent) the session was opened under (migration 005); null = none. */
+  grant_id: Generated<string | null>;
 }
 
 export interface SigningKeysTable {
@@ -186,7 +190,47 @@ export interface NotifierMessagesTable {
   created_at: number;
 }
 
+/** A user of the embedded user store (migration 005). */
+export interface UsersTable {
+  /** Login name: `[a-z0-9][a-z0-9._-]*`, never a colon (external users are `<provider>:<sub>`). */
+  id: string;
+  display_name: string;
+  email: string | null;
+  /** `scrypt$…` (see src/users/password.ts); null = cannot log in with a password. */
+  password_hash: string | null;
+  status: 'active' | 'disabled';
+  /** Consecutive failed password logins (reset on success). */
+  failed_logins: Generated<number>;
+  /** Password logins refused until then (epoch ms); null = not locked. */
+  locked_until: number | null;
+  created_at: number;
+  updated_at: number;
+  last_login_at: number | null;
+}
+
+/** A grant a user gave an agent (through an OAuth client) on the consent page (migration 005). */
+export interface UserGrantsTable {
+  /** oidc-provider's grant id. */
+  id: string;
+  /** Embedded (`alice`) or external (`corp:alice`) user id. */
+  user_id: string;
+  agent_id: string;
+  client_id: string;
+  client_name: string | null;
+  redirect_host: string | null;
+  /** JSON string[]: the scopes the user granted. */
+  scopes: string;
+  created_at: number;
+  updated_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+  /** Who revoked it: the user, or `operator:<id>`. */
+  revoked_by: string | null;
+}
+
 export interface Database {
+  users: UsersTable;
+  user_grants: UserGrantsTable;
   approvals: ApprovalsTable;
   notification_outbox: NotificationOutboxTable;
   notifier_messages: NotifierMessagesTable;

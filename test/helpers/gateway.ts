@@ -11,7 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { embeddedDefault } from '../../src/config/index.js';
 import type { AgentConfig, WardenConfig } from '../../src/config/types.js';
 import { generateAgentKeyPair, requestSessionToken } from '../../src/identity/index.js';
-import { type Gateway, startGateway } from '../../src/server/gateway.js';
+import { type Gateway, type GatewayOptions, startGateway } from '../../src/server/gateway.js';
 import { silentLogger } from '../../src/server/logger.js';
 import { ManualClock } from '../../src/util/clock.js';
 import type { DialectTarget } from './dialects.js';
@@ -33,6 +33,7 @@ export interface TestGateway {
 export async function startTestGateway(
   target: DialectTarget,
   tweak: (config: WardenConfig) => void = () => {},
+  options: Pick<GatewayOptions, 'oauthFetch'> = {},
 ): Promise<TestGateway> {
   const clock = new ManualClock(Date.now());
   const dir = mkdtempSync(join(tmpdir(), 'warden-e2e-'));
@@ -62,6 +63,7 @@ export async function startTestGateway(
     clock,
     logger: silentLogger(),
     ...(target.pgSchema ? { pgSchema: target.pgSchema } : {}),
+    ...options,
   });
   const clients: Client[] = [];
   return {
