@@ -52,6 +52,7 @@ export function registerStart(program: Command): void {
           `  MCP endpoint:   ${gw.url}/mcp`,
           `  REST endpoint:  ${gw.url}/v1/tool-calls`,
           `  Token endpoint: ${gw.url}/oauth/token (client_credentials + private_key_jwt)`,
+          `  User logins:    ${gw.url}/oauth/authorize (MCP clients with OAuth), grants at ${gw.url}/oauth/account`,
           `  Health:         ${gw.url}/healthz`,
           config.source === null
             ? `  Embedded default: demo agent "demo-support" (key: ${demoKeyPath(config)}); try: npx warden token issue --agent demo-support`

@@ -40,7 +40,7 @@ describe('embeddedDefault', () => {
     expect(up.credentials).toEqual({ env: {} });
   });
 
-  it('declares the demo agent allowed the first four tools, for 30 days (to the end of that UTC day), without a key', () => {
+  it('declares the demo agent allowed the first four tools, for 30 days (to the end of that UTC day), without a key, open to local OAuth logins', () => {
     expect(config.agents).toEqual([
       {
         id: 'demo-support',
@@ -53,6 +53,8 @@ describe('embeddedDefault', () => {
         allowedTools: ['lookup_order', 'check_shipping_status', 'create_support_ticket', 'issue_refund'],
         deniedTools: ['bulk_message', 'delete_account'],
         constraints: { maxToolCalls: 50, allowedCidrs: ['127.0.0.0/8', '::1/128'] },
+        // Local MCP clients with OAuth may log a user in and act as it (from loopback only).
+        delegation: { clients: ['dynamic'], users: ['*'] },
       },
     ]);
     expect(config.agents[0]).not.toHaveProperty('publicJwk');

@@ -63,6 +63,9 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
         deniedTools: ['bulk_message', 'delete_account'],
         // No publicJwk: `warden start` generates the demo agent's key pair.
         constraints: { maxToolCalls: DEFAULTS.maxToolCalls, allowedCidrs: ['127.0.0.0/8', '::1/128'] },
+        // A local MCP client with OAuth (MCP Inspector, an IDE) logs a user in and acts as the demo
+        // agent for them; only from this machine (allowedCidrs), only for users someone added.
+        delegation: { clients: ['dynamic'], users: ['*'] },
       },
     ],
     tools,

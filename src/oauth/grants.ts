@@ -130,6 +130,18 @@ export class UserGrants {
     return rows.map(rowToGrant);
   }
 
+  /**
+   * After a session was opened under a grant: false (and the session revoked) when the grant was
+   * revoked meanwhile. Revocation marks the grant, then ends its sessions; this looks again after
+   * the session exists — so either this sees the mark, or the revocation sees the session.
+   */
+  async confirmSession(grantId: string, sessionId: string): Promise<boolean> {
+    const grant = await this.get(grantId);
+    if (grant && grant.revokedAt === null) return true;
+    await this.sessions.revoke(sessionId, 'grant revoked while the session opened').catch(() => {});
+    return false;
+  }
+
   /** Notes that a token was issued under the grant. */
   async touch(id: string): Promise<void> {
     await this.store.db

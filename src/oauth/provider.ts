@@ -158,6 +158,9 @@ async function openDelegatedSession(
   } catch (e) {
     throw toOAuthError(e);
   }
+  if (!(await delegation.grants.confirmSession(grantId, result.session.id))) {
+    throw new errors.InvalidGrant('the grant was revoked');
+  }
   await delegation.grants.touch(grantId);
   return result;
 }

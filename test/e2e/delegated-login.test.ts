@@ -252,4 +252,48 @@ describe.each([
     expect(rows.some((r) => r.event === 'CONSENT_GRANTED' && r.actor_id === 'alice')).toBe(true);
     expect(rows.some((r) => r.event === 'USER_LOGIN' && r.actor_id === 'alice')).toBe(true);
   });
+
+  it('treats two refreshes racing with one refresh token as a replay: at most one wins, and the grant ends', async () => {
+    const first = await codeToToken(await loginAndConsent());
+    const clientId = (decodeJwt(first.body.access_token!) as { client_id: string }).client_id;
+    expect(clientId).toBe('desk-assistant');
+    const flowClient = first.body.refresh_token!;
+    const grantRow = await t.gw.store.db
+      .selectFrom('oidc_models')
+      .select(['payload'])
+      .where('model', '=', 'RefreshToken')
+      .execute();
+    const rt = grantRow
+      .map((r) => JSON.parse(r.payload) as { jti: string; clientId: string })
+      .find((p) => p.jti === flowClient);
+    expect(rt).toBeDefined();
+    const both = await Promise.all(
+      [0, 1].map(() =>
+        token({ grant_type: 'refresh_token', refresh_token: flowClient, client_id: rt!.clientId }),
+      ),
+    );
+    // The loser always sees the replay; the winner may be cut off mid-way by it (then both fail).
+    expect(both.filter((r) => r.status === 200).length).toBeLessThanOrEqual(1);
+    expect(both.some((r) => r.body.error === 'invalid_grant')).toBe(true);
+    const grantId = (await t.gw.sessions.get(decodeJwt(first.body.access_token!).sid as string))?.grantId;
+    expect(
+      (
+        await t.gw.store.db
+          .selectFrom('user_grants')
+          .select('revoked_by')
+          .where('id', '=', grantId!)
+          .executeTakeFirst()
+      )?.revoked_by,
+    ).toBe('replay-detection');
+    for (const winner of both.filter((r) => r.status === 200)) {
+      const after = await token({
+        grant_type: 'refresh_token',
+        refresh_token: winner.body.refresh_token!,
+        client_id: rt!.clientId,
+      });
+      expect(after.body.error).toBe('invalid_grant');
+      const sid = decodeJwt(winner.body.access_token!).sid as string;
+      expect((await t.gw.sessions.get(sid))?.revokedAt).not.toBeNull();
+    }
+  });
 });

@@ -43,6 +43,8 @@ export async function startTestGateway(
   const keys: Record<string, Record<string, unknown>> = {};
   const demo = config.agents.find((a) => a.id === 'demo-support')!;
   demo.maxConcurrentSessions = 50; // suites open many sessions; the limit itself is tested on analyst-1
+  // Delegated logins are tested on agents that opt in explicitly (and agents cloned from demo must not).
+  delete demo.delegation;
   const analyst: AgentConfig = {
     ...demo,
     id: 'analyst-1',
