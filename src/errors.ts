@@ -50,6 +50,8 @@ export const ERROR_STATUS = {
   AGENT_TOKEN_REFUSED: 403,
   /** The operator lacks the approver role, or is not a known operator. */
   APPROVER_FORBIDDEN: 403,
+  /** The tool acts with the user's own upstream account, which the user has not connected (or must reconnect). */
+  UPSTREAM_AUTHORIZATION_REQUIRED: 403,
   /** Separation of duties: the user an agent acts for may not approve its request. */
   SELF_APPROVAL_FORBIDDEN: 403,
   // 404

@@ -35,7 +35,10 @@ export type AuditEvent =
   /** A user's grant was revoked (by the user, an operator, or replay detection). */
   | 'GRANT_REVOKED'
   /** An OAuth client registered itself (RFC 7591). */
-  | 'CLIENT_REGISTERED';
+  | 'CLIENT_REGISTERED'
+  /** A user connected (or disconnected) their own account at an upstream (per-user credentials). */
+  | 'UPSTREAM_CONNECTED'
+  | 'UPSTREAM_DISCONNECTED';
 
 /** Who acted: the article's key distinction between agent and human actions. */
 export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';

@@ -243,6 +243,21 @@ function resolveUpstream(u: ConfigFile['upstreams'][number], dir: string): Upstr
                   : { audience: u.credentials.oauth.audience }),
               },
             }),
+        ...(u.credentials.userOAuth === undefined
+          ? {}
+          : {
+              userOAuth: {
+                issuer: u.credentials.userOAuth.issuer,
+                clientId: u.credentials.userOAuth.clientId,
+                scopes: u.credentials.userOAuth.scopes,
+                ...(u.credentials.userOAuth.clientSecret === undefined
+                  ? {}
+                  : { clientSecret: absoluteRef(u.credentials.userOAuth.clientSecret, dir) }),
+                ...(u.credentials.userOAuth.resource === undefined
+                  ? {}
+                  : { resource: u.credentials.userOAuth.resource }),
+              },
+            }),
       },
     };
   }
@@ -263,6 +278,15 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
     resolveStoreUrl(file.store.url, dataDir, ctx),
     Promise.all(file.agents.map((a, i) => resolveAgent(a, i, ctx))),
   ]);
+  file.upstreams.forEach((u, i) => {
+    if (u.transport === 'http' && u.credentials.userOAuth && !file.oauth.tokenKey) {
+      ctx.problems.push({
+        path: ['upstreams', i, 'credentials', 'userOAuth'],
+        message:
+          "users' upstream tokens are stored encrypted: set oauth.tokenKey to a reference to 32 random bytes (e.g. openssl rand -base64 32)",
+      });
+    }
+  });
   return {
     source: abs,
     dataDir,
@@ -281,7 +305,9 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
         ? { ...p, login: { ...p.login, clientSecret: absoluteRef(p.login.clientSecret, ctx.dir) } }
         : p,
     ),
-    oauth: file.oauth,
+    oauth: file.oauth.tokenKey
+      ? { ...file.oauth, tokenKey: absoluteRef(file.oauth.tokenKey, ctx.dir) }
+      : file.oauth,
     log: file.log,
   };
 }

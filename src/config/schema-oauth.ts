@@ -1,6 +1,6 @@
 /** The `oauth:` section (issue #6): users' delegated logins at the embedded authorization server. */
 import { z } from 'zod';
-import { durationField } from './fields.js';
+import { durationField, field, secretRef } from './fields.js';
 import type { OAuthConfig } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -12,6 +12,8 @@ export const OAUTH_KEYS = [
   'grantTtl',
   'refreshTokenTtl',
   'loginSessionTtl',
+  'tokenKey',
+  'userOAuth',
 ];
 
 export const oauthSchema = z
@@ -28,6 +30,8 @@ export const oauthSchema = z
     refreshTokenTtl: durationField({ min: 60_000, max: 365 * DAY_MS }).default(14 * DAY_MS),
     /** How long a user stays logged in at the consent page (then logs in again). */
     loginSessionTtl: durationField({ min: 60_000, max: DAY_MS }).default(3_600_000),
+    /** Encrypts users' upstream tokens at rest (needed when an upstream uses credentials.userOAuth). */
+    tokenKey: field('a secret reference', (v) => secretRef(v, false)).optional(),
   })
   .prefault({})
   .transform(
@@ -38,5 +42,6 @@ export const oauthSchema = z
       grantTtlMs: o.grantTtl,
       refreshTokenTtlMs: Math.min(o.refreshTokenTtl, o.grantTtl),
       loginSessionTtlMs: o.loginSessionTtl,
+      ...(o.tokenKey === undefined ? {} : { tokenKey: o.tokenKey }),
     }),
   );

@@ -45,4 +45,30 @@ describe('upstreams[].credentials.oauth', () => {
     );
     expect('error' in r ? r.error : 'loaded').toMatch(/Authorization header/);
   });
+
+  it('reads per-user credentials (userOAuth) with oauth.tokenKey, secrets relative to the config', async () => {
+    const r = await loadYaml(
+      'upstreams:\n  - { name: tracker, transport: http, url: "https://tracker.example.com/mcp", credentials: { userOAuth: { issuer: "https://auth.tracker.example.com", clientId: warden, clientSecret: { file: t.secret }, scopes: [issues:read] } } }\noauth: { tokenKey: { file: token.key } }\n',
+    );
+    if ('error' in r) throw new Error(r.error);
+    const u = r.config.upstreams[0] as HttpUpstreamConfig;
+    expect(u.credentials.userOAuth).toMatchObject({
+      issuer: 'https://auth.tracker.example.com',
+      clientId: 'warden',
+      scopes: ['issues:read'],
+    });
+    expect((u.credentials.userOAuth!.clientSecret as { file: string }).file).toMatch(/^\/.*\/t\.secret$/);
+    expect((r.config.oauth.tokenKey as { file: string }).file).toMatch(/^\/.*\/token\.key$/);
+  });
+
+  it('refuses userOAuth without oauth.tokenKey, and beside the gateway-wide oauth', async () => {
+    const noKey = await load(
+      '{ name: tracker, transport: http, url: "https://t.example.com/mcp", credentials: { userOAuth: { issuer: "https://a.example.com", clientId: w } } }',
+    );
+    expect('error' in noKey ? noKey.error : 'loaded').toMatch(/oauth\.tokenKey/);
+    const both = await load(
+      '{ name: tracker, transport: http, url: "https://t.example.com/mcp", credentials: { userOAuth: { issuer: "https://a.example.com", clientId: w }, oauth: { tokenUrl: "https://a.example/t", clientId: gw, clientSecret: { env: S } } } }',
+    );
+    expect('error' in both ? both.error : 'loaded').toMatch(/not both/);
+  });
 });

@@ -187,14 +187,39 @@ const httpUpstreamSchema = strict({
       resource: nonEmpty.optional(),
       audience: nonEmpty.optional(),
     }).optional(),
+    userOAuth: strict({
+      // Kept as written: discovery compares it exactly with the metadata's `issuer` (RFC 8414 §3.3).
+      issuer: z.string().refine(
+        (v) => {
+          const u = URL.parse(v);
+          return (
+            u !== null &&
+            (u.protocol === 'https:' || u.protocol === 'http:') &&
+            u.username === '' &&
+            u.password === ''
+          );
+        },
+        { error: 'expected the authorization server issuer as an https:// URL (no credentials)' },
+      ),
+      clientId: nonEmpty,
+      clientSecret: field('a secret reference', (v) => secretRef(v, false)).optional(),
+      scopes: z.array(nonEmpty).default(() => []),
+      resource: nonEmpty.optional(),
+    }).optional(),
   })
     .refine(
       (c) =>
-        c.oauth === undefined || !Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization'),
+        (c.oauth === undefined && c.userOAuth === undefined) ||
+        !Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization'),
       {
-        error: 'credentials.oauth sets the Authorization header; do not set it under credentials.headers too',
+        error:
+          'credentials.oauth / userOAuth set the Authorization header; do not set it under credentials.headers too',
       },
     )
+    .refine((c) => c.oauth === undefined || c.userOAuth === undefined, {
+      error:
+        'use credentials.oauth (the gateway’s own token) or credentials.userOAuth (each user’s), not both',
+    })
     .prefault({}),
   ...timeouts,
 });

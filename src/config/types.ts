@@ -81,7 +81,24 @@ export interface HttpUpstreamConfig extends UpstreamBase {
    * Secret headers (e.g. Authorization), resolved per call and injected by the gateway;
    * and/or OAuth client credentials, whose access token goes in `Authorization: Bearer`.
    */
-  credentials: { headers: Record<string, SecretRef & { prefix?: string }>; oauth?: UpstreamOAuthConfig };
+  credentials: {
+    headers: Record<string, SecretRef & { prefix?: string }>;
+    oauth?: UpstreamOAuthConfig;
+    /** Each user's own account at the upstream (issue #6): their token is attached to their calls. */
+    userOAuth?: UpstreamUserOAuthConfig;
+  };
+}
+
+/** Per-user credentials: users connect their account at `issuer`; Warden keeps their tokens, encrypted. */
+export interface UpstreamUserOAuthConfig {
+  /** The upstream's authorization server (RFC 8414 / OpenID discovery). */
+  issuer: string;
+  clientId: string;
+  /** Absent = a public client (PKCE only). */
+  clientSecret?: SecretRef;
+  scopes: string[];
+  /** RFC 8707 resource indicator; default the upstream's URL. */
+  resource?: string;
 }
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
@@ -103,6 +120,8 @@ export interface OAuthConfig {
   grantTtlMs: number;
   refreshTokenTtlMs: number;
   loginSessionTtlMs: number;
+  /** 32 random bytes (base64/base64url) that encrypt users' upstream tokens at rest; needed with userOAuth. */
+  tokenKey?: SecretRef;
 }
 
 export interface AgentConfig {

@@ -17,6 +17,7 @@ import type { OAuthConfig } from '../config/types.js';
 import { isWardenError } from '../errors.js';
 import type { Agent, AgentRegistry } from '../identity/index.js';
 import type { Store } from '../store/index.js';
+import type { PendingConnect, UserOAuth } from '../upstream/index.js';
 import { type Clock, randomId, systemClock } from '../util/clock.js';
 import { clientKind, eligibleAgents, offerFor, redirectHost, type UserDirectory } from './delegated.js';
 import type { UserGrant, UserGrants } from './grants.js';
@@ -50,6 +51,11 @@ export interface InteractionDeps {
   external?: ExternalLogin;
   config: OAuthConfig;
   audit(entry: AuditInput): Promise<unknown>;
+  /** Upstreams used with each user's own account: the account page connects and disconnects them. */
+  upstreamAccounts?: {
+    perUserUpstreams(): Array<{ name: string; oauth: UserOAuth }>;
+    userChanged(upstream: string, userId: string, connected: boolean): Promise<void>;
+  };
   clock?: Clock;
   onServerError?: (err: unknown) => void;
 }
@@ -459,6 +465,65 @@ export function createInteractions(deps: InteractionDeps) {
 
   // ---- external identity providers -----------------------------------------------------------
 
+  /**
+   * Leaves for another site's sign-in (an identity provider, an upstream's authorization server):
+   * what the return needs is kept server-side under the OAuth `state`, bound to this browser by a
+   * random cookie whose hash is stored beside it.
+   */
+  async function departBound(
+    res: ServerResponse,
+    model: 'WardenLogin' | 'WardenConnect',
+    state: string,
+    payload: Record<string, unknown>,
+    redirectTo: string,
+  ): Promise<void> {
+    const binding = randomBytes(32).toString('base64url');
+    await deps.store.db
+      .insertInto('oidc_models')
+      .values({
+        model,
+        id: state,
+        payload: JSON.stringify({
+          ...payload,
+          binding: createHash('sha256').update(binding).digest('base64url'),
+        }),
+        expires_at: clock.now() + EXTERNAL_LOGIN_MS,
+        consumed_at: null,
+        grant_id: null,
+        uid: null,
+        user_code: null,
+      })
+      .execute();
+    addCookie(res, cookie(LOGIN_COOKIE, binding, { sameSite: 'Lax', maxAgeS: EXTERNAL_LOGIN_MS / 1000 }));
+    redirect(res, redirectTo);
+  }
+
+  /** The return from departBound: single-use, unexpired, and in the browser that left. */
+  async function returnBound<T>(
+    req: IncomingMessage,
+    res: ServerResponse,
+    model: 'WardenLogin' | 'WardenConnect',
+    state: string,
+    what: 'login' | 'connection',
+  ): Promise<T> {
+    const row = await deps.store.db
+      .deleteFrom('oidc_models')
+      .where('model', '=', model)
+      .where('id', '=', state)
+      .returning(['payload', 'expires_at'])
+      .executeTakeFirst();
+    if (!row || Number(row.expires_at) <= clock.now()) {
+      throw new FormError(400, `This ${what} expired or was already used. Start again.`);
+    }
+    const saved = JSON.parse(row.payload) as T & { binding: string };
+    const binding = parseCookies(req).get(LOGIN_COOKIE);
+    addCookie(res, cookie(LOGIN_COOKIE, '', { sameSite: 'Lax', maxAgeS: 0 }));
+    const hashed = binding ? createHash('sha256').update(binding).digest('base64url') : undefined;
+    if (!sameSecret(hashed, saved.binding))
+      throw new FormError(400, `This ${what} was started in another browser.`);
+    return saved;
+  }
+
   async function externalStart(
     res: ServerResponse,
     name: string,
@@ -467,51 +532,23 @@ export function createInteractions(deps: InteractionDeps) {
     if (!deps.external?.list().some((p) => p.name === name))
       throw new FormError(404, 'Unknown identity provider.');
     const started = await deps.external.start(name, `${deps.publicUrl}${base}/login/callback`);
-    const binding = randomBytes(32).toString('base64url');
-    const now = clock.now();
-    await deps.store.db
-      .insertInto('oidc_models')
-      .values({
-        model: 'WardenLogin',
-        id: started.state.state,
-        payload: JSON.stringify({
-          pending: started.state,
-          binding: createHash('sha256').update(binding).digest('base64url'),
-          ...purpose,
-        }),
-        expires_at: now + EXTERNAL_LOGIN_MS,
-        consumed_at: null,
-        grant_id: null,
-        uid: null,
-        user_code: null,
-      })
-      .execute();
-    addCookie(res, cookie(LOGIN_COOKIE, binding, { sameSite: 'Lax', maxAgeS: EXTERNAL_LOGIN_MS / 1000 }));
-    redirect(res, started.redirectTo);
+    await departBound(
+      res,
+      'WardenLogin',
+      started.state.state,
+      { pending: started.state, ...purpose },
+      started.redirectTo,
+    );
   }
 
   async function externalCallback(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const state = url.searchParams.get('state') ?? '';
-    const now = clock.now();
-    const row = await deps.store.db
-      .deleteFrom('oidc_models')
-      .where('model', '=', 'WardenLogin')
-      .where('id', '=', state)
-      .returning(['payload', 'expires_at'])
-      .executeTakeFirst();
-    if (!row || Number(row.expires_at) <= now)
-      throw new FormError(400, 'This login expired or was already used. Start again.');
-    const saved = JSON.parse(row.payload) as {
-      pending: never;
-      binding: string;
-      interaction?: string;
-      account?: true;
-    };
-    const binding = parseCookies(req).get(LOGIN_COOKIE);
-    const hashed = binding ? createHash('sha256').update(binding).digest('base64url') : undefined;
-    addCookie(res, cookie(LOGIN_COOKIE, '', { sameSite: 'Lax', maxAgeS: 0 }));
-    if (!sameSecret(hashed, saved.binding))
-      throw new FormError(400, 'This login was started in another browser.');
+    const saved = await returnBound<{ pending: never; interaction?: string; account?: true }>(
+      req,
+      res,
+      'WardenLogin',
+      url.searchParams.get('state') ?? '',
+      'login',
+    );
     let user: { userId: string; displayName?: string };
     try {
       user = await deps.external!.finish(url, saved.pending);
@@ -604,12 +641,106 @@ export function createInteractions(deps: InteractionDeps) {
       return;
     }
     const grants = await deps.grants.listForUser(userId);
+    const accounts = await connectedAccounts(userId, csrf);
     page(res, {
       title: 'Your grants',
-      body: `<h1>Applications acting for you</h1><p class="muted">Logged in as <code>${esc(userId)}</code>.</p>
-${grants.length === 0 ? '<p>You have not allowed any application to act for you.</p>' : `<table><thead><tr><th>Application</th><th>Access</th><th></th></tr></thead><tbody>${grants.map((g) => grantRow(g, csrf)).join('')}</tbody></table>`}
+      ...(error ? { status: 400 } : {}),
+      body: `<h1>Applications acting for you</h1><p class="muted">Logged in as <code>${esc(userId)}</code>.</p>${error ? `<p class="error" role="alert">${esc(error)}</p>` : ''}
+${grants.length === 0 ? '<p>You have not allowed any application to act for you.</p>' : `<table><thead><tr><th>Application</th><th>Access</th><th></th></tr></thead><tbody>${grants.map((g) => grantRow(g, csrf)).join('')}</tbody></table>`}${accounts}
 <form method="post" action="${esc(`${base}/account/logout`)}">${csrfField(csrf)}<div class="row"><button type="submit">Log out</button></div></form>`,
     });
+  }
+
+  // ---- your own accounts at upstreams (per-user credentials) --------------------------------
+
+  const perUser = () => deps.upstreamAccounts?.perUserUpstreams() ?? [];
+
+  async function connectedAccounts(userId: string, csrf: string): Promise<string> {
+    const list = perUser();
+    if (list.length === 0) return '';
+    const rows = await Promise.all(
+      list.map(async (u) => {
+        const on = await u.oauth.connected(userId);
+        const action = on
+          ? `<form method="post" action="${esc(`${base}/account/disconnect`)}">${csrfField(csrf)}<input type="hidden" name="upstream" value="${esc(u.name)}"><button type="submit">Disconnect</button></form>`
+          : `<form method="get" action="${esc(`${base}/account/connect/${encodeURIComponent(u.name)}`)}"><button class="primary" type="submit">Connect</button></form>`;
+        return `<tr><td><strong>${esc(u.name)}</strong><br><span class="muted">${esc(new URL(u.oauth.issuer).host)}</span></td><td>${on ? 'connected: its tools act as you' : 'not connected'}</td><td>${action}</td></tr>`;
+      }),
+    );
+    return `<h2>Your accounts at tools</h2><p class="muted">These tools act with your own account there. Warden keeps the tokens encrypted and never shows them to an agent.</p><table><tbody>${rows.join('')}</tbody></table>`;
+  }
+
+  function upstreamNamed(name: string): { name: string; oauth: UserOAuth } {
+    const u = perUser().find((x) => x.name === name);
+    if (!u) throw new FormError(404, 'There is no such tool account.');
+    return u;
+  }
+
+  async function connectStart(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const userId = await accountUser(req);
+    if (!userId) throw new FormError(401, 'Log in on your account page first.');
+    const u = upstreamNamed(name);
+    const started = await u.oauth.start(userId, `${deps.publicUrl}${base}/connect/callback`);
+    await departBound(
+      res,
+      'WardenConnect',
+      started.pending.state,
+      { pending: started.pending },
+      started.redirectTo,
+    );
+  }
+
+  async function connectCallback(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const saved = await returnBound<{ pending: PendingConnect }>(
+      req,
+      res,
+      'WardenConnect',
+      url.searchParams.get('state') ?? '',
+      'connection',
+    );
+    // The tokens go to the user who started, and only while that user is still logged in here.
+    if ((await accountUser(req)) !== saved.pending.userId) {
+      throw new FormError(401, 'Log in on your account page again, then connect.');
+    }
+    const u = upstreamNamed(saved.pending.upstream);
+    try {
+      await u.oauth.finish(url, saved.pending);
+    } catch (e) {
+      if (!isWardenError(e)) throw e;
+      return showAccount(req, res, `${u.name}: ${e.message}.`);
+    }
+    await deps.upstreamAccounts?.userChanged(u.name, saved.pending.userId, true);
+    await audit({
+      event: 'UPSTREAM_CONNECTED',
+      actorType: 'HUMAN',
+      actorId: saved.pending.userId,
+      triggerUserId: saved.pending.userId,
+      triggerSource: 'user',
+      result: 'success',
+      data: { upstream: u.name, issuer: u.oauth.issuer },
+    });
+    redirect(res, `${base}/account`);
+  }
+
+  async function disconnect(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await readForm(req);
+    checkCsrf(req, form);
+    const userId = await accountUser(req);
+    if (!userId) throw new FormError(401, 'Log in again to disconnect an account.');
+    const u = upstreamNamed(form.get('upstream') ?? '');
+    if (await u.oauth.disconnect(userId)) {
+      await deps.upstreamAccounts?.userChanged(u.name, userId, false);
+      await audit({
+        event: 'UPSTREAM_DISCONNECTED',
+        actorType: 'HUMAN',
+        actorId: userId,
+        triggerUserId: userId,
+        triggerSource: 'user',
+        result: 'success',
+        data: { upstream: u.name, issuer: u.oauth.issuer },
+      });
+    }
+    redirect(res, `${base}/account`);
   }
 
   async function accountLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -700,6 +831,9 @@ ${grants.length === 0 ? '<p>You have not allowed any application to act for you.
       /^\/account\/idp\/([a-z0-9-]{1,63})$/,
       (_req, res, m) => externalStart(res, m[1]!, { account: true }),
     ],
+    ['GET', /^\/account\/connect\/([a-z0-9-]{1,64})$/, (req, res, m) => connectStart(req, res, m[1]!)],
+    ['POST', /^\/account\/disconnect$/, (req, res) => disconnect(req, res)],
+    ['GET', /^\/connect\/callback$/, (req, res, _m, url) => connectCallback(req, res, url)],
   ];
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<void> {
@@ -716,6 +850,7 @@ ${grants.length === 0 ? '<p>You have not allowed any application to act for you.
       return (
         path.startsWith('/interaction/') ||
         path === '/login/callback' ||
+        path === '/connect/callback' ||
         path === '/account' ||
         path.startsWith('/account/')
       );

@@ -50,7 +50,10 @@ export interface AuthorizationServerDeps {
   /** Server-side failures (5xx), for logging; the client only ever sees `server_error`. */
   onServerError?: (err: unknown) => void;
   /** Users' delegated logins (authorization code + PKCE, consent pages); absent = agents only. */
-  delegation?: Pick<InteractionDeps, 'grants' | 'users' | 'passwords' | 'external' | 'config' | 'audit'> & {
+  delegation?: Pick<
+    InteractionDeps,
+    'grants' | 'users' | 'passwords' | 'external' | 'config' | 'audit' | 'upstreamAccounts'
+  > & {
     /** Replaces the fetch used for client metadata documents (tests: a private CA). */
     fetch?: typeof fetch;
   };
@@ -289,6 +292,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
         users: delegation.users,
         ...(delegation.passwords ? { passwords: delegation.passwords } : {}),
         ...(delegation.external ? { external: delegation.external } : {}),
+        ...(delegation.upstreamAccounts ? { upstreamAccounts: delegation.upstreamAccounts } : {}),
         config: delegation.config,
         audit: (e) => delegation.audit(e),
         clock,

@@ -10,7 +10,12 @@ export function execute(deps: Pick<PipelineDeps, 'tools'>): Step {
         throw new WardenError('INTERNAL', 'Execution ran out of order');
       }
       const signal = state.request.signal;
-      state.result = await deps.tools.callTool(state.tool.name, state.parameters, signal ? { signal } : {});
+      // The user the session acts for: an upstream with per-user credentials uses their own account.
+      const userId = state.session?.userId ?? null;
+      state.result = await deps.tools.callTool(state.tool.name, state.parameters, {
+        ...(signal ? { signal } : {}),
+        ...(userId ? { userId } : {}),
+      });
     },
   };
 }

@@ -96,7 +96,7 @@ export interface PipelineDeps {
     callTool(
       name: string,
       args: Record<string, unknown>,
-      opts: { signal?: AbortSignal; timeoutMs?: number },
+      opts: { signal?: AbortSignal; timeoutMs?: number; userId?: string },
     ): Promise<CallToolResult>;
   };
   audit: { append(input: AuditInput, opts?: { durable?: boolean }): Promise<AuditEntry> };

@@ -9,6 +9,12 @@ import type { WardenConfig } from '../config/types.js';
 import { type SessionStore, USER_ID } from '../identity/index.js';
 import { type UserDirectory, UserGrants } from '../oauth/index.js';
 import type { Store } from '../store/index.js';
+import {
+  decodeTokenKey,
+  type UpstreamPoolOptions,
+  UpstreamTokenVault,
+  UserOAuth,
+} from '../upstream/index.js';
 import { LoginFailedError, OidcLoginSource, UserStore } from '../users/index.js';
 import type { Clock } from '../util/clock.js';
 
@@ -55,5 +61,33 @@ export function delegationDeps(
       : {}),
     config: config.oauth,
     audit: (entry: Parameters<AuditLog['append']>[0]) => deps.audit.append(entry),
+  };
+}
+
+/** The pool's per-user credentials (credentials.userOAuth), sealed with oauth.tokenKey; none without the key. */
+export function perUserCredentials(
+  config: WardenConfig,
+  deps: { store: Store; clock: Clock; fetch?: typeof fetch },
+): { userOAuth?: NonNullable<UpstreamPoolOptions['userOAuth']> } {
+  const keyRef = config.oauth.tokenKey;
+  if (!keyRef) return {};
+  let key: Promise<Uint8Array> | undefined;
+  const vault = new UpstreamTokenVault(
+    deps.store,
+    // Resolved once, on first use; a bad key fails the first connect or call, loudly.
+    () => (key ??= resolveSecret(keyRef).then(decodeTokenKey)),
+    deps.clock,
+  );
+  return {
+    userOAuth: {
+      client: (u) =>
+        new UserOAuth(u.name, u.credentials.userOAuth!, u.url, {
+          vault,
+          resolveSecret: (ref) => resolveSecret(ref),
+          clock: deps.clock,
+          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        }),
+      knownUsers: (issuer) => vault.usersAt(issuer, 3),
+    },
   };
 }

@@ -34,7 +34,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { VERSION } from '../version.js';
 import { mountAdmin } from './admin.js';
 import { createApp } from './app.js';
-import { delegationDeps } from './delegation.js';
+import { delegationDeps, perUserCredentials } from './delegation.js';
 import { createLogger, type Logger } from './logger.js';
 import { McpFace } from './mcp.js';
 import { restToolCalls } from './rest.js';
@@ -48,6 +48,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Replaces the fetch for OAuth client metadata documents (tests: an https server with a private CA). */
   oauthFetch?: typeof fetch;
+  /** Replaces the fetch Warden's per-user upstream OAuth client uses (tests). */
+  upstreamFetch?: typeof fetch;
 }
 
 /** A running gateway and the parts tests and the CLI reach into. */
@@ -118,9 +120,21 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       clock,
       clockSkewMs: config.tokens.clockSkewMs,
     });
+    // Built before the authorization server: the account page lists per-user upstream accounts.
+    const pool = new UpstreamPool(config.upstreams, {
+      resolveSecret: (ref) => resolveSecret(ref),
+      logger: logger.child({ component: 'upstream' }),
+      ...perUserCredentials(config, {
+        store,
+        clock,
+        ...(options.upstreamFetch ? { fetch: options.upstreamFetch } : {}),
+      }),
+    });
+    closers.push(() => pool.close());
     const delegation = {
       ...delegationDeps(config, { store, sessions, clock, audit }),
       ...(options.oauthFetch ? { fetch: options.oauthFetch } : {}),
+      upstreamAccounts: pool,
     };
     const oauth = await createAuthorizationServer({
       store,
@@ -141,12 +155,6 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       // oidc-provider checks times against Date.now() itself: it gets the real clock, always.
     });
     closers.push(() => oauth.close());
-
-    const pool = new UpstreamPool(config.upstreams, {
-      resolveSecret: (ref) => resolveSecret(ref),
-      logger: logger.child({ component: 'upstream' }),
-    });
-    closers.push(() => pool.close());
     await pool.start();
 
     const limiter = await openLimiter(config.limits, {

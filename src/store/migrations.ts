@@ -274,6 +274,23 @@ const m005Users: Migration = {
   },
 };
 
+/** Users' own tokens at upstream authorization servers (issue #6), encrypted; one row per user and issuer. */
+const m006UpstreamTokens: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('upstream_tokens')
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('issuer', 'text', (c) => c.notNull())
+      .addColumn('sealed', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('upstream_tokens_pk', ['user_id', 'issuer'])
+      .execute();
+    await db.schema.createIndex('upstream_tokens_issuer').on('upstream_tokens').column('issuer').execute();
+  },
+};
+
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   // Kysely looks for its migration tables in every schema unless told which one;
@@ -291,6 +308,7 @@ export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promi
         '003_agent_scopes': m003AgentScopes,
         '004_approvals': m004Approvals,
         '005_users': m005Users,
+        '006_upstream_tokens': m006UpstreamTokens,
       };
     },
   };

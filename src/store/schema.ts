@@ -228,7 +228,20 @@ export interface UserGrantsTable {
   revoked_by: string | null;
 }
 
+/** A user's tokens at an upstream's authorization server, sealed (JWE, dir + A256GCM); migration 006. */
+export interface UpstreamTokensTable {
+  user_id: string;
+  issuer: string;
+  /** Compact JWE of the token set; its protected header names the user and the issuer. */
+  sealed: string;
+  /** When the access token expires (epoch ms); null = unknown. */
+  expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
+  upstream_tokens: UpstreamTokensTable;
   users: UsersTable;
   user_grants: UserGrantsTable;
   approvals: ApprovalsTable;

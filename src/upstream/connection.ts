@@ -38,6 +38,8 @@ export interface ConnectionDeps {
   random: () => number;
   /** Called after this upstream's tool list changed. */
   onToolsChanged: () => void;
+  /** HTTP only: the bearer token for each request (a user's own); `stale` = the one just refused. */
+  bearer?: (stale?: string) => Promise<string>;
 }
 
 /** The client side of one upstream MCP server. */
@@ -82,7 +84,12 @@ export class UpstreamConnection {
     const { logger } = this.deps;
     let client: Client | undefined;
     try {
-      const built = await createUpstreamTransport(this.config, this.deps.resolveSecret, logger);
+      const built = await createUpstreamTransport(
+        this.config,
+        this.deps.resolveSecret,
+        logger,
+        this.deps.bearer,
+      );
       const c = new Client(CLIENT_INFO, { capabilities: {} });
       client = c;
       c.onclose = () => this.onClientClosed(c);

@@ -11,3 +11,5 @@ export type {
   UpstreamState,
   UpstreamStatus,
 } from './types.js';
+export { authorizationRequired, type PendingConnect, UserOAuth } from './user-oauth.js';
+export { decodeTokenKey, type UpstreamTokenSet, UpstreamTokenVault } from './user-tokens.js';

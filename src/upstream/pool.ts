@@ -9,6 +9,7 @@ import type { UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { aggregateTools } from './aggregate.js';
 import { UpstreamConnection } from './connection.js';
+import { PerUserUpstream } from './per-user.js';
 import type {
   AggregatedTool,
   CallToolOptions,
@@ -16,15 +17,18 @@ import type {
   UpstreamPoolOptions,
   UpstreamStatus,
 } from './types.js';
+import type { UserOAuth } from './user-oauth.js';
 
 const silent: PoolLogger = { warn: () => {}, info: () => {} };
 
 /** Connections to every configured upstream MCP server, with one aggregated tool list. */
+type Upstream = UpstreamConnection | PerUserUpstream;
+
 export class UpstreamPool {
-  private readonly connections: UpstreamConnection[];
+  private readonly connections: Upstream[];
   private readonly logger: PoolLogger;
   private tools: AggregatedTool[] = [];
-  private byName = new Map<string, { tool: AggregatedTool; connection: UpstreamConnection }>();
+  private byName = new Map<string, { tool: AggregatedTool; connection: Upstream }>();
   private readonly listeners = new Set<(tools: AggregatedTool[]) => void>();
 
   constructor(configs: readonly UpstreamConfig[], options: UpstreamPoolOptions) {
@@ -38,17 +42,46 @@ export class UpstreamPool {
       }
       names.add(c.name);
     }
-    this.connections = configs.map(
-      (config) =>
-        new UpstreamConnection(config, {
-          resolveSecret: options.resolveSecret,
-          logger: this.logger,
-          initialBackoffMs: options.reconnect?.initialMs ?? 500,
-          maxBackoffMs: options.reconnect?.maxMs ?? 30_000,
-          random: options.random ?? Math.random,
-          onToolsChanged: () => this.rebuild(),
-        }),
+    this.connections = configs.map((config): Upstream => {
+      const deps = {
+        resolveSecret: options.resolveSecret,
+        logger: this.logger,
+        initialBackoffMs: options.reconnect?.initialMs ?? 500,
+        maxBackoffMs: options.reconnect?.maxMs ?? 30_000,
+        random: options.random ?? Math.random,
+        onToolsChanged: () => this.rebuild(),
+      };
+      if (config.transport === 'http' && config.credentials.userOAuth) {
+        const per = options.userOAuth;
+        if (!per) {
+          throw new WardenError('CONFIG_INVALID', 'Invalid configuration', {
+            detail: `upstream ${config.name} uses per-user credentials, which need oauth.tokenKey`,
+          });
+        }
+        const issuer = config.credentials.userOAuth.issuer;
+        return new PerUserUpstream(config, deps, per.client(config), () => per.knownUsers(issuer));
+      }
+      return new UpstreamConnection(config, deps);
+    });
+  }
+
+  /** The per-user OAuth client of `upstream`, when it uses each user's own account. */
+  userOAuth(upstream: string): UserOAuth | undefined {
+    const c = this.connections.find((u) => u.name === upstream);
+    return c instanceof PerUserUpstream ? c.oauthClient : undefined;
+  }
+
+  /** Upstreams that use each user's own account. */
+  perUserUpstreams(): Array<{ name: string; oauth: UserOAuth }> {
+    return this.connections.flatMap((c) =>
+      c instanceof PerUserUpstream ? [{ name: c.name, oauth: c.oauthClient }] : [],
     );
+  }
+
+  /** A user connected (or disconnected) their account at `upstream`. */
+  async userChanged(upstream: string, userId: string, connected: boolean): Promise<void> {
+    const c = this.connections.find((u) => u.name === upstream);
+    if (c instanceof PerUserUpstream) await c.userChanged(userId, connected);
   }
 
   /** Connects every upstream in parallel; resolves when each has connected or failed (failed ones keep retrying). */
@@ -105,7 +138,7 @@ export class UpstreamPool {
       this.logger.warn(conflict, 'ambiguous public tool name; not published');
     }
     const byConn = new Map(this.connections.map((c) => [c.name, c]));
-    const byName = new Map<string, { tool: AggregatedTool; connection: UpstreamConnection }>();
+    const byName = new Map<string, { tool: AggregatedTool; connection: Upstream }>();
     for (const tool of tools) {
       const connection = byConn.get(tool.upstream);
       if (connection) byName.set(tool.name, { tool, connection });

@@ -28,10 +28,12 @@ export async function createUpstreamTransport(
   config: UpstreamConfig,
   resolveSecret: SecretResolver,
   logger: PoolLogger,
+  /** HTTP: a per-connection bearer token source (a user's own token) instead of config.credentials.oauth. */
+  bearer?: (stale?: string) => Promise<string>,
 ): Promise<UpstreamTransport> {
   return config.transport === 'stdio'
     ? createStdioTransport(config, resolveSecret, logger)
-    : { transport: createHttpTransport(config, resolveSecret), stderrTail: () => [] };
+    : { transport: createHttpTransport(config, resolveSecret, bearer), stderrTail: () => [] };
 }
 
 async function resolveOrFail(
@@ -95,11 +97,32 @@ async function createStdioTransport(
   };
 }
 
-function createHttpTransport(config: HttpUpstreamConfig, resolveSecret: SecretResolver): Transport {
+/** A per-connection token source as a credential: a token the upstream refused is refreshed, not re-read. */
+function bearerCredential(bearer: (stale?: string) => Promise<string>) {
+  let stale: string | undefined;
+  return {
+    token: () => {
+      const refused = stale;
+      stale = undefined;
+      return bearer(refused);
+    },
+    invalidate: (token: string) => {
+      stale = token;
+    },
+  };
+}
+
+function createHttpTransport(
+  config: HttpUpstreamConfig,
+  resolveSecret: SecretResolver,
+  bearer?: (stale?: string) => Promise<string>,
+): Transport {
   const headers = Object.entries(config.credentials.headers);
-  const oauth = config.credentials.oauth
-    ? new OAuthCredential(config.name, config.credentials.oauth, resolveSecret)
-    : undefined;
+  const oauth = bearer
+    ? bearerCredential(bearer)
+    : config.credentials.oauth
+      ? new OAuthCredential(config.name, config.credentials.oauth, resolveSecret)
+      : undefined;
   // Resolved per request, so a rotated secret is picked up without a reconnect.
   const withHeaders = async (init: RequestInit | undefined, token: string | undefined) => {
     const h = new Headers(init?.headers);

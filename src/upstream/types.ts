@@ -1,5 +1,6 @@
 /** Public types of the upstream pool. */
-import type { SecretRef } from '../config/types.js';
+import type { HttpUpstreamConfig, SecretRef } from '../config/types.js';
+import type { UserOAuth } from './user-oauth.js';
 
 /** A tool as Warden publishes it: public name plus where it really lives. */
 export interface AggregatedTool {
@@ -44,6 +45,8 @@ export interface CallToolOptions {
   signal?: AbortSignal;
   /** Overrides the upstream's configured per-call timeout. */
   timeoutMs?: number;
+  /** The user the call is made for: upstreams with per-user credentials use this user's own account. */
+  userId?: string | null;
 }
 
 export interface ReconnectOptions {
@@ -59,4 +62,9 @@ export interface UpstreamPoolOptions {
   reconnect?: ReconnectOptions;
   /** Jitter source in [0, 1); injected so tests can pin it. Default Math.random. */
   random?: () => number;
+  /** Per-user credentials (credentials.userOAuth): each such upstream's OAuth client and who connected. */
+  userOAuth?: {
+    client(config: HttpUpstreamConfig): UserOAuth;
+    knownUsers(issuer: string): Promise<string[]>;
+  };
 }

@@ -121,3 +121,51 @@ export async function tokenRequest(
   });
   return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
+
+/**
+ * The whole delegated login for tests that need a user's token and not the pages themselves:
+ * register a client, log `user` in with a password, allow `agent`, redeem the code.
+ */
+export async function delegatedToken(
+  gateway: string,
+  opts: { user: string; password: string; agent: string; redirectUri?: string; scope?: string },
+): Promise<{ accessToken: string; refreshToken?: string; clientId: string; browser: TestBrowser }> {
+  const redirectUri = opts.redirectUri ?? 'http://127.0.0.1:9/callback';
+  const client = (await registerClient(gateway, redirectUri)).body;
+  const browser = new TestBrowser(gateway);
+  const { verifier, challenge } = pkce();
+  const login = await browser.follow(
+    `${gateway}/oauth/authorize?${new URLSearchParams({
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: redirectUri,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ...(opts.scope ? { scope: opts.scope } : {}),
+    })}`,
+  );
+  const consent = await browser.follow(new URL(TestBrowser.action(login.body, /\/login$/), gateway).href, {
+    method: 'POST',
+    form: { csrf: TestBrowser.csrf(login.body), username: opts.user, password: opts.password },
+  });
+  const done = await browser.follow(new URL(TestBrowser.action(consent.body, /\/consent$/), gateway).href, {
+    method: 'POST',
+    form: { csrf: TestBrowser.csrf(consent.body), agent: opts.agent, decision: 'allow' },
+  });
+  const code = new URL(done.url).searchParams.get('code');
+  if (!code) throw new Error(`no code: ${done.status} ${done.url} ${done.body.slice(0, 300)}`);
+  const res = await tokenRequest(gateway, {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: redirectUri,
+    client_id: client.client_id,
+    code_verifier: verifier,
+  });
+  if (res.status !== 200) throw new Error(`token: ${res.status} ${JSON.stringify(res.body)}`);
+  return {
+    accessToken: res.body.access_token!,
+    ...(res.body.refresh_token ? { refreshToken: res.body.refresh_token } : {}),
+    clientId: client.client_id,
+    browser,
+  };
+}
