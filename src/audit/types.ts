@@ -26,6 +26,8 @@ export type AuditEvent =
   | 'REVIEW_FLAGGED'
   /** A reviewer recorded a verdict on a flagged call. */
   | 'REVIEW_RECORDED'
+  /** An operator created, changed or removed a user of the embedded store (data.action says which). */
+  | 'USER_UPDATED'
   /** A person logged in at the authorization server (issue #6), or failed to. */
   | 'USER_LOGIN'
   | 'USER_LOGIN_FAILED'

@@ -173,7 +173,7 @@ export function registerUsers(program: Command): void {
   ).action((id: string, opts: CommonOptions & PasswordOptions & { name?: string; email?: string }) =>
     withUsers(
       opts,
-      async (store, now) => {
+      async (store, now, s) => {
         const { passwordProblem } = await import('../users/index.js');
         // Before asking for a password: an id that cannot be added should not cost typing one.
         if (await store.get(id)) throw new WardenError('USER_EXISTS', `User ${id} already exists`);
@@ -184,6 +184,7 @@ export function registerUsers(program: Command): void {
           ...(opts.email === undefined ? {} : { email: opts.email }),
           ...(password === undefined ? {} : { password }),
         });
+        await auditUser(s, id, 'created');
         if (opts.json) return printJson(view(user, now()));
         process.stdout.write(
           `Added user ${user.id}${user.hasPassword ? '.' : ' without a password (cannot log in with one).'}\n`,
@@ -249,10 +250,11 @@ export function registerUsers(program: Command): void {
   ).action((id: string, opts: CommonOptions & PasswordOptions) =>
     withUsers(
       opts,
-      async (store, now) => {
+      async (store, now, s) => {
         const { passwordProblem } = await import('../users/index.js');
         if (!(await store.get(id))) throw new WardenError('USER_UNKNOWN', `No user "${id}"`);
         const user = await store.setPassword(id, await newPassword(id, opts, passwordProblem));
+        await auditUser(s, id, 'password-set');
         if (opts.json) return printJson(view(user, now()));
         process.stdout.write(`Set the password of ${id}.\n`);
       },
@@ -270,6 +272,7 @@ export function registerUsers(program: Command): void {
     common(users.command(`${name} <id>`).description(description)).action((id: string, opts: CommonOptions) =>
       withUsers(opts, async (store, now, s) => {
         const user = await act(store, id);
+        await auditUser(s, id, name === 'disable' ? 'disabled' : name === 'enable' ? 'enabled' : 'unlocked');
         const revoked = revoke ? await revokeGrantsOf(s, id) : 0;
         if (opts.json)
           return printJson({ ...view(user, now()), ...(revoke ? { grantsRevoked: revoked } : {}) });
@@ -299,11 +302,25 @@ export function registerUsers(program: Command): void {
   ).action((id: string, opts: CommonOptions) =>
     withUsers(opts, async (store, _now, s) => {
       await store.remove(id);
+      await auditUser(s, id, 'removed');
       const revoked = await revokeGrantsOf(s, id);
       if (opts.json) return printJson({ id, removed: true, grantsRevoked: revoked });
       process.stdout.write(`Removed user ${id} (${revoked} grant${revoked === 1 ? '' : 's'} revoked).\n`);
     }),
   );
+}
+
+/** An operator changed a user: audited with the operating system user who did it. */
+async function auditUser(s: Services, userId: string, action: string): Promise<void> {
+  await s.audit.append({
+    traceId: `cli-${s.clock.now()}`,
+    event: 'USER_UPDATED',
+    actorType: 'HUMAN',
+    actorId: `operator:${process.env.USER ?? 'cli'}`,
+    triggerUserId: userId,
+    result: 'success',
+    data: { userId, action, via: 'cli' },
+  });
 }
 
 /** Revokes every live grant of `userId` (their tokens and sessions end); audited; returns how many. */

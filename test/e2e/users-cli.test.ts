@@ -198,6 +198,21 @@ describe('warden users', { timeout: 120_000 * TIME_SCALE }, () => {
     ]);
     expect(JSON.stringify(listed)).not.toContain('scrypt');
     expect((await login('alice', PW)) as User).toMatchObject({ id: 'alice' });
+    // The operator's change is in the audit log (who, what), the password is not.
+    const store = await openStore(`sqlite:${ws.dbFile}`);
+    try {
+      const rows = await store.db
+        .selectFrom('audit_log')
+        .select(['actor_type', 'data'])
+        .where('event', '=', 'USER_UPDATED')
+        .execute();
+      expect(
+        rows.map((r) => JSON.parse(String(r.data)) as { userId: string; action: string }),
+      ).toContainEqual(expect.objectContaining({ userId: 'alice', action: 'created' }));
+      expect(rows.every((r) => r.actor_type === 'HUMAN' && !String(r.data).includes(PW))).toBe(true);
+    } finally {
+      await store.close();
+    }
 
     const human = await warden('users', 'list');
     expectOk(human);
