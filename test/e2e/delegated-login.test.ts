@@ -4,10 +4,14 @@
  * acts as the agent for that user (`sub` the user, `act.sub` the agent);
  * refresh tokens rotate, and a replayed one revokes the whole grant.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserStore } from '../../src/users/index.js';
+import { runWarden } from '../helpers/cli-process.js';
 import { makeTarget, pgAvailable } from '../helpers/dialects.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { pkce, registerClient, TestBrowser, tokenRequest } from '../helpers/oauth-browser.js';
@@ -294,6 +298,45 @@ describe.each([
       expect(after.body.error).toBe('invalid_grant');
       const sid = decodeJwt(winner.body.access_token!).sid as string;
       expect((await t.gw.sessions.get(sid))?.revokedAt).not.toBeNull();
+    }
+  });
+
+  it.runIf(dialect === 'sqlite')('lists and revokes grants from the CLI (warden grants)', async () => {
+    const flow = await loginAndConsent();
+    const res = await codeToToken(flow);
+    const sid = decodeJwt(res.body.access_token!).sid as string;
+    const dir = mkdtempSync(join(tmpdir(), 'warden-grants-cli-'));
+    try {
+      const configFile = join(dir, 'warden.yaml');
+      writeFileSync(
+        configFile,
+        [
+          'store:',
+          `  url: ${JSON.stringify(target.url)}`,
+          'operators:',
+          '  - id: ops',
+          '    roles: [admin]',
+          '',
+        ].join('\n'),
+      );
+      const cli = (...args: string[]) =>
+        runWarden(['grants', ...args, '--as', 'ops', '--url', t.gw.url, '--config', configFile], {
+          cwd: dir,
+        });
+      const listed = await cli('list', '--user', 'alice', '--json');
+      expect(listed.code, listed.stderr).toBe(0);
+      const grants = (JSON.parse(listed.stdout) as { grants: Array<{ id: string; clientId: string }> })
+        .grants;
+      const grant = grants.find((g) => g.clientId === flow.client.client_id)!;
+      expect(grant).toBeDefined();
+      const revoked = await cli('revoke', grant.id, '--reason', 'test');
+      expect(revoked.code, revoked.stderr).toBe(0);
+      expect(revoked.stdout).toContain('revoked (1 session ended)');
+      expect((await t.gw.sessions.get(sid))?.revokedAt).not.toBeNull();
+      const again = await cli('revoke', grant.id);
+      expect(again.stdout).toContain('already revoked');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
