@@ -2,3 +2,6 @@
 export { CONFUSABLES } from './confusables.js';
 export { type DecodedRun, decodeRuns } from './decode-runs.js';
 export { type Normalized, normalize, toOriginal } from './normalize.js';
+export { detectPii, type Finding, PII_TYPES, type PiiType } from './pii.js';
+export { type RedactJsonOptions, redactJson, redactText, UNINSPECTED } from './redact.js';
+export { detectSecrets, type SecretFinding } from './secrets.js';

@@ -1,0 +1,71 @@
+/**
+ * `npm run eval:detectors`: the detectors measured on the public labelled
+ * corpus (`../shared/corpus`, or $WARDEN_CORPUS / --corpus DIR) — precision,
+ * recall and F1 per type for PII, flagged rows per label for secrets, and
+ * throughput. Injection and indirect-injection detection are not built yet
+ * (issue #7) and are reported as such, not as zeros.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { evaluatePii } from './eval/pii.js';
+import { evaluateSecrets } from './eval/secrets.js';
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(`Usage: npm run eval:detectors -- [--corpus DIR] [--json]
+
+Measures Warden's detectors on the labelled corpus (default ../shared/corpus from the
+repository, or $WARDEN_CORPUS): PII precision / recall / F1 per type (a prediction matches
+a gold span of the same type covering >= 50 % of it), secrets flagged per label, throughput.
+  --corpus DIR   where injection.jsonl, pii.jsonl, secrets.jsonl … are
+  --json         print one JSON document instead of tables
+`);
+  process.exit(0);
+}
+const at = args.indexOf('--corpus');
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const corpus = resolve(
+  at >= 0 ? (args[at + 1] ?? '') : (process.env.WARDEN_CORPUS ?? resolve(repo, '../shared/corpus')),
+);
+if (!existsSync(resolve(corpus, 'pii.jsonl'))) {
+  process.stderr.write(`eval:detectors: no corpus at ${corpus} (pii.jsonl missing); pass --corpus DIR\n`);
+  process.exit(2);
+}
+
+const pii = await evaluatePii(corpus);
+const secrets = await evaluateSecrets(corpus);
+const notBuilt = { status: 'not built yet (issue #7)' };
+const report = {
+  corpus,
+  pii,
+  secrets,
+  injection: notBuilt,
+  indirect: notBuilt,
+};
+if (args.includes('--json')) {
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+} else {
+  const f = (x: number) => x.toFixed(3);
+  const out: string[] = [];
+  out.push(
+    `corpus: ${corpus}`,
+    '',
+    `PII (pii.jsonl, ${pii.rows} rows, ${pii.throughputMBs.toFixed(1)} MB/s)`,
+  );
+  out.push('  type            tp    fp    fn  precision  recall     f1');
+  for (const [type, s] of Object.entries(pii.perType)) {
+    out.push(
+      `  ${type.padEnd(14)}${String(s.tp).padStart(4)}  ${String(s.fp).padStart(4)}  ${String(s.fn).padStart(4)}  ${f(s.precision).padStart(9)}  ${f(s.recall).padStart(6)}  ${f(s.f1)}`,
+    );
+  }
+  out.push(
+    '',
+    `Secrets (secrets.jsonl, ${secrets.rows} rows, ${secrets.throughputMBs.toFixed(1)} MB/s)`,
+    `  label 1 flagged: ${secrets.flaggedPositives} / ${secrets.positives}${secrets.missed.length ? ` (missed: ${secrets.missed.join(', ')})` : ''}`,
+    `  label 0 flagged: ${secrets.flaggedNegatives} / ${secrets.negatives}${secrets.falseAlarms.length ? ` (${secrets.falseAlarms.join(', ')}; same token as a label-1 row: ${secrets.contradictory.length})` : ''}`,
+    '',
+    'Injection (injection.jsonl), indirect injection (indirect.jsonl): not built yet (issue #7)',
+  );
+  process.stdout.write(`${out.join('\n')}\n`);
+}

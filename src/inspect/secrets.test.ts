@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { detectSecrets, looksRandom } from './secrets.js';
+
+/** The flagged substrings, in order. */
+async function flagged(text: string): Promise<string[]> {
+  return (await detectSecrets(text)).map((f) => text.slice(f.start, f.end));
+}
+
+const b64url = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+const JWT = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url({ sub: '42', iat: 1700000000 })}.c2lnbmF0dXJlLWJ5dGVzLWhlcmU`;
+const RANDOM40 = 'Q7vJ2mXkP9aLr4TzW8nBc3YhF6dGs1eKu5oVi0Nq';
+const PEM = [
+  '-----BEGIN RSA PRIVATE KEY-----',
+  'MIIEowIBAAKCAQEAuH3nG6W4Yx0jv1Jw2u8Qz6qKdV5yR2vQfA3XcL0pZt9bN1sM',
+  'q2Jb7kR4fW1xY8zH3nV6tG5uP0oL9iC2aD7eS1wQ4rT8yU3mK6jN0hB5vF2gX9cZ',
+  '-----END RSA PRIVATE KEY-----',
+].join('\n');
+
+describe('detectSecrets: provider formats (secretlint preset)', () => {
+  it('flags an AWS access key id and its secret access key, with exact offsets', async () => {
+    const text =
+      'aws_access_key_id = AKIAQ3EGRJ7WXHZPL5TN\nAWS_SECRET_ACCESS_KEY = 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\n';
+    const found = await detectSecrets(text);
+    expect(found.map((f) => text.slice(f.start, f.end))).toEqual([
+      'AKIAQ3EGRJ7WXHZPL5TN',
+      'kq8Vt2Zb7Rw1Lx9Pf4Hm6Ny3Dc5Gj0Ts8Ua2Ei7o',
+    ]);
+    expect(found.map((f) => f.type)).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+    expect(found[0]).toMatchObject({
+      kind: 'secret',
+      start: 20,
+      end: 40,
+      rule: '@secretlint/secretlint-rule-aws',
+    });
+  });
+
+  it('flags a GitHub token and a Slack token', async () => {
+    expect(await flagged('export GH=ghp_wQ8rT2yU4iO6pA1sD3fG5hJ7kL9zX0cV2bN4 done')).toEqual([
+      'ghp_wQ8rT2yU4iO6pA1sD3fG5hJ7kL9zX0cV2bN4',
+    ]);
+    const slack = 'xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy';
+    expect(await flagged(`slack: ${slack}`)).toEqual([slack]);
+  });
+
+  it('does not honour secretlint-disable comments inside the scanned text', async () => {
+    const text = '// secretlint-disable\nghp_wQ8rT2yU4iO6pA1sD3fG5hJ7kL9zX0cV2bN4\n// secretlint-enable';
+    expect(await flagged(text)).toHaveLength(1);
+  });
+});
+
+describe('detectSecrets: Warden rules', () => {
+  it('flags a JWT whose header has "alg", not an eyJ-prefixed string that is not one', async () => {
+    const text = `Authorization header was ${JWT} (expired)`;
+    const found = await detectSecrets(text);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({
+      type: 'JWT',
+      start: text.indexOf(JWT),
+      end: text.indexOf(JWT) + JWT.length,
+    });
+    const noAlg = `${b64url({ typ: 'JWT' })}.${b64url({ a: 1 })}.c2ln`;
+    expect(await flagged(`value ${noAlg}`)).toEqual([]);
+  });
+
+  it('flags a PEM private key block from BEGIN to END, and not a public key or certificate', async () => {
+    const text = `key file:\n${PEM}\nthat was it`;
+    const found = await detectSecrets(text);
+    expect(found).toEqual([
+      expect.objectContaining({ type: 'PRIVATE_KEY', start: 10, end: 10 + PEM.length, score: 1 }),
+    ]);
+    const pub = PEM.replaceAll('RSA PRIVATE KEY', 'PUBLIC KEY');
+    expect(await flagged(pub)).toEqual([]);
+  });
+
+  it('flags a key block inside a JSON string (escaped newlines, no END line)', async () => {
+    const body = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7';
+    const text = `{"private_key": "-----BEGIN PRIVATE KEY-----\\n${body}\\n", "x": 1}`;
+    expect(await flagged(text)).toEqual([`-----BEGIN PRIVATE KEY-----\\n${body}`]);
+  });
+
+  it('flags a database URL with a password, not one without or with a placeholder', async () => {
+    expect(await flagged('DATABASE_URL=postgres://app:s3cr3t@db:5432/x')).toEqual(['app:s3cr3t']);
+    const found = await detectSecrets('postgres://app:s3cr3t@db:5432/x');
+    expect(found[0]).toMatchObject({ type: 'DATABASE_URL', start: 11, end: 21 });
+    expect(await flagged('DATABASE_URL=postgres://app@db/x')).toEqual([]);
+    expect(await flagged('postgres://app:$(DB_PASSWORD)@db/x')).toEqual([]);
+    expect(await flagged('postgres://username:password@localhost/x')).toEqual([]);
+    expect(await flagged('postgres://postgres:postgres@localhost/x')).toEqual([]);
+    expect(await flagged('mongodb+srv://svc:pa@ss9Word@cluster0.mongodb.net/db')).toEqual(['svc:pa@ss9Word']);
+  });
+
+  it('flags a random value under api_key, not an English sentence in the same place', async () => {
+    const text = `api_key = "${RANDOM40}"`;
+    const found = await detectSecrets(text);
+    expect(found).toEqual([expect.objectContaining({ type: 'HIGH_ENTROPY', start: 11, end: 51 })]);
+    expect(await flagged('api_key = "please set this to your own key"')).toEqual([]);
+    expect(await flagged('api_key = "ThisIsNotARealKeyJustADescription"')).toEqual([]);
+    expect(await flagged(`"token": "${RANDOM40}"`)).toEqual([RANDOM40]);
+    expect(await flagged(`curl -H "Authorization: Bearer ${RANDOM40}"`)).toEqual([RANDOM40]);
+  });
+
+  it('needs a key-like context: the same random value elsewhere is not flagged', async () => {
+    expect(await flagged(`name = "${RANDOM40}"`)).toEqual([]);
+  });
+
+  it('does not flag UUIDs or git SHAs as high-entropy secrets', async () => {
+    const sha = '3f786850e387550fdab836ed7e6dc881de23001b';
+    expect(
+      await flagged(`commit ${sha}\nsha: ${sha}\nrequest_id = 9b2c4f0e-6a1d-4c3b-8e7f-1a2b3c4d5e6f`),
+    ).toEqual([]);
+    expect(await flagged('"session_token": "9b2c4f0e-6a1d-4c3b-8e7f-1a2b3c4d5e6f"')).toEqual([]);
+    expect(looksRandom(sha.slice(0, 20))).toBe(false);
+  });
+
+  it('finds a token split by a zero-width space and points at the original characters', async () => {
+    const text = `k: ghp_wQ8rT2yU4iO6pA1s\u200BD3fG5hJ7kL9zX0cV2bN4 end`;
+    const found = await detectSecrets(text);
+    expect(found).toHaveLength(1);
+    expect(text.slice(found[0]!.start, found[0]!.end)).toBe('ghp_wQ8rT2yU4iO6pA1s\u200BD3fG5hJ7kL9zX0cV2bN4');
+  });
+
+  it('returns sorted, non-overlapping findings', async () => {
+    const text = `a=${JWT} b=postgres://u1:Zx81kq2Lw@db/x token: ${RANDOM40} ${PEM}`;
+    const found = await detectSecrets(text);
+    expect(found.length).toBe(4);
+    for (let i = 1; i < found.length; i++) expect(found[i]!.start).toBeGreaterThanOrEqual(found[i - 1]!.end);
+  });
+
+  it('returns nothing for plain text and for empty input', async () => {
+    expect(await detectSecrets('')).toEqual([]);
+    expect(await flagged('The meeting moved to 3pm; see https://example.com/notes for the agenda.')).toEqual(
+      [],
+    );
+  });
+});
