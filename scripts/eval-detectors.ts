@@ -2,12 +2,13 @@
  * `npm run eval:detectors`: the detectors measured on the public labelled
  * corpus (`../shared/corpus`, or $WARDEN_CORPUS / --corpus DIR) — precision,
  * recall and F1 per type for PII, flagged rows per label for secrets, and
- * throughput. Injection and indirect-injection detection are not built yet
- * (issue #7) and are reported as such, not as zeros.
+ * throughput; injection (as agent input) and indirect injection (in tool
+ * results) at the detector's threshold: precision, recall, false-positive rate.
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { evaluateInjection } from './eval/injection.js';
 import { evaluatePii } from './eval/pii.js';
 import { evaluateSecrets } from './eval/secrets.js';
 
@@ -35,14 +36,8 @@ if (!existsSync(resolve(corpus, 'pii.jsonl'))) {
 
 const pii = await evaluatePii(corpus);
 const secrets = await evaluateSecrets(corpus);
-const notBuilt = { status: 'not built yet (issue #7)' };
-const report = {
-  corpus,
-  pii,
-  secrets,
-  injection: notBuilt,
-  indirect: notBuilt,
-};
+const { injection, indirect } = await evaluateInjection(corpus);
+const report = { corpus, pii, secrets, injection, indirect };
 if (args.includes('--json')) {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } else {
@@ -64,8 +59,20 @@ if (args.includes('--json')) {
     `Secrets (secrets.jsonl, ${secrets.rows} rows, ${secrets.throughputMBs.toFixed(1)} MB/s)`,
     `  label 1 flagged: ${secrets.flaggedPositives} / ${secrets.positives}${secrets.missed.length ? ` (missed: ${secrets.missed.join(', ')})` : ''}`,
     `  label 0 flagged: ${secrets.flaggedNegatives} / ${secrets.negatives}${secrets.falseAlarms.length ? ` (${secrets.falseAlarms.join(', ')}; same token as a label-1 row: ${secrets.contradictory.length})` : ''}`,
-    '',
-    'Injection (injection.jsonl), indirect injection (indirect.jsonl): not built yet (issue #7)',
   );
+  for (const [name, s] of [
+    ['Injection (injection.jsonl, as agent input)', injection],
+    ['Indirect injection (indirect.jsonl, as tool results)', indirect],
+  ] as const) {
+    out.push(
+      '',
+      `${name}: ${s.rows} rows, ${s.throughputMBs.toFixed(1)} MB/s`,
+      `  precision ${f(s.precision)}  recall ${f(s.recall)}  f1 ${f(s.f1)}  false-positive rate ${f(s.falsePositiveRate)}  (tp ${s.tp} fp ${s.fp} fn ${s.fn} tn ${s.tn})`,
+    );
+    const variants = Object.entries(s.perVariant).filter(([v]) => v !== '');
+    for (const [variant, v] of variants.sort((a, b) => b[1].n - a[1].n)) {
+      out.push(`  ${variant.padEnd(44)} ${String(v.detected).padStart(3)} / ${v.n}`);
+    }
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 }

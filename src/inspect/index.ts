@@ -1,6 +1,13 @@
 /** Detectors' shared ground (issue #7): normalisation with offset mapping, and decoding of encoded runs. */
 export { CONFUSABLES } from './confusables.js';
 export { type DecodedRun, decodeRuns } from './decode-runs.js';
+export {
+  detectInjection,
+  INJECTION_THRESHOLD,
+  type InjectionResult,
+  type InjectionSignal,
+  type InjectionSource,
+} from './injection.js';
 export { type Normalized, normalize, toOriginal } from './normalize.js';
 export { detectPii, type Finding, PII_TYPES, type PiiType } from './pii.js';
 export { type RedactJsonOptions, redactJson, redactText, UNINSPECTED } from './redact.js';
