@@ -6,6 +6,7 @@ import { registerApprovals } from './approvals.js';
 import { registerAudit } from './audit.js';
 import { registerDemo } from './demo.js';
 import { registerGrants } from './grants.js';
+import { registerInspect } from './inspect.js';
 import { registerPolicy } from './policy.js';
 import { registerStart } from './start.js';
 import { registerToken } from './token.js';
@@ -28,5 +29,6 @@ registerPolicy(program);
 registerApprovals(program);
 registerUsers(program);
 registerGrants(program);
+registerInspect(program);
 
 await program.parseAsync(process.argv);

@@ -8,6 +8,7 @@ export {
   type InjectionSignal,
   type InjectionSource,
 } from './injection.js';
+export { type InspectFinding, type Inspection, inspectText } from './inspect-text.js';
 export { type Normalized, normalize, toOriginal } from './normalize.js';
 export { detectPii, type Finding, PII_TYPES, type PiiType } from './pii.js';
 export { type RedactJsonOptions, redactJson, redactText, UNINSPECTED } from './redact.js';

@@ -93,6 +93,7 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
         'audit',
         'demo',
         'grants',
+        'inspect',
         'operator',
         'policy',
         'start',
@@ -334,6 +335,11 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
       path: ['users', 'remove'],
       usage: 'Usage: warden users remove [options] <id>',
       lists: ['-c, --config <file>', '--json', '-h, --help'],
+    },
+    {
+      path: ['inspect'],
+      usage: 'Usage: warden inspect [options] [file]',
+      lists: ['--json', '--jsonl', '--source <kind>', '-h, --help'],
     },
     {
       path: ['grants'],
