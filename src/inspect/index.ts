@@ -1,4 +1,6 @@
 /** Detectors' shared ground (issue #7): normalisation with offset mapping, and decoding of encoded runs. */
+
+export { type ClassifierConfig, type ClassifierVerdict, httpClassifier } from './classifier.js';
 export { CONFUSABLES } from './confusables.js';
 export { type DecodedRun, decodeRuns } from './decode-runs.js';
 export {
