@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { ClientLike, KoaContextWithOIDC } from 'oidc-provider';
 import type { TokenConfig } from '../config/types.js';
+import { isWardenError } from '../errors.js';
 import type {
   AgentRegistry,
   KeyManager,
@@ -113,8 +114,16 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
 
   async function onGrantRevoked(grantId: string): Promise<void> {
     if (!delegation) return;
-    const revoked = await delegation.grants.revoke(grantId, 'replay-detection').catch(() => undefined);
-    if (!revoked?.changed) return;
+    // Not swallowed: if the grant cannot be marked and its sessions ended, the request fails
+    // (server_error, no token) rather than leaving the replayed grant's sessions running.
+    let revoked: Awaited<ReturnType<typeof delegation.grants.revoke>>;
+    try {
+      revoked = await delegation.grants.revoke(grantId, 'replay-detection');
+    } catch (e) {
+      if (isWardenError(e, 'NOT_FOUND')) return; // no user grant behind it: nothing of Warden's to end
+      throw e;
+    }
+    if (!revoked.changed) return;
     await delegation.audit({
       traceId: `grant-${grantId}`,
       event: 'GRANT_REVOKED',
