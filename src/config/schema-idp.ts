@@ -1,13 +1,11 @@
 /** The `identityProviders:` section (issue #6): external issuers whose user tokens agents may exchange. */
 import { z } from 'zod';
+import { isLoopbackHost } from '../util/loopback.js';
 import type { IdentityProviderConfig } from './approval-types.js';
 import { describeValue } from './describe.js';
 import { durationField, fail, field, httpUrlField, ok, secretRef } from './fields.js';
 
 /** Loopback hosts may be reached over plain HTTP (tests, a sidecar IdP): nobody can sit on that wire. */
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
-}
 
 /**
  * Why `v` is not an HTTPS URL fit for the OIDC login (null when it is). A login endpoint over

@@ -11,6 +11,7 @@ import * as oauth from 'oauth4webapi';
 import type { SecretRef, UpstreamOAuthConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { isLoopback } from '../util/loopback.js';
 
 /** A token is refreshed this long before it expires, so a call never carries one that lapses in flight. */
 const REFRESH_MARGIN_MS = 30_000;
@@ -19,14 +20,6 @@ const DEFAULT_LIFETIME_MS = 5 * 60_000;
 const FETCH_TIMEOUT_MS = 10_000;
 
 /** Loopback token endpoints may be plain HTTP (tests, sidecars); anything else must be HTTPS. */
-function isLoopback(url: URL): boolean {
-  return (
-    url.hostname === 'localhost' ||
-    url.hostname === '::1' ||
-    url.hostname === '[::1]' ||
-    url.hostname.startsWith('127.')
-  );
-}
 
 /** One upstream's access token, obtained and renewed by the gateway. */
 export class OAuthCredential {

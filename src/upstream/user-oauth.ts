@@ -10,6 +10,7 @@ import * as oauth from 'oauth4webapi';
 import type { SecretRef, UpstreamUserOAuthConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { isLoopback } from '../util/loopback.js';
 import type { UpstreamTokenSet, UpstreamTokenVault } from './user-tokens.js';
 
 /** A connection between start and finish; kept server-side by the caller, bound to the browser. */
@@ -27,10 +28,6 @@ const DISCOVERY_MAX_AGE_MS = 60 * 60_000;
 const FETCH_TIMEOUT_MS = 10_000;
 /** An access token this close to its expiry is refreshed before use. */
 const REFRESH_MARGIN_MS = 30_000;
-
-function isLoopback(url: URL): boolean {
-  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(url.hostname);
-}
 
 /** Why a call failed, for logs (never a token). */
 function why(e: unknown): string {

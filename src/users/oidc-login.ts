@@ -16,6 +16,7 @@ import type { IdentityProviderConfig, SecretRef } from '../config/index.js';
 import { WardenError } from '../errors.js';
 import { USER_ID } from '../identity/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { isLoopback } from '../util/loopback.js';
 
 /** What `start` hands back: where to send the browser, and what to keep until the callback. */
 export interface LoginStart {
@@ -85,9 +86,6 @@ function why(e: unknown): string {
 }
 
 /** Loopback endpoints may be plain HTTP (tests, a sidecar IdP); the config refuses HTTP elsewhere. */
-function isLoopback(url: URL): boolean {
-  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(url.hostname);
-}
 
 function httpOptions(url: URL, fetchImpl: typeof fetch | undefined) {
   return {
