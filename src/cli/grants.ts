@@ -5,21 +5,16 @@
  * and is audited with the operator's name.
  */
 import type { Command } from 'commander';
+import type { UserGrant } from '../oauth/index.js';
 import { type ApiOptions, run, withApiOptions } from './approvals.js';
 import { printJson } from './output.js';
 
-type Grant = {
-  id: string;
-  userId: string;
-  agentId: string;
-  clientId: string;
-  clientName: string | null;
-  redirectHost: string | null;
-  scopes: string[];
+/** A grant as the admin API sends it: UserGrant with its times as ISO strings. */
+type Grant = Omit<UserGrant, 'createdAt' | 'updatedAt' | 'lastUsedAt' | 'revokedAt'> & {
   createdAt: string;
+  updatedAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
-  revokedBy: string | null;
 };
 
 function line(g: Grant): string {
