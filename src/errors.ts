@@ -54,6 +54,10 @@ export const ERROR_STATUS = {
   UPSTREAM_AUTHORIZATION_REQUIRED: 403,
   /** Separation of duties: the user an agent acts for may not approve its request. */
   SELF_APPROVAL_FORBIDDEN: 403,
+  /** The tool was never approved (tool pinning: first sight in operator mode, or a flagged description). */
+  TOOL_NOT_APPROVED: 403,
+  /** The tool's definition changed since it was approved; it is withheld until an operator re-approves it. */
+  TOOL_QUARANTINED: 403,
   // 404
   TOOL_UNKNOWN: 404,
   NOT_FOUND: 404,
@@ -70,6 +74,8 @@ export const ERROR_STATUS = {
   APPROVAL_CONSUMED: 409,
   /** The user id is taken in the embedded user store. */
   USER_EXISTS: 409,
+  /** An operator approved a tool naming a hash that is no longer its definition's (it changed again). */
+  TOOL_DEFINITION_STALE: 409,
   // 413
   PAYLOAD_TOO_LARGE: 413,
   // 429
@@ -79,6 +85,8 @@ export const ERROR_STATUS = {
   BUDGET_EXCEEDED: 429,
   // 5xx — fail closed
   UPSTREAM_ERROR: 502,
+  /** The tool ran but its result was not passed on: it carries instructions (policy: withhold) or could not be inspected. */
+  RESULT_WITHHELD: 502,
   UPSTREAM_UNAVAILABLE: 503,
   UPSTREAM_TIMEOUT: 504,
   AUDIT_UNAVAILABLE: 503,

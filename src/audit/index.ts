@@ -1,4 +1,4 @@
-export { entryHash } from './entry.js';
+export { canonicalJson, entryHash, sha256Hex } from './entry.js';
 export { formatEntry } from './format.js';
 export { type AppendOptions, AuditLog, type AuditLogOptions, type AuditReadOptions } from './log.js';
 export { redactParameters } from './redact.js';

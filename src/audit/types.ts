@@ -40,7 +40,22 @@ export type AuditEvent =
   | 'CLIENT_REGISTERED'
   /** A user connected (or disconnected) their own account at an upstream (per-user credentials). */
   | 'UPSTREAM_CONNECTED'
-  | 'UPSTREAM_DISCONNECTED';
+  | 'UPSTREAM_DISCONNECTED'
+  /** A session ingested untrusted content or private data (issue #7); data says which tool and why. */
+  | 'SESSION_TAINTED'
+  /** A secret in a tool's result (or arguments) was redacted before it reached the agent. */
+  | 'SECRET_LEAK_PREVENTED'
+  /** A tool result carried text that reads as instructions to the agent (indirect injection); data says what was done. */
+  | 'INJECTION_DETECTED'
+  /**
+   * A tool definition was approved (tool pinning): on first sight by the gateway (`data.by: auto`,
+   * actor SYSTEM) or by an operator (actor HUMAN); data has the hash and the injection score.
+   */
+  | 'TOOL_PINNED'
+  /** A tool seen for the first time waits for an operator (`data.reason`: operator-mode | injection). */
+  | 'TOOL_PENDING'
+  /** A tool's definition changed (a "rug pull"): quarantined until re-approved; data has both hashes. */
+  | 'TOOL_DEFINITION_CHANGED';
 
 /** Who acted: the article's key distinction between agent and human actions. */
 export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';

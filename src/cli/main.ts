@@ -10,6 +10,7 @@ import { registerInspect } from './inspect.js';
 import { registerPolicy } from './policy.js';
 import { registerStart } from './start.js';
 import { registerToken } from './token.js';
+import { registerTools } from './tools.js';
 import { registerUsers } from './users.js';
 
 const program = new Command();
@@ -30,5 +31,6 @@ registerApprovals(program);
 registerUsers(program);
 registerGrants(program);
 registerInspect(program);
+registerTools(program);
 
 await program.parseAsync(process.argv);

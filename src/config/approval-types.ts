@@ -30,7 +30,10 @@ export interface ApprovalsConfig {
   operatorTokenTtlMs: number;
 }
 
-export type NotifyEvent = 'approval.requested' | 'approval.decided' | 'review.flagged';
+/** Events about one approval request. */
+export type ApprovalNotifyEvent = 'approval.requested' | 'approval.decided' | 'review.flagged';
+/** Everything a notifier can subscribe to: approvals, and security alerts (issue #7). */
+export type NotifyEvent = ApprovalNotifyEvent | 'security.alert';
 
 export interface SlackNotifierConfig {
   /** Bot token (xoxb-…) for chat.postMessage / chat.update. */

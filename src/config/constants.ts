@@ -2,6 +2,7 @@
  * Default values shared by the embedded default (`defaults.ts`) and by absent
  * keys of a config file (`schema.ts`), so the two can never drift apart.
  */
+import type { ToolCapability } from './schema-inspection.js';
 import type { RiskClass, ToolConfig } from './types.js';
 
 const SECOND = 1000;
@@ -52,6 +53,27 @@ export function defaultPublicUrl(host: string, port: number): string {
 /** A tool's settings with only its risk class given. */
 export function toolDefaults(risk: RiskClass): ToolConfig {
   return { risk, tags: [], cost: 0, arguments: {}, forbiddenKeys: [], resourceScopes: [] };
+}
+
+/**
+ * What the demo tools do with data (issue #7): order notes are written by
+ * customers (untrusted) and orders carry their contact data (private).
+ */
+export const DEMO_TOOL_CAPABILITIES: Readonly<Record<string, ToolCapability[]>> = {
+  lookup_order: ['private-data', 'untrusted-content'],
+  issue_refund: ['moves-money'],
+  bulk_message: ['external-communication'],
+  delete_account: ['changes-access'],
+};
+
+/** The embedded default's settings for the demo tools. */
+export function demoTools(): Record<string, ToolConfig> {
+  return Object.fromEntries(
+    Object.entries(DEMO_TOOL_RISKS).map(([name, risk]) => {
+      const capabilities = DEMO_TOOL_CAPABILITIES[name];
+      return [name, { ...toolDefaults(risk), ...(capabilities ? { capabilities: [...capabilities] } : {}) }];
+    }),
+  );
 }
 
 /** No extra policies. */

@@ -77,7 +77,11 @@ describe('embeddedDefault', () => {
       lookup_order: 'low',
       check_shipping_status: 'low',
     });
-    expect(config.tools.lookup_order).toEqual(toolDefaults('low'));
+    expect(config.tools.check_shipping_status).toEqual(toolDefaults('low'));
+    expect(config.tools.lookup_order).toEqual({
+      ...toolDefaults('low'),
+      capabilities: ['private-data', 'untrusted-content'],
+    });
   });
 
   it('returns fresh objects each call, so one caller cannot alter another', () => {
@@ -86,6 +90,6 @@ describe('embeddedDefault', () => {
     a.tools['issue_refund'] = toolDefaults('low');
     const b = embeddedDefault({ cwd: '/x', now: NOW });
     expect(b.agents[0]?.allowedTools).not.toContain('delete_account');
-    expect(b.tools['issue_refund']).toEqual(toolDefaults('high'));
+    expect(b.tools['issue_refund']).toEqual({ ...toolDefaults('high'), capabilities: ['moves-money'] });
   });
 });

@@ -5,9 +5,11 @@
  */
 import { join } from 'node:path';
 import { supportDeskCommand } from '../../examples/support-desk/command.js';
-import { DEFAULTS, DEMO_TOOL_RISKS, defaultPublicUrl, toolDefaults } from './constants.js';
+import { DEFAULTS, defaultPublicUrl, demoTools } from './constants.js';
 import { defaultApprovalSections } from './schema-approvals.js';
-import type { ToolConfig, WardenConfig } from './types.js';
+import { inspectionSchema, taintSchema } from './schema-inspection.js';
+import { DEFAULT_PINNING } from './schema-pinning.js';
+import type { WardenConfig } from './types.js';
 
 const DAY_MS = 86_400_000;
 const DEMO_AGENT_LIFETIME_MS = 30 * DAY_MS;
@@ -15,8 +17,7 @@ const DEMO_AGENT_LIFETIME_MS = 30 * DAY_MS;
 /** The configuration used when no file is given; `now` dates the demo agent's expiry. */
 export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfig {
   const dataDir = join(opts.cwd, DEFAULTS.dataDir);
-  const tools: Record<string, ToolConfig> = {};
-  for (const [name, risk] of Object.entries(DEMO_TOOL_RISKS)) tools[name] = toolDefaults(risk);
+  const tools = demoTools();
   return {
     source: null,
     dataDir,
@@ -83,6 +84,9 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
       refreshTokenTtlMs: 14 * DAY_MS,
       loginSessionTtlMs: 3_600_000,
     },
+    inspection: inspectionSchema.parse({}),
+    taint: taintSchema.parse({}),
+    pinning: { ...DEFAULT_PINNING },
     log: { level: DEFAULTS.logLevel },
   };
 }

@@ -6,6 +6,13 @@ export type { LoadConfigOptions, LoadedConfig, LocatedIssue } from './load.js';
 export { loadConfig } from './load.js';
 export type { ConfigFile } from './schema.js';
 export { configFileSchema } from './schema.js';
+export {
+  type ClassifierSettings,
+  type InspectionConfig,
+  type TaintConfig,
+  TOOL_CAPABILITIES,
+  type ToolCapability,
+} from './schema-inspection.js';
 export { describeRef, resolveHeaderSecret, resolveSecret } from './secrets.js';
 export type * from './types.js';
 export { formatDuration, parseSize } from './units.js';

@@ -308,6 +308,17 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
     oauth: file.oauth.tokenKey
       ? { ...file.oauth, tokenKey: absoluteRef(file.oauth.tokenKey, ctx.dir) }
       : file.oauth,
+    inspection: file.inspection.classifier
+      ? {
+          ...file.inspection,
+          classifier: {
+            ...file.inspection.classifier,
+            headers: mapValues(file.inspection.classifier.headers, (r) => absoluteRef(r, ctx.dir)),
+          },
+        }
+      : file.inspection,
+    taint: file.taint,
+    pinning: file.pinning,
     log: file.log,
   };
 }

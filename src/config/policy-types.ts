@@ -2,6 +2,7 @@
  * The resolved `policy:` section. Owned by the policy engine (src/policy/);
  * the YAML shorthand's rule shape is defined here and compiled to Cedar there.
  */
+import type { ToolCapability } from './schema-inspection.js';
 import type { RiskClass } from './types.js';
 
 /** Argument types a policy can compare: the scalar JSON types with an exact Cedar counterpart. */
@@ -56,6 +57,18 @@ export interface RuleConditions {
   session?: { calls?: NumberCondition; toolsUsed?: string[] };
   /** Client address in (or not in) CIDR ranges; an unknown address is in no range (`notIn` holds). */
   clientIp?: { in?: string[]; notIn?: string[] };
+  /**
+   * The detectors' findings on the call's arguments (issue #7): `injection` and `classifier`
+   * are scores 0–100, `secrets` and `pii` counts. A detector that did not run never satisfies a condition.
+   */
+  detectors?: {
+    injection?: NumberCondition;
+    classifier?: NumberCondition;
+    secrets?: NumberCondition;
+    pii?: NumberCondition;
+  };
+  /** The session's taint: it has taken in untrusted content / read private data (true), or not (false). */
+  taint?: { untrusted?: boolean; privateData?: boolean };
 }
 
 /** What an allowed call must still satisfy, emitted as Cedar annotations on the compiled policy. */
@@ -83,6 +96,8 @@ export interface PolicyRuleConfig {
   environments?: string[];
   tools?: string[];
   toolTags?: string[];
+  /** Tools with any of these capabilities (`tools.<t>.capabilities`). */
+  toolCapabilities?: ToolCapability[];
   risk?: RiskClass[];
   when?: RuleConditions;
   obligations?: RuleObligations;

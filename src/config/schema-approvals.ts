@@ -30,9 +30,14 @@ export const MAX_APPROVAL_TIMEOUT_MS = 24 * HOUR;
 
 const ref = field('a secret reference', (v) => secretRef(v, false));
 const events = z
-  .array(z.enum(['approval.requested', 'approval.decided', 'review.flagged']))
+  .array(z.enum(['approval.requested', 'approval.decided', 'review.flagged', 'security.alert']))
   .min(1)
-  .default((): NotifyEvent[] => ['approval.requested', 'approval.decided', 'review.flagged']);
+  .default((): NotifyEvent[] => [
+    'approval.requested',
+    'approval.decided',
+    'review.flagged',
+    'security.alert',
+  ]);
 
 export const approvalsSchema = z
   .strictObject({

@@ -6,10 +6,17 @@
 import { z } from 'zod';
 import { cidrField } from './fields.js';
 import type { PolicyConfig, PolicyRuleConfig, Weekday } from './policy-types.js';
+import { capabilitySchema } from './schema-inspection.js';
 import type { RiskClass } from './types.js';
 
 /** Ids of the policies Warden generates itself; a rule may not take them. */
-export const RESERVED_POLICY_IDS: ReadonlySet<string> = new Set(['agent.allowedTools', 'agent.deniedTools']);
+export const RESERVED_POLICY_IDS: ReadonlySet<string> = new Set([
+  'agent.allowedTools',
+  'agent.deniedTools',
+  'taint.untrusted',
+  'taint.privateData',
+  'detectors.secretsToExternal',
+]);
 
 const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const satisfies readonly Weekday[];
 const riskSchema = z.enum(['low', 'medium', 'high', 'critical'] satisfies RiskClass[]);
@@ -75,6 +82,19 @@ const conditionsSchema = z.strictObject({
   clientIp: z
     .strictObject({ in: nonEmptyList(cidrField).optional(), notIn: nonEmptyList(cidrField).optional() })
     .optional(),
+  detectors: z
+    .strictObject({
+      injection: numberConditionSchema.optional(),
+      classifier: numberConditionSchema.optional(),
+      secrets: numberConditionSchema.optional(),
+      pii: numberConditionSchema.optional(),
+    })
+    .refine((d) => Object.keys(d).length > 0, { error: 'expected injection, classifier, secrets or pii' })
+    .optional(),
+  taint: z
+    .strictObject({ untrusted: z.boolean().optional(), privateData: z.boolean().optional() })
+    .refine((t) => Object.keys(t).length > 0, { error: 'expected untrusted or privateData' })
+    .optional(),
 });
 
 const obligationsSchema = z.strictObject({
@@ -112,6 +132,7 @@ const ruleSchema = z
     environments: nonEmptyList(name).optional(),
     tools: nonEmptyList(name).optional(),
     toolTags: nonEmptyList(name).optional(),
+    toolCapabilities: nonEmptyList(capabilitySchema).optional(),
     risk: nonEmptyList(riskSchema).optional(),
     when: conditionsSchema.optional(),
     obligations: obligationsSchema.optional(),

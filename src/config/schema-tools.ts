@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { fail, field, ok } from './fields.js';
 import { toolApprovalSchema } from './schema-approvals.js';
+import { capabilitySchema } from './schema-inspection.js';
 import type { ArgumentRule, RiskClass } from './types.js';
 
 const riskSchema = z.enum(['low', 'medium', 'high', 'critical'] satisfies RiskClass[]);
@@ -75,6 +76,7 @@ const toolShape = z.strictObject({
   arguments: z.record(z.string().min(1), argumentRuleSchema).default(() => ({})),
   forbiddenKeys: z.array(z.string().min(1)).default(() => []),
   approval: toolApprovalSchema.optional(),
+  capabilities: z.array(capabilitySchema).optional(),
   resourceScopes: z
     .array(
       z.string().regex(SCOPE_TEMPLATE, {

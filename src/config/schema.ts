@@ -6,14 +6,7 @@
  */
 import { z } from 'zod';
 import { isClientIdUrl } from '../identity/agent-input.js';
-import {
-  DEFAULTS,
-  DEMO_TOOL_RISKS,
-  defaultPublicUrl,
-  MAX_CLOCK_SKEW_MS,
-  MAX_TOKEN_TTL_MS,
-  toolDefaults,
-} from './constants.js';
+import { DEFAULTS, defaultPublicUrl, demoTools, MAX_CLOCK_SKEW_MS, MAX_TOKEN_TTL_MS } from './constants.js';
 import { describeValue } from './describe.js';
 import {
   cidrField,
@@ -33,11 +26,12 @@ import {
 } from './fields.js';
 import { APPROVAL_KEYS, approvalsSchema, notifiersSchema, operatorSchema } from './schema-approvals.js';
 import { IDP_KEYS, identityProviderSchema } from './schema-idp.js';
+import { INSPECTION_KEYS, inspectionSchema, taintSchema } from './schema-inspection.js';
 import { limitsSchema } from './schema-limits.js';
 import { OAUTH_KEYS, oauthSchema } from './schema-oauth.js';
+import { pinningSchema } from './schema-pinning.js';
 import { POLICY_KEYS, policySchema } from './schema-policy.js';
 import { TOOL_KEYS, toolSchema } from './schema-tools.js';
-import type { ToolConfig } from './types.js';
 
 export type { HeaderSecretRef, PathMessage, PublicKeySource } from './fields.js';
 
@@ -50,6 +44,7 @@ for (const k of [
   ...IDP_KEYS,
   ...OAUTH_KEYS,
   ...POLICY_KEYS,
+  ...INSPECTION_KEYS,
   'files',
   'rules',
   'timezone',
@@ -271,12 +266,6 @@ const agentSchema = strict({
   }).prefault({}),
 });
 
-function demoTools(): Record<string, ToolConfig> {
-  return Object.fromEntries(
-    Object.entries(DEMO_TOOL_RISKS).map(([name, risk]) => [name, toolDefaults(risk)]),
-  );
-}
-
 /** The whole file. Absent sections take the embedded defaults, except upstreams and agents (empty). */
 export const configFileSchema = strict({
   dataDir: nonEmpty.default(DEFAULTS.dataDir),
@@ -293,6 +282,9 @@ export const configFileSchema = strict({
   notifiers: notifiersSchema,
   identityProviders: z.array(identityProviderSchema).default(() => []),
   oauth: oauthSchema,
+  inspection: inspectionSchema,
+  taint: taintSchema,
+  pinning: pinningSchema,
   log: strict({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   }).prefault({}),

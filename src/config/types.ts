@@ -174,10 +174,13 @@ export interface ToolConfig {
   resourceScopes: string[];
   /** Approval settings for this tool (timeout, self-approval); absent = the approvals section's. */
   approval?: ToolApprovalConfig;
+  /** What the tool does with data (issue #7): drives session taint and policies on `resource.capabilities`. */
+  capabilities?: ToolCapability[];
 }
 
 export type {
   ApprovalMode,
+  ApprovalNotifyEvent,
   ApprovalsConfig,
   IdentityProviderConfig,
   NotifiersConfig,
@@ -200,6 +203,8 @@ import type {
 } from './approval-types.js';
 import type { LimitsConfig } from './limits-types.js';
 import type { PolicyConfig } from './policy-types.js';
+import type { InspectionConfig, TaintConfig, ToolCapability } from './schema-inspection.js';
+import type { PinningConfig } from './schema-pinning.js';
 
 export interface WardenConfig {
   /** Absolute path of the config file, or null for the embedded default. */
@@ -226,5 +231,11 @@ export interface WardenConfig {
   identityProviders: IdentityProviderConfig[];
   /** Users' delegated logins at the embedded authorization server (issue #6). */
   oauth: OAuthConfig;
+  /** Detectors on arguments and results (issue #7). */
+  inspection: InspectionConfig;
+  /** What tainted sessions may still do with tools that communicate externally (issue #7). */
+  taint: TaintConfig;
+  /** Tool-definition pinning: how a tool seen for the first time is approved (issue #7). */
+  pinning: PinningConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

@@ -26,7 +26,7 @@ export {
   type ScopeGrant,
   scopeCovers,
 } from './scopes.js';
-export { type NewSession, SessionStore } from './sessions.js';
+export { type CallClaim, type NewSession, SessionStore, TAINT } from './sessions.js';
 export { SubjectTokenVerifier, type SubjectUser } from './subject-tokens.js';
 export { type OpenSessionOptions, TokenService, type TokenServiceDeps, USER_ID } from './tokens.js';
 export {

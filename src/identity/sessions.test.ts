@@ -75,7 +75,8 @@ describeEachDialect('SessionStore', (target) => {
 
   it('claimCall is atomic: 50 concurrent claims on a 30-call session yield exactly 1..30', async () => {
     const { session } = await sessions.open('agent-s', draft({ maxToolCalls: 30 }));
-    const results = await Promise.all(Array.from({ length: 50 }, () => sessions.claimCall(session.id)));
+    const claims = await Promise.all(Array.from({ length: 50 }, () => sessions.claimCall(session.id)));
+    const results = claims.map((c) => c?.calls ?? null);
     const granted = results.filter((r): r is number => r !== null).sort((a, b) => a - b);
     expect(granted).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(results.filter((r) => r === null)).toHaveLength(20);
@@ -88,7 +89,7 @@ describeEachDialect('SessionStore', (target) => {
     const a = (await sessions.open('agent-s', draft({ maxToolCalls: 3 }))).session;
     const b = (await sessions.open('agent-s', draft({ maxToolCalls: 5 }))).session;
     const ids = [a.id, b.id, a.id, 'ses_missing', b.id, a.id, a.id, b.id];
-    const results = await Promise.all(ids.map((id) => sessions.claimCall(id)));
+    const results = (await Promise.all(ids.map((id) => sessions.claimCall(id)))).map((c) => c?.calls ?? null);
     // Concurrent claims may be served in any order (PostgreSQL runs them side by side):
     // what holds is each session's own set of counts.
     const of = (id: string) =>

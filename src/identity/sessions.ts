@@ -18,6 +18,15 @@ import { assertUsable, rowToAgent } from './agents.js';
 import type { Agent, Session } from './types.js';
 
 /** What the issuer decides about a new session once it has seen the (locked) agent. */
+/** Taint bits of a session (`sessions.taint`). */
+export const TAINT = { untrusted: 1, privateData: 2 } as const;
+
+/** What claiming a call tells the pipeline: the session's call count after the claim, and its taint bits. */
+export interface CallClaim {
+  calls: number;
+  taint: number;
+}
+
 export interface NewSession {
   expiresAt: number;
   scopes: string[];
@@ -58,7 +67,7 @@ export function rowToSession(row: Selectable<SessionsTable>): Session {
 /** Session rows, backed by the store. */
 export class SessionStore {
   /** Claims waiting for the next flush (see claimCall). */
-  private claims: Array<{ id: string; resolve(n: number | null): void; reject(e: unknown): void }> = [];
+  private claims: Array<{ id: string; resolve(n: CallClaim | null): void; reject(e: unknown): void }> = [];
 
   /** Run on every tool call: built once. */
   private readonly byId;
@@ -75,7 +84,7 @@ export class SessionStore {
         .set((eb) => ({ call_count: eb('call_count', '+', 1) }))
         .where('id', '=', arg(0))
         .where((eb) => eb('call_count', '<', eb.ref('max_tool_calls')))
-        .returning('call_count')
+        .returning(['call_count', 'taint'])
         // PostgreSQL: the statement's own commit skips the WAL-flush wait (no extra round trip).
         .$if(store.dialect === 'postgres', (q) =>
           q.returning(sql<string>`set_config('synchronous_commit', 'off', true)`.as('relaxed')),
@@ -192,7 +201,7 @@ export class SessionStore {
    * before anything runs (the attempt or denial entry); a claim lost to a power cut
    * belonged to a call that never ran.
    */
-  claimCall(id: string): Promise<number | null> {
+  claimCall(id: string): Promise<CallClaim | null> {
     // PostgreSQL: one autocommit statement per claim, side by side on the pool.
     if (this.store.dialect === 'postgres') return this.claimOne(this.store.db, id);
     // SQLite: claims made in the same turn of the event loop share one commit.
@@ -202,9 +211,23 @@ export class SessionStore {
     });
   }
 
-  private async claimOne(db: Kysely<Database>, id: string): Promise<number | null> {
+  private async claimOne(db: Kysely<Database>, id: string): Promise<CallClaim | null> {
     const row = (await this.claimQuery(db, [id])).rows[0];
-    return row ? Number(row.call_count) : null;
+    return row ? { calls: Number(row.call_count), taint: Number(row.taint) } : null;
+  }
+
+  /**
+   * Adds taint bits to a session (issue #7); true when any bit was new. Committed
+   * durably before the caller hands the result that tainted the session to the agent.
+   */
+  async addTaint(id: string, bits: number): Promise<boolean> {
+    const res = await this.store.db
+      .updateTable('sessions')
+      .set((eb) => ({ taint: sql<number>`${eb.ref('taint')} | ${bits}` }))
+      .where('id', '=', id)
+      .where(sql<boolean>`(taint & ${bits}) <> ${bits}`)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
   }
 
   private async flushClaims(): Promise<void> {
@@ -214,7 +237,7 @@ export class SessionStore {
         batch.length === 1
           ? [await this.claimOne(db, batch[0]!.id)]
           : db.transaction().execute(async (trx) => {
-              const out: Array<number | null> = [];
+              const out: Array<CallClaim | null> = [];
               for (const c of batch) out.push(await this.claimOne(trx, c.id));
               return out;
             }),

@@ -10,6 +10,13 @@ export {
   type InjectionSignal,
   type InjectionSource,
 } from './injection.js';
+export {
+  inspectResult,
+  type ResultFindings,
+  type ResultInspection,
+  type ResultInspectionOptions,
+  wrap as wrapUntrusted,
+} from './inspect-result.js';
 export { type InspectFinding, type Inspection, inspectText } from './inspect-text.js';
 export { type Normalized, normalize, toOriginal } from './normalize.js';
 export { detectPii, type Finding, PII_TYPES, type PiiType } from './pii.js';

@@ -17,7 +17,14 @@ export {
   slackMessage,
 } from './slack-message.js';
 export { SLACK_SIGNATURE_RULE, slackSignature } from './slack-signature.js';
-export type { ChatDecide, ChatDecisionOutcome, Notifier, NotifyEvent } from './types.js';
+export type {
+  ApprovalNotifyEvent,
+  ChatDecide,
+  ChatDecisionOutcome,
+  Notifier,
+  NotifyEvent,
+  SecurityAlert,
+} from './types.js';
 export { type WebhookEnvelope, webhookBody } from './webhook.js';
 export {
   signWebhook,

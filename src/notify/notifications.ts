@@ -9,8 +9,8 @@
 import type { Approval } from '../approvals/index.js';
 import type { AuditInput } from '../audit/index.js';
 import {
+  type ApprovalNotifyEvent,
   type NotifiersConfig,
-  type NotifyEvent,
   type OperatorConfig,
   resolveSecret as resolveSecretRef,
   type SecretRef,
@@ -41,9 +41,9 @@ import {
   type SlackPayload,
 } from './slack.js';
 import { slackInteractions } from './slack-interactions.js';
-import { slackMessage } from './slack-message.js';
-import type { ChatDecide, Notifier } from './types.js';
-import { deliverWebhook, webhookBody } from './webhook.js';
+import { alertMessage, slackMessage } from './slack-message.js';
+import type { ChatDecide, Notifier, SecurityAlert } from './types.js';
+import { alertWebhookBody, deliverWebhook, webhookBody } from './webhook.js';
 
 export interface NotificationsDeps {
   store: Store;
@@ -69,6 +69,8 @@ export interface NotificationsDeps {
 
 /** The notifiers' service: the `Notifier` contract plus its delivery loop and operator views. */
 export interface Notifications extends Notifier {
+  /** Queue a security alert for every target subscribed to `security.alert` (bounded; never throws). */
+  alert(alert: SecurityAlert): void;
   /** Start the background delivery loop (timers are unref'd: it never keeps the process alive). */
   start(): void;
   /** Stop the loop and abort attempts in flight (their rows become due again); call before closing the store. */
@@ -89,6 +91,10 @@ interface Target {
   timeoutMs: number;
   deliver(row: DueRow, now: number, signal: AbortSignal): Promise<AttemptResult>;
 }
+
+/** Alerts: one per kind, agent and tool per window; at most ALERTS_PER_WINDOW per window in all. */
+const ALERT_WINDOW_MS = 60_000;
+const ALERTS_PER_WINDOW = 30;
 
 /** A claim outlives its attempt's timeout by this much before another process may take the row. */
 const LEASE_MARGIN_MS = 30_000;
@@ -153,7 +159,7 @@ export function createNotifications(deps: NotificationsDeps): Notifications {
     return `msg_${now.toString(36).padStart(9, '0')}${seq.toString(36).padStart(4, '0')}${newId().slice(0, 16)}`;
   }
 
-  async function notify(event: NotifyEvent, approval: Approval): Promise<void> {
+  async function notify(event: ApprovalNotifyEvent, approval: Approval): Promise<void> {
     const now = clock.now();
     const rows: NewOutboxRow[] = [];
     if (slack?.events.includes(event)) {
@@ -183,6 +189,63 @@ export function createNotifications(deps: NotificationsDeps): Notifications {
     if (rows.length === 0) return;
     await enqueue(db, rows, now);
     kick();
+  }
+
+  // Alerts are bounded: the same kind for the same agent and tool at most once per window, and at
+  // most ALERTS_PER_WINDOW in all; what is dropped is counted and said in the next alert that goes out.
+  const lastAlert = new Map<string, number>();
+  let windowStart = 0;
+  let windowCount = 0;
+  let suppressed = 0;
+
+  function alert(a: SecurityAlert): void {
+    const now = clock.now();
+    if (now - windowStart >= ALERT_WINDOW_MS) {
+      windowStart = now;
+      windowCount = 0;
+      for (const [k, t] of lastAlert) if (now - t >= ALERT_WINDOW_MS) lastAlert.delete(k);
+    }
+    const key = `${a.kind}\u0000${a.agentId ?? ''}\u0000${a.tool ?? ''}`;
+    const last = lastAlert.get(key);
+    if ((last !== undefined && now - last < ALERT_WINDOW_MS) || windowCount >= ALERTS_PER_WINDOW) {
+      suppressed++;
+      return;
+    }
+    lastAlert.set(key, now);
+    windowCount++;
+    const body: SecurityAlert & { suppressedBefore?: number } =
+      suppressed > 0 ? { ...a, suppressedBefore: suppressed } : a;
+    suppressed = 0;
+    const rows: NewOutboxRow[] = [];
+    if (slack?.events.includes('security.alert')) {
+      const payload: SlackPayload = { channel: slack.channel, ...alertMessage(body) };
+      rows.push({
+        id: outboxId(now),
+        target: SLACK_TARGET,
+        event: 'security.alert',
+        approvalId: null,
+        payload: JSON.stringify(payload),
+      });
+    }
+    for (const hook of config.webhooks) {
+      if (!hook.events.includes('security.alert')) continue;
+      const id = outboxId(now);
+      rows.push({
+        id,
+        target: `webhook:${hook.name}`,
+        event: 'security.alert',
+        approvalId: null,
+        payload: alertWebhookBody(id, body, now),
+      });
+    }
+    log.warn(
+      { alert: a.kind, severity: a.severity, traceId: a.traceId, agentId: a.agentId, tool: a.tool },
+      a.summary,
+    );
+    if (rows.length === 0) return;
+    enqueue(db, rows, now).then(kick, (e: unknown) =>
+      log.error({ err: (e as Error).message, alert: a.kind }, 'alert could not be queued'),
+    );
   }
 
   /** Claim, attempt and settle one row; true when an attempt was made. */
@@ -310,6 +373,7 @@ export function createNotifications(deps: NotificationsDeps): Notifications {
 
   return {
     notify,
+    alert,
     start() {
       if (started || shutdown.signal.aborted) return;
       started = true;

@@ -5,7 +5,8 @@
  * fit Slack's limits (3000 characters per section, 2000 per field, 150 per header).
  */
 import type { Approval } from '../approvals/index.js';
-import type { NotifyEvent, OperatorConfig } from '../config/index.js';
+import type { ApprovalNotifyEvent, OperatorConfig } from '../config/index.js';
+import type { SecurityAlert } from './types.js';
 
 /** A Block Kit block (shape per https://api.slack.com/reference/block-kit/blocks). */
 export type SlackBlock = Record<string, unknown>;
@@ -186,7 +187,41 @@ function outcomeBlock(a: Approval, operators: OperatorConfig[]): SlackBlock {
 }
 
 /** The message for `event` about `approval`. */
-export function slackMessage(event: NotifyEvent, a: Approval, operators: OperatorConfig[]): SlackMessage {
+/** A security alert as a Slack message: no buttons, the summary, and where it happened. */
+export function alertMessage(a: SecurityAlert & { suppressedBefore?: number }): SlackMessage {
+  const fields = [
+    `*Severity*\n${a.severity}`,
+    `*Kind*\n${escapedWithin(a.kind, 100)}`,
+    ...(a.agentId ? [`*Agent*\n${escapedWithin(a.agentId, 200)}`] : []),
+    ...(a.tool ? [`*Tool*\n${escapedWithin(a.tool, 200)}`] : []),
+    ...(a.sessionId ? [`*Session*\n${escapedWithin(a.sessionId, 200)}`] : []),
+    `*Trace*\n${escapedWithin(a.traceId, 200)}`,
+  ];
+  const note =
+    a.suppressedBefore && a.suppressedBefore > 0
+      ? [
+          {
+            type: 'context',
+            elements: [mrkdwn(`${a.suppressedBefore} similar alerts were suppressed before this one`)],
+          },
+        ]
+      : [];
+  return {
+    text: `Security alert: ${escapedWithin(a.summary, 300)}`,
+    blocks: [
+      { type: 'header', text: plain(plainWithin(`Security alert (${a.severity})`, HEADER_MAX)) },
+      { type: 'section', text: mrkdwn(escapedWithin(a.summary, 2000)) },
+      { type: 'section', fields: fields.map(mrkdwn) },
+      ...note,
+    ],
+  };
+}
+
+export function slackMessage(
+  event: ApprovalNotifyEvent,
+  a: Approval,
+  operators: OperatorConfig[],
+): SlackMessage {
   const tool = escapedWithin(a.toolName, 200);
   const agent = escapedWithin(a.agentId, 200);
   if (event === 'approval.requested') {

@@ -6,13 +6,26 @@
  * anything: a failed delivery is logged and retried, and approves nothing.
  */
 import type { Approval, DecisionAction } from '../approvals/index.js';
-import type { NotifyEvent } from '../config/types.js';
+import type { ApprovalNotifyEvent, NotifyEvent } from '../config/types.js';
 
-export type { NotifyEvent };
+export type { ApprovalNotifyEvent, NotifyEvent };
+
+/** A security alert (issue #7; monitoring adds more kinds): one line for humans, counts and ids for machines. */
+export interface SecurityAlert {
+  kind: string;
+  severity: 'low' | 'medium' | 'high' | 'critical';
+  traceId: string;
+  agentId: string | null;
+  sessionId: string | null;
+  tool: string | null;
+  /** Never carries the secret or PII itself. */
+  summary: string;
+  data: Record<string, unknown>;
+}
 
 export interface Notifier {
   /** Queue `event` about `approval` for every configured target that subscribes to it. */
-  notify(event: NotifyEvent, approval: Approval): Promise<void>;
+  notify(event: ApprovalNotifyEvent, approval: Approval): Promise<void>;
 }
 
 /** The outcome of a decision taken through a chat button, for the reply. */

@@ -4,9 +4,10 @@
  * same on every retry, so a receiver that saw it already can drop the repeat.
  */
 import type { Approval } from '../approvals/index.js';
-import type { NotifyEvent, SecretRef, WebhookNotifierConfig } from '../config/index.js';
+import type { ApprovalNotifyEvent, NotifyEvent, SecretRef, WebhookNotifierConfig } from '../config/index.js';
 import { VERSION } from '../version.js';
 import { type AttemptResult, discardBody, fetchFailure, httpResult, retryAfterMs } from './attempt.js';
+import type { SecurityAlert } from './types.js';
 import { signWebhook } from './webhook-signature.js';
 
 /** The JSON a webhook receiver gets. */
@@ -16,11 +17,23 @@ export interface WebhookEnvelope {
   type: NotifyEvent;
   /** When the event happened (ISO 8601); retries keep it. */
   timestamp: string;
-  data: { approval: Approval };
+  /** `approval` for approval events, `alert` for `security.alert`. */
+  data: { approval: Approval } | { alert: SecurityAlert & { suppressedBefore?: number } };
+}
+
+/** The body queued for a webhook target about a security alert. */
+export function alertWebhookBody(id: string, alert: SecurityAlert, now: number): string {
+  const envelope: WebhookEnvelope = {
+    id,
+    type: 'security.alert',
+    timestamp: new Date(now).toISOString(),
+    data: { alert },
+  };
+  return JSON.stringify(envelope);
 }
 
 /** The body queued for a webhook target. */
-export function webhookBody(id: string, event: NotifyEvent, approval: Approval, now: number): string {
+export function webhookBody(id: string, event: ApprovalNotifyEvent, approval: Approval, now: number): string {
   const envelope: WebhookEnvelope = {
     id,
     type: event,

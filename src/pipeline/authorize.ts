@@ -1,5 +1,13 @@
 import { WardenError } from '../errors.js';
-import { AGENT_ALLOW_POLICY, AGENT_DENY_POLICY, type AuthzDecision, PolicyEngine } from '../policy/index.js';
+import { TAINT } from '../identity/index.js';
+import {
+  AGENT_ALLOW_POLICY,
+  AGENT_DENY_POLICY,
+  type AuthzDecision,
+  type AuthzInput,
+  PolicyEngine,
+} from '../policy/index.js';
+import type { ArgumentFindings } from './inspect-input.js';
 import { uncoveredResourceScopes } from './resource-scopes.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
@@ -93,6 +101,11 @@ export function authorize(deps: Pick<PipelineDeps, 'policy' | 'clock' | 'toolCon
           clientIp: state.request.clientIp,
           now: deps.clock.now(),
           ...(session.userId ? { user: { id: session.userId } } : {}),
+          ...(state.detectors ? { detectors: cedarDetectors(state.detectors) } : {}),
+          taint: {
+            untrusted: ((state.taint ?? 0) & TAINT.untrusted) !== 0,
+            privateData: ((state.taint ?? 0) & TAINT.privateData) !== 0,
+          },
         });
       } catch (e) {
         if (e instanceof WardenError) throw e;
@@ -111,6 +124,16 @@ export function authorize(deps: Pick<PipelineDeps, 'policy' | 'clock' | 'toolCon
       policy.noteUse(session.id, tool.name);
     },
   };
+}
+
+/** The scores and counts policy sees (`context.detectors`); the rest stays in the audit entry. */
+function cedarDetectors(d: ArgumentFindings): NonNullable<AuthzInput['detectors']> {
+  const out: NonNullable<AuthzInput['detectors']> = {};
+  if (d.injection !== undefined) out.injection = d.injection;
+  if (d.classifier !== undefined) out.classifier = d.classifier;
+  if (d.secrets !== undefined) out.secrets = d.secrets;
+  if (d.pii !== undefined) out.pii = d.pii;
+  return out;
 }
 
 let basic: PolicyEngine | undefined;

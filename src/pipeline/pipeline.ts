@@ -10,12 +10,15 @@ import { authorize } from './authorize.js';
 import { budget } from './budget.js';
 import { execute } from './execute.js';
 import { InputSchemas } from './input-schemas.js';
+import { auditDetectors, inspectInput } from './inspect-input.js';
+import { inspectOutput } from './inspect-output.js';
 import { rateLimit, toolRateLimit } from './rate-limit.js';
 import { recordAttempt } from './record-attempt.js';
 import { resolveTool } from './resolve-tool.js';
 import { resourceScopes } from './resource-scopes.js';
 import { reviewFlag, riskGate } from './risk-gate.js';
 import { sessionGuard } from './session-guard.js';
+import { taintSession } from './taint-session.js';
 import type { CallState, PipelineDeps, Step, ToolCallRequest, ToolCallResult } from './types.js';
 import { checkArguments, validateArguments } from './validate-arguments.js';
 
@@ -34,11 +37,13 @@ export class Pipeline {
     const authz = authorize(deps);
     const scopes = resourceScopes(deps);
     const schemas = new InputSchemas();
+    const inspect = inspectInput(deps);
     // An approver's edited arguments are a new call as far as the checks go.
     const recheck = async (state: CallState) => {
       if (!state.tool || !state.parameters) throw new Error('recheck ran out of order');
       checkArguments(state.tool, state.parameters, deps.toolConfig?.(state.tool.name), schemas);
       state.obligations = undefined;
+      await inspect.run(state);
       await authz.run(state);
       await scopes.run(state);
     };
@@ -50,6 +55,8 @@ export class Pipeline {
       toolRateLimit(deps),
       // Policy and resource scopes judge the arguments, so they are validated first.
       validateArguments(deps),
+      // Scores for policy: the detectors never refuse a call themselves.
+      inspect,
       authz,
       scopes,
       riskGate(deps, recheck),
@@ -58,6 +65,9 @@ export class Pipeline {
       reviewFlag(deps),
       recordAttempt(deps),
       execute(deps),
+      // Before the agent sees the result: redaction, indirect injection, then the session's taint.
+      inspectOutput(deps),
+      taintSession(deps),
     ];
   }
 
@@ -137,7 +147,13 @@ export class Pipeline {
           ...(error.rule ? { rule: error.rule } : {}),
           reasons: [error.message, ...(error.detail ? [error.detail] : [])],
         },
-        data: { step, face: state.request.face, clientIp: state.request.clientIp },
+        data: {
+          step,
+          face: state.request.face,
+          clientIp: state.request.clientIp,
+          ...(state.detectors ? { detectors: auditDetectors(state.detectors) } : {}),
+          ...(state.taint ? { taint: state.taint } : {}),
+        },
       })
       // A denial stays a denial even when it cannot be recorded; the log line says so.
       .catch((e: unknown) => this.auditFailed('denial', state, e));
@@ -160,6 +176,20 @@ export class Pipeline {
           data: {
             phase: 'outcome',
             attemptSeq: state.attempt?.seq ?? null,
+            ...(state.inspection && state.inspection.action !== 'none'
+              ? { inspection: state.inspection.action }
+              : {}),
+            ...(state.inspection && state.inspection.findings.redacted > 0
+              ? { redacted: state.inspection.findings.redacted }
+              : {}),
+            ...(state.inspection && Object.keys(state.inspection.findings.pii).length > 0
+              ? {
+                  pii: Object.entries(state.inspection.findings.pii).map(([type, count]) => ({
+                    type,
+                    count,
+                  })),
+                }
+              : {}),
             ...(error ? { errorCode: error.code, error: error.detail ?? error.message } : {}),
           },
         },

@@ -147,7 +147,7 @@ async function harness(limits: Partial<LimitsConfig>, tools: AggregatedTool[] = 
     tokens: {
       verify: async () => ({ agent, session, claims: { scope: 'tool:lookup_order:execute' } }),
     },
-    sessions: { claimCall: async () => 1, markExpiryLogged: async () => true },
+    sessions: { claimCall: async () => ({ calls: 1, taint: 0 }), markExpiryLogged: async () => true },
     tools: {
       listTools: () => tools,
       callTool: async (name): Promise<CallToolResult> => {

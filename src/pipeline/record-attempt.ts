@@ -1,5 +1,6 @@
 import { WardenError } from '../errors.js';
 import { auditFields } from './audit-fields.js';
+import { auditDetectors } from './inspect-input.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
 /**
@@ -23,6 +24,8 @@ export function recordAttempt(deps: Pick<PipelineDeps, 'audit'>): Step {
               ? { approvalId: state.approval.id, approvedBy: state.approval.decidedBy }
               : {}),
             ...(state.review ? { reviewId: state.review.id } : {}),
+            ...(state.detectors ? { detectors: auditDetectors(state.detectors) } : {}),
+            ...(state.taint ? { taint: state.taint } : {}),
             // Edit before approve: the agent's own arguments beside the ones that run (entry `parameters`).
             ...(state.rewrite
               ? {

@@ -1,4 +1,5 @@
 import { WardenError } from '../errors.js';
+import { withheldError } from '../pins/index.js';
 import { foldToolName, TOOL_NAME } from './tool-names.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
@@ -20,6 +21,9 @@ export function resolveTool(deps: Pick<PipelineDeps, 'tools'>): Step {
         state.tool = exact;
         return;
       }
+      // Listed upstream but not published: say so (pinning), rather than "unknown".
+      const withheld = TOOL_NAME.test(name) ? deps.tools.withheld?.(name) : undefined;
+      if (withheld) throw withheldError(name, withheld);
       const folded = foldToolName(name);
       const lookalike = tools.find((t) => foldToolName(t.name) === folded);
       if (lookalike) {

@@ -28,13 +28,15 @@ export function sessionGuard(deps: Pick<PipelineDeps, 'sessions' | 'clock'>): St
       }
       // Every authenticated attempt counts, denied or not: a hijacked agent probing
       // for a way through burns its own budget.
-      const count = await deps.sessions.claimCall(session.id);
-      if (count === null) {
+      const claim = await deps.sessions.claimCall(session.id);
+      if (claim === null) {
         throw new WardenError('CALL_LIMIT_EXCEEDED', 'The session has used all its tool calls', {
           rule: 'session.max-tool-calls',
           data: { maxToolCalls: session.maxToolCalls },
         });
       }
+      // Read with the claim, from the store: taint added by another replica counts at once.
+      state.taint = claim.taint;
       state.allowedBy.push('session.guard');
     },
   };

@@ -5,14 +5,18 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Approval, ApprovalAsk } from '../approvals/index.js';
 import type { AuditEntry, AuditInput } from '../audit/index.js';
+import type { InspectionConfig } from '../config/schema-inspection.js';
 import type { ApprovalMode, RiskClass, ToolConfig } from '../config/types.js';
 import type { WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
+import type { ClassifierVerdict, ResultFindings, ResultInspection } from '../inspect/index.js';
 import type { Limiter } from '../limits/index.js';
 import type { PipelineMetrics } from '../metrics/index.js';
+import type { SecurityAlert } from '../notify/index.js';
 import type { AuthzDecision, AuthzInput, Obligations } from '../policy/index.js';
 import type { AggregatedTool } from '../upstream/index.js';
 import type { Clock } from '../util/clock.js';
+import type { ArgumentFindings } from './inspect-input.js';
 
 /** One tool call as a face received it: nothing in it is trusted yet. */
 export interface ToolCallRequest {
@@ -66,10 +70,25 @@ export interface CallState {
   review?: Approval;
   /** Edit before approve: the arguments as the agent sent them, and what the approver replaced. */
   rewrite?: { original: Record<string, unknown>; patch: Record<string, unknown> };
+  /** The session's taint bits as of this call's claim (TAINT in src/identity). */
+  taint?: number;
+  /** The detectors' findings on the arguments (inspect-input), for policy and the audit entry. */
+  detectors?: ArgumentFindings;
+  /** What inspect-output found in (and did to) the result. */
+  inspection?: ResultInspectionState;
   /** The audit entry recording the attempt (written before the tool runs). */
   attempt?: AuditEntry;
   result?: CallToolResult;
 }
+
+/** What inspect-output found in the result and did about it. */
+export interface ResultInspectionState {
+  action: ResultInspection['action'];
+  findings: ResultFindings;
+  classifierError?: string;
+}
+
+export type { SecurityAlert };
 
 /** One step of the pipeline: throws a WardenError to deny; returns to pass the call on. */
 export interface Step {
@@ -88,11 +107,18 @@ export interface PipelineDeps {
     verify(token: string): Promise<{ agent: Agent; session: Session; claims: { scope: string } }>;
   };
   sessions: {
-    claimCall(id: string): Promise<number | null>;
+    claimCall(id: string): Promise<{ calls: number; taint: number } | null>;
+    /** Adds taint bits to a session; true when any was new (issue #7). Absent = taint is not recorded. */
+    addTaint?(id: string, bits: number): Promise<boolean>;
     markExpiryLogged(id: string): Promise<boolean>;
   };
   tools: {
     listTools(): AggregatedTool[];
+    /**
+     * Why an upstream tool that is not listed is withheld (tool pinning: never approved, quarantined,
+     * or its pin unreadable); undefined for a name no upstream lists. Absent = nothing is withheld.
+     */
+    withheld?(name: string): 'pending' | 'quarantined' | 'unverified' | undefined;
     callTool(
       name: string,
       args: Record<string, unknown>,
@@ -132,6 +158,20 @@ export interface PipelineDeps {
   };
   /** How held calls wait by default, and how often they hear progress. */
   approvalSettings?: { mode: ApprovalMode; progressIntervalMs: number };
+  /**
+   * The detectors (issue #7): what inspect-input scores on the arguments, what inspect-output does
+   * to results, and the operator's classifier. Absent = no inspection (unit tests of other steps).
+   */
+  inspection?: {
+    arguments: { injection: boolean; secrets: boolean; pii: boolean };
+    results: InspectionConfig['results'];
+    classifier?: {
+      on: ReadonlyArray<'arguments' | 'results'>;
+      classify(text: string, source: 'input' | 'tool-result'): Promise<ClassifierVerdict>;
+    };
+  };
+  /** Raises an alert to the operators (notifiers); never throws, never waits. */
+  alert?(alert: SecurityAlert): void;
   /** Operator log for what must not pass silently (an audit entry that could not be written). */
   log?: { error(fields: Record<string, unknown>, message: string): void };
 }

@@ -122,6 +122,18 @@ function contextConditions(w: RuleConditions): string[] {
   if (w.clientIp?.notIn !== undefined) {
     out.push(`!(context has clientIp && ${ipRanges(w.clientIp.notIn)})`);
   }
+  for (const [name, c] of Object.entries(w.detectors ?? {})) {
+    if (c === undefined) continue;
+    // A detector that did not run has no value: no comparison holds for it.
+    const path = `context.detectors.${name}`;
+    const ops = [...numberOps(path, c), ...(c.eq !== undefined ? [`${path} == ${c.eq}`] : [])];
+    out.push(`(context has detectors && context.detectors has ${name} && ${ops.join(' && ')})`);
+  }
+  for (const [name, want] of Object.entries(w.taint ?? {})) {
+    if (want === undefined) continue;
+    const tainted = `(context has taint && context.taint has ${name} && context.taint.${name})`;
+    out.push(want ? tainted : `!${tainted}`);
+  }
   return out;
 }
 
@@ -163,6 +175,9 @@ function ruleReads(rule: PolicyRuleConfig): string[] {
     ...(w?.user ? ['user', 'tier'] : []),
     ...(w?.session ? ['session', 'calls', 'toolsUsed'] : []),
     ...(w?.clientIp ? ['clientIp'] : []),
+    ...(rule.toolCapabilities ? ['capabilities'] : []),
+    ...(w?.detectors ? ['detectors', ...Object.keys(w.detectors)] : []),
+    ...(w?.taint ? ['taint', ...Object.keys(w.taint)] : []),
   ];
 }
 
@@ -206,6 +221,9 @@ export function compileRule(rule: PolicyRuleConfig): string {
   if (tools?.length === 1) resource = `resource == ${tools[0]}`;
   else if (tools) conditions.push(`resource in ${list(tools)}`);
   if (rule.toolTags) conditions.push(`resource.tags.containsAny(${strings(rule.toolTags)})`);
+  if (rule.toolCapabilities) {
+    conditions.push(`resource.capabilities.containsAny(${strings(rule.toolCapabilities)})`);
+  }
   if (rule.risk) conditions.push(`${strings(rule.risk)}.contains(resource.risk)`);
 
   if (rule.when) conditions.push(...contextConditions(rule.when));

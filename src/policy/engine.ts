@@ -11,11 +11,13 @@
  * decided over their union (any satisfied forbid denies; else any satisfied
  * permit allows). See policy-set.ts for why the set is sliced.
  */
+
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname, isAbsolute, relative } from 'node:path';
 import type { StatefulAuthorizationCall } from '@cedar-policy/cedar-wasm/nodejs';
 import type { AuditInput } from '../audit/index.js';
 import type { PolicyConfig } from '../config/policy-types.js';
+import type { InspectionConfig, TaintConfig } from '../config/schema-inspection.js';
 import type { ToolConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -61,6 +63,10 @@ export interface PolicyLogger {
 export interface PolicyEngineOptions {
   policy: PolicyConfig;
   tools: Readonly<Record<string, ToolConfig>>;
+  /** The `taint:` section (compiled to built-in policies); absent = no taint policies. */
+  taint?: TaintConfig;
+  /** `inspection.arguments` (secrets sent out is a built-in policy); absent = none. */
+  inspectArguments?: InspectionConfig['arguments'];
   /** Tool names policies may reference (config tools plus upstream tools). */
   knownTools?: () => KnownTools;
   /** Where a reload reads the `policy:` section from (e.g. the config file again); default: the one given. */
@@ -174,7 +180,11 @@ export class PolicyEngine {
     const cfg = Object.hasOwn(this.opts.tools, input.tool.name)
       ? this.opts.tools[input.tool.name]
       : undefined;
-    const facts: ToolFacts = { risk: cfg?.risk ?? 'low', tags: cfg?.tags ?? [] };
+    const facts: ToolFacts = {
+      risk: cfg?.risk ?? 'low',
+      tags: cfg?.tags ?? [],
+      capabilities: cfg?.capabilities ?? [],
+    };
     const forbids: string[] = [];
     const permits: string[] = [];
     const errored: Array<{ id: string; message: string }> = [];
@@ -245,6 +255,8 @@ export class PolicyEngine {
     const built = await buildPolicySet({
       policy,
       tools: this.opts.tools,
+      ...(this.opts.taint ? { taint: this.opts.taint } : {}),
+      ...(this.opts.inspectArguments ? { inspectArguments: this.opts.inspectArguments } : {}),
       ...(this.opts.knownTools ? { knownTools: this.opts.knownTools() } : {}),
       show: shownPath,
     });

@@ -12,9 +12,11 @@
  * does not match), so a decision evaluates the shared slice and its own agent's
  * slice only — 10,000 per-agent rules cost a decision no more than 10.
  */
+
 import { createHash } from 'node:crypto';
 import type { PolicyJson, SchemaJson, ValidationError } from '@cedar-policy/cedar-wasm/nodejs';
 import type { PolicyArgumentType, PolicyConfig } from '../config/policy-types.js';
+import type { InspectionConfig, TaintConfig } from '../config/schema-inspection.js';
 import type { ToolConfig } from '../config/types.js';
 import { collectArgumentTypes } from './arguments.js';
 import { checkParseSchema, validate } from './cedar.js';
@@ -35,6 +37,7 @@ import {
 } from './files.js';
 import { RISK_ORDER } from './obligations.js';
 import { buildSchema, CEDAR } from './schema.js';
+import { secretsOutRule, taintRules } from './taint.js';
 
 /** What the engine knows about one policy besides its text. */
 export interface PolicyMeta {
@@ -89,6 +92,10 @@ export interface PolicySources {
   policy: PolicyConfig;
   tools: Readonly<Record<string, ToolConfig>>;
   knownTools?: KnownTools;
+  /** The `taint:` section, compiled to built-in policies (absent = none). */
+  taint?: TaintConfig;
+  /** `inspection.arguments` (its `secretsToExternal` is a built-in policy; absent = none). */
+  inspectArguments?: InspectionConfig['arguments'];
   /** How to show a file path in messages (default: as given). */
   show?: (path: string) => string;
 }
@@ -226,6 +233,9 @@ export function assemblePolicySet(
       reads: AGENT_LIST_READS,
     },
   }));
+  for (const r of [...taintRules(src.taint), ...secretsOutRule(src.inspectArguments)]) {
+    entries.push({ id: r.id, text: compileRule(r), origin: { kind: 'builtin' }, facts: ruleFacts(r) });
+  }
   src.policy.rules.forEach((r, index) => {
     entries.push({
       id: r.id,

@@ -30,6 +30,10 @@ export interface AuthzInput {
   arguments: Readonly<Record<string, unknown>>;
   session: { id: string; calls: number };
   clientIp: string;
+  /** The detectors' findings on the arguments (scores 0–100, counts); absent members did not run. */
+  detectors?: { injection?: number; classifier?: number; secrets?: number; pii?: number };
+  /** What the session has taken in so far (issue #7). */
+  taint?: { untrusted: boolean; privateData: boolean };
   /** Epoch milliseconds of the decision. */
   now: number;
 }
@@ -38,6 +42,8 @@ export interface AuthzInput {
 export interface ToolFacts {
   risk: string;
   tags: readonly string[];
+  /** Absent = none. */
+  capabilities?: readonly string[];
 }
 
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
@@ -123,6 +129,7 @@ export function buildRequest(
   if (read('risk')) toolAttrs['risk'] = tool.risk;
   if (read('upstream')) toolAttrs['upstream'] = input.tool.upstream;
   if (read('tags')) toolAttrs['tags'] = [...tool.tags];
+  if (read('capabilities')) toolAttrs['capabilities'] = [...(tool.capabilities ?? [])];
   const entities: EntityJson[] = [
     { uid: principal, attrs: agentAttrs, parents: [{ type: CEDAR.agentType, id: agent.type }] },
     { uid: resource, attrs: toolAttrs, parents: [] },
@@ -131,6 +138,12 @@ export function buildRequest(
   if (inContext('time')) context['time'] = time.at(input.now);
   if (inContext('session')) context['session'] = { calls: input.session.calls, toolsUsed: [...toolsUsed] };
   if (inContext('arguments')) context['arguments'] = cedarArguments(input.arguments, argumentTypes);
+  if (input.detectors && inContext('detectors')) {
+    const d: Record<string, CedarValueJson> = {};
+    for (const [k, v] of Object.entries(input.detectors)) if (v !== undefined) d[k] = v;
+    context['detectors'] = d;
+  }
+  if (input.taint && inContext('taint')) context['taint'] = { ...input.taint };
   const ip = inContext('clientIp') ? cedarIp(input.clientIp) : undefined;
   if (ip !== undefined) context['clientIp'] = { __extn: { fn: 'ip', arg: ip } };
   if (input.user && inContext('user')) {

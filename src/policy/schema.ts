@@ -44,10 +44,15 @@ export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentTyp
         },
         SessionStats: { type: 'Record', attributes: { calls: long, toolsUsed: strings } },
         Arguments: { type: 'Record', attributes: args },
-        // Room for issue #7 (detectors and taint); absent until something fills them.
+        // The detectors' findings on the arguments (issue #7): scores 0–100 and counts; absent = not run.
         Detectors: {
           type: 'Record',
-          attributes: { injection: optional(long), pii: optional(long), secrets: optional(long) },
+          attributes: {
+            injection: optional(long),
+            classifier: optional(long),
+            pii: optional(long),
+            secrets: optional(long),
+          },
         },
         Taint: { type: 'Record', attributes: { untrusted: optional(bool), privateData: optional(bool) } },
       },
@@ -69,7 +74,10 @@ export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentTyp
         },
         User: { shape: { type: 'Record', attributes: { tier: optional(str) } } },
         Tool: {
-          shape: { type: 'Record', attributes: { name: str, risk: str, upstream: str, tags: strings } },
+          shape: {
+            type: 'Record',
+            attributes: { name: str, risk: str, upstream: str, tags: strings, capabilities: strings },
+          },
         },
       },
       actions: {

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { capabilitySchema } from '../config/schema-inspection.js';
 import type { RiskClass, ToolConfig, WardenConfig } from '../config/types.js';
 import { isWardenError, WardenError } from '../errors.js';
 import { AGENT_DENY_POLICY } from './compile.js';
@@ -35,6 +36,8 @@ const caseSchema = z.strictObject({
     risk: risk.optional(),
     /** Overrides `tools.<name>.tags` for this case. */
     tags: z.array(z.string()).optional(),
+    /** Overrides `tools.<name>.capabilities` for this case. */
+    capabilities: z.array(capabilitySchema).optional(),
     upstream: z.string().optional(),
   }),
   arguments: z.record(z.string(), z.unknown()).optional(),
@@ -43,7 +46,23 @@ const caseSchema = z.strictObject({
   time: z.iso.datetime({ offset: true }).optional(),
   clientIp: z.string().optional(),
   session: z
-    .strictObject({ id: z.string().optional(), calls: z.number().int().min(0).optional() })
+    .strictObject({
+      id: z.string().optional(),
+      calls: z.number().int().min(0).optional(),
+      /** The session's taint (what the gateway's taint step would have recorded). */
+      taint: z
+        .strictObject({ untrusted: z.boolean().optional(), privateData: z.boolean().optional() })
+        .optional(),
+    })
+    .optional(),
+  /** The detectors' findings on the arguments: scores 0–100 (injection, classifier), counts (secrets, pii). */
+  detectors: z
+    .strictObject({
+      injection: z.number().int().min(0).max(100).optional(),
+      classifier: z.number().int().min(0).max(100).optional(),
+      secrets: z.number().int().min(0).optional(),
+      pii: z.number().int().min(0).optional(),
+    })
     .optional(),
   expect: z.strictObject({
     decision: z.enum(['allow', 'deny']),
@@ -130,6 +149,8 @@ export function engineForConfig(
   return PolicyEngine.create({
     policy: { ...config.policy, watch: false },
     tools,
+    taint: config.taint,
+    inspectArguments: config.inspection.arguments,
     knownTools: () => ({ names: new Set(Object.keys(tools)), complete: config.upstreams.length === 0 }),
     ...(logger ? { logger } : {}),
   });
@@ -171,6 +192,11 @@ function decide(
     clientIp: c.clientIp ?? '127.0.0.1',
     now: c.time === undefined ? Date.now() : Date.parse(c.time),
     ...(c.user ? { user: c.user } : {}),
+    ...(c.detectors ? { detectors: c.detectors } : {}),
+    taint: {
+      untrusted: c.session?.taint?.untrusted ?? false,
+      privateData: c.session?.taint?.privateData ?? false,
+    },
   };
   let d: AuthzDecision;
   try {
@@ -237,9 +263,14 @@ export async function runPolicyTests(
   const engines = new Map<string, { engine: PolicyEngine; tools: Record<string, ToolConfig> }>();
   const engineFor = async (c: PolicyTestCase) => {
     const override =
-      c.tool.risk === undefined && c.tool.tags === undefined
+      c.tool.risk === undefined && c.tool.tags === undefined && c.tool.capabilities === undefined
         ? ''
-        : JSON.stringify([c.tool.name, c.tool.risk ?? null, c.tool.tags ?? null]);
+        : JSON.stringify([
+            c.tool.name,
+            c.tool.risk ?? null,
+            c.tool.tags ?? null,
+            c.tool.capabilities ?? null,
+          ]);
     const hit = engines.get(override);
     if (hit) return hit;
     const tools: Record<string, ToolConfig> = { ...config.tools };
@@ -249,6 +280,7 @@ export async function runPolicyTests(
         ...(base ?? ({ risk: 'low', tags: [] } as unknown as ToolConfig)),
         ...(c.tool.risk ? { risk: c.tool.risk } : {}),
         ...(c.tool.tags ? { tags: c.tool.tags } : {}),
+        ...(c.tool.capabilities ? { capabilities: c.tool.capabilities } : {}),
       };
     }
     const made = { engine: await engineForConfig(config, tools), tools };

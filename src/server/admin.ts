@@ -12,6 +12,8 @@ import type { AuditInput } from '../audit/index.js';
 import type { OperatorConfig } from '../config/types.js';
 import { toWardenError, WardenError } from '../errors.js';
 import type { UserGrant, UserGrants } from '../oauth/index.js';
+import type { PinnedTools } from '../pins/index.js';
+import { mountToolPins } from './admin-tools.js';
 import {
   bearerOf,
   clientIpOf,
@@ -26,6 +28,8 @@ export interface AdminDeps {
   approvals: ApprovalService;
   /** Users' delegated grants (issue #6): listed by operators, revoked by admins. */
   grants?: UserGrants;
+  /** Tool-definition pins (issue #7): listed by operators, approved by admins. */
+  pins?: PinnedTools;
   operators: OperatorTokens;
   /** Agent token verification, for the agents' own approval status route. */
   verifyAgent(token: string, traceId: string): Promise<{ agent: { id: string } }>;
@@ -265,6 +269,8 @@ export function mountAdmin(app: Hono<{ Bindings: NodeBindings }>, deps: AdminDep
       }),
     );
   }
+
+  if (deps.pins) mountToolPins(app, deps.pins, { asOperator, readBody, via });
 
   // An agent polls its own request (REST agents that chose not to wait). Never another agent's.
   app.get('/v1/approvals/:id', async (c) => {

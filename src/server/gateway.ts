@@ -20,6 +20,7 @@ import { type Limiter, openLimiter } from '../limits/index.js';
 import { Metrics } from '../metrics/index.js';
 import { createNotifications } from '../notify/index.js';
 import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
+import { PinnedTools } from '../pins/index.js';
 import {
   auditedVerify,
   createPipeline,
@@ -34,6 +35,7 @@ import { type Clock, systemClock } from '../util/clock.js';
 import { VERSION } from '../version.js';
 import { mountAdmin } from './admin.js';
 import { createApp } from './app.js';
+import { buildClassifier } from './classifier.js';
 import { delegationDeps, perUserCredentials } from './delegation.js';
 import { createLogger, type Logger } from './logger.js';
 import { McpFace } from './mcp.js';
@@ -63,6 +65,8 @@ export interface Gateway {
   keys: KeyManager;
   tokens: TokenService;
   pool: UpstreamPool;
+  /** The pool as agents see it: pinned, unchanged tool definitions only (issue #7). */
+  pins: PinnedTools;
   limiter: Limiter;
   /** The Cedar engine; `policy.reload()` is what SIGHUP calls. */
   policy: PolicyEngine;
@@ -156,6 +160,17 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     });
     closers.push(() => oauth.close());
     await pool.start();
+    // Agents see (and call) only tools whose definitions are pinned and unchanged (issue #7).
+    const pins = new PinnedTools({
+      pool,
+      store,
+      audit,
+      mode: config.pinning.mode,
+      clock,
+      log: logger.child({ component: 'pinning' }),
+    });
+    await pins.start();
+    closers.push(() => pins.close());
 
     const limiter = await openLimiter(config.limits, {
       costOf: (tool) => (Object.hasOwn(config.tools, tool) ? (config.tools[tool]?.cost ?? 0) : 0),
@@ -169,6 +184,8 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     const policy = await createPolicyEngine({
       policy: config.policy,
       tools: config.tools,
+      taint: config.taint,
+      inspectArguments: config.inspection.arguments,
       knownTools: () => ({
         names: new Set([...Object.keys(config.tools), ...pool.listTools().map((t) => t.name)]),
         complete: pool.status().every((u) => u.state === 'up'),
@@ -202,7 +219,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       operators: config.operators,
       toolConfig,
       checkPatch: patchChecker({
-        tools: () => pool.listTools(),
+        tools: () => pins.listTools(),
         toolConfig,
         maxJsonDepth: config.server.maxJsonDepth,
       }),
@@ -232,20 +249,24 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       approvals,
       tokens,
       sessions,
-      tools: pool,
+      tools: pins,
       audit,
       clock,
       limiter,
       policy,
       metrics,
       log: logger.child({ component: 'pipeline' }),
+      alert: (a) => notifications.alert(a),
+      ...(config.inspection.classifier
+        ? { classifier: await buildClassifier(config.inspection.classifier) }
+        : {}),
     });
     const pipeline = createPipeline(pipelineDeps);
     const resourceMetadataUrl = `${publicUrl}/.well-known/oauth-protected-resource`;
     const mcp = new McpFace({
       pipeline,
       verify: auditedVerify(pipelineDeps),
-      tools: () => pool.listTools(),
+      tools: () => pins.listTools(),
       riskOf: pipelineDeps.riskOf,
       audit: (input) => audit.append(input),
       clock,
@@ -257,6 +278,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       logger: logger.child({ component: 'mcp' }),
     });
     closers.push(() => mcp.close());
+    pins.onToolsChanged(() => mcp.toolsChanged());
     const app = createApp({
       mcp,
       logger,
@@ -266,6 +288,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
         mountAdmin(a, {
           approvals,
           grants: delegation.grants,
+          pins,
           operators: operatorTokens,
           verifyAgent: auditedVerify(pipelineDeps),
           audit: (input) => audit.append(input),
@@ -318,6 +341,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       keys,
       tokens,
       pool,
+      pins,
       limiter,
       policy,
       pipeline,

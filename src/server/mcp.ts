@@ -350,6 +350,14 @@ export class McpFace {
     }
   }
 
+  /** The published tool list changed: tell every open MCP session (notifications/tools/list_changed). */
+  toolsChanged(): void {
+    for (const s of this.sessions.values()) {
+      // Sessions without an open GET stream drop it; the client sees the new list on its next tools/list.
+      void s.server.sendToolListChanged().catch(() => {});
+    }
+  }
+
   /** Close every MCP session of one agent session (kill switch, revocation). */
   async closeForAgentSession(agentSessionId: string): Promise<number> {
     const victims = [...this.sessions.values()].filter((s) => s.agentSessionId === agentSessionId);

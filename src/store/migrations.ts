@@ -291,6 +291,44 @@ const m006UpstreamTokens: Migration = {
   },
 };
 
+/**
+ * Session taint (issue #7): bit flags a session collects as its calls return
+ * untrusted content (1) or private data (2); never cleared while the session lives.
+ */
+const m007SessionTaint: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable('sessions')
+      .addColumn('taint', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+  },
+};
+
+/**
+ * Tool-definition pinning (issue #7): the approved hash of each upstream tool's
+ * definition, and the definition awaiting an operator when it is new or changed.
+ */
+const m008ToolPins: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('tool_pins')
+      .addColumn('upstream', 'text', (c) => c.notNull())
+      .addColumn('tool', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('approved_hash', 'text')
+      .addColumn('approved_definition', 'text')
+      .addColumn('approved_by', 'text')
+      .addColumn('approved_at', 'bigint')
+      .addColumn('pending_hash', 'text')
+      .addColumn('pending_definition', 'text')
+      .addColumn('inspection', 'text')
+      .addColumn('first_seen_at', 'bigint', (c) => c.notNull())
+      .addColumn('changed_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('tool_pins_pk', ['upstream', 'tool'])
+      .execute();
+  },
+};
+
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   // Kysely looks for its migration tables in every schema unless told which one;
@@ -309,6 +347,8 @@ export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promi
         '004_approvals': m004Approvals,
         '005_users': m005Users,
         '006_upstream_tokens': m006UpstreamTokens,
+        '007_session_taint': m007SessionTaint,
+        '008_tool_pins': m008ToolPins,
       };
     },
   };

@@ -55,6 +55,8 @@ export interface SessionsTable {
   expiry_logged: Generated<number>;
   /** The user grant (consent) the session was opened under (migration 005); null = none. */
   grant_id: Generated<string | null>;
+  /** Taint bits (migration 007): 1 untrusted content ingested, 2 private data read; 0 = clean. */
+  taint: Generated<number>;
 }
 
 export interface SigningKeysTable {
@@ -240,7 +242,32 @@ export interface UpstreamTokensTable {
   updated_at: number;
 }
 
+/** One upstream tool's pinned definition (migration 008); key (upstream, tool). See src/pins. */
+export interface ToolPinsTable {
+  upstream: string;
+  /** The tool's name at the upstream (not the public name, which a collision may prefix). */
+  tool: string;
+  /** approved | pending (first sight, never approved) | quarantined (changed since approved). */
+  status: string;
+  /** SHA-256 hex of the approved definition's canonical JSON; null = never approved. */
+  approved_hash: string | null;
+  /** JSON ToolDefinition that was approved. */
+  approved_definition: string | null;
+  /** `system:auto` or `operator:<id>`. */
+  approved_by: string | null;
+  approved_at: number | null;
+  /** The definition awaiting an operator (pending, quarantined); null when approved. */
+  pending_hash: string | null;
+  pending_definition: string | null;
+  /** JSON DefinitionInspection (injection score and signals) of the pending, else the approved, definition. */
+  inspection: string | null;
+  first_seen_at: number;
+  /** When the status or the pending definition last changed. */
+  changed_at: number;
+}
+
 export interface Database {
+  tool_pins: ToolPinsTable;
   upstream_tokens: UpstreamTokensTable;
   users: UsersTable;
   user_grants: UserGrantsTable;

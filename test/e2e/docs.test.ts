@@ -17,6 +17,21 @@ describe('docs', () => {
     expect(config.tokens.ttlMs).toBe(15 * 60_000);
   });
 
+  it('every YAML example in docs/inspection.md and docs/configuration.md loads as a configuration', async () => {
+    const { loadYaml } = await import('../helpers/config-yaml.js');
+    for (const doc of ['docs/inspection.md', 'docs/configuration.md']) {
+      const text = readFileSync(new URL(doc, repo), 'utf8');
+      const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+      expect(blocks.length, doc).toBeGreaterThan(0);
+      for (const block of blocks) {
+        // Blocks that reference files or environment variables are checked with them present.
+        if (/\bfile:|files:|publicKey|upstreams:|identityProviders:|oauth:/.test(block)) continue;
+        const r = await loadYaml(block, new Proxy({}, { get: () => 'x' }) as Record<string, string>);
+        expect('error' in r ? r.error : '', `${doc}:\n${block}`).toBe('');
+      }
+    }
+  });
+
   it('the README opens with the two commands and lists every CLI command that exists', () => {
     const readme = readFileSync(new URL('README.md', repo), 'utf8');
     const head = readme.slice(0, 800);
