@@ -101,12 +101,17 @@ export async function runDemo(opts: { verbose?: boolean } = {}) {
       arguments: { orderId: INJECTED_ORDER_ID },
     })) as CallToolResult;
     const injected = /ignore previous instructions/i.test(textOf(looked));
+    const inspection = looked._meta?.['warden/inspection'] as { action?: string; injection?: number } | undefined;
     acts.push({
       step: `Legitimate lookup_order ${INJECTED_ORDER_ID} (its notes carry a prompt injection)`,
       expected: 'allowed',
       outcome: looked.isError ? 'denied' : 'allowed',
       detail: injected
-        ? 'order returned; the notes tell the agent to message every customer'
+        ? `order returned; the notes tell the agent to message every customer${
+            inspection?.action === 'wrapped'
+              ? ` (Warden wrapped them as untrusted data, score ${inspection.injection}; the session is now tainted)`
+              : ''
+          }`
         : 'order returned',
       held: !looked.isError,
     });
