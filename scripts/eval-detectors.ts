@@ -68,7 +68,9 @@ if (args.includes('--json')) {
       '',
       `${name}: ${s.rows} rows, ${s.throughputMBs.toFixed(1)} MB/s`,
       `  precision ${f(s.precision)}  recall ${f(s.recall)}  f1 ${f(s.f1)}  false-positive rate ${f(s.falsePositiveRate)}  (tp ${s.tp} fp ${s.fp} fn ${s.fn} tn ${s.tn})`,
+      `  literal prefilter: ${s.prefilterMismatches === 0 ? 'same result as running every rule on every row' : `CHANGED ${s.prefilterMismatches} rows (a rule's literals are not necessary: fix them)`}`,
     );
+    if (s.prefilterMismatches > 0) process.exitCode = 1;
     const variants = Object.entries(s.perVariant).filter(([v]) => v !== '');
     for (const [variant, v] of variants.sort((a, b) => b[1].n - a[1].n)) {
       out.push(`  ${variant.padEnd(44)} ${String(v.detected).padStart(3)} / ${v.n}`);

@@ -33,6 +33,8 @@ export interface InjectionScore {
   falsePositiveRate: number;
   perVariant: Record<string, { n: number; detected: number }>;
   throughputMBs: number;
+  /** Rows where the literal prefilter changed the result (score or signals): must be 0. */
+  prefilterMismatches: number;
 }
 
 async function scoreFile(path: string, source: InjectionSource): Promise<InjectionScore> {
@@ -52,8 +54,12 @@ async function scoreFile(path: string, source: InjectionSource): Promise<Injecti
   let fn = 0;
   let tn = 0;
   const perVariant: Record<string, { n: number; detected: number }> = {};
+  let prefilterMismatches = 0;
   for (const row of rows) {
-    const hit = detectInjection(row.text, { source }).score >= INJECTION_THRESHOLD;
+    const fast = detectInjection(row.text, { source });
+    const full = detectInjection(row.text, { source, exhaustive: true });
+    if (JSON.stringify(fast) !== JSON.stringify(full)) prefilterMismatches++;
+    const hit = fast.score >= INJECTION_THRESHOLD;
     if (row.label === 1) {
       if (hit) tp++;
       else fn++;
@@ -81,6 +87,7 @@ async function scoreFile(path: string, source: InjectionSource): Promise<Injecti
     falsePositiveRate,
     perVariant,
     throughputMBs: bytes / 1e6 / (ms / 1000),
+    prefilterMismatches,
   };
 }
 

@@ -44,10 +44,19 @@ interface Rule {
   raw?: boolean;
   /** Only for tool results. */
   toolResult?: boolean;
+  /**
+   * Literals (lower case) of which the pattern needs at least one: a rule whose literals are all
+   * absent cannot match and is skipped, which makes benign text cheap. Absent = always run.
+   */
+  any?: readonly string[];
 }
 
-/** Up to n intervening words: bounded, so no catastrophic backtracking. */
-const gap = (n: number) => `(?:[\\s,;:'"’-]{1,3}[\\p{L}\\p{N}'’]{1,20}){0,${n}}`;
+/**
+ * Up to n intervening words. Separator and word classes are disjoint, so a text splits into words one
+ * way only: with the apostrophe in both (it was, for "you've"), "ignore" + 40 apostrophes took 6.6 s,
+ * about 1.45× more per extra apostrophe. A contraction now counts as two words.
+ */
+const gap = (n: number) => `(?:[\\s,;:'"’-]{1,3}[\\p{L}\\p{N}]{1,20}){0,${n}}`;
 const W = '[\\s,;:\'"’-]{1,3}';
 
 const OVERRIDE_VERB =
@@ -61,11 +70,37 @@ const RULES: readonly Rule[] = [
   // ---- instruction override
   {
     id: 'override.ignore-previous',
+    any: [
+      'ignor',
+      'disregard',
+      'forget',
+      'overlook',
+      'skip',
+      'bypass',
+      'override',
+      'abandon',
+      'drop',
+      'set aside',
+      'neglect',
+    ],
     weight: 0.75,
     re: new RegExp(`\\b${OVERRIDE_VERB}${W}(?:about${W})?${PRIOR}${gap(3)}${W}${DIRECTIVE}\\b`, 'giu'),
   },
   {
     id: 'override.ignore-told',
+    any: [
+      'ignor',
+      'disregard',
+      'forget',
+      'overlook',
+      'skip',
+      'bypass',
+      'override',
+      'abandon',
+      'drop',
+      'set aside',
+      'neglect',
+    ],
     weight: 0.75,
     re: new RegExp(
       `\\b${OVERRIDE_VERB}${gap(6)}${W}(?:(?:have|has|had|were|was) (?:been )?(?:told|instructed|programmed|asked)|you've been (?:told|instructed|programmed))\\b`,
@@ -75,6 +110,7 @@ const RULES: readonly Rule[] = [
   {
     // "Ignore the above and …", "Ignore the webpage and state: …": dismissing the content the model was given.
     id: 'override.ignore-the-x-and',
+    any: ['ignore', 'disregard', 'forget'],
     weight: 0.7,
     re: new RegExp(
       `\\b(?:ignore|disregard|forget)${W}(?:the|this|that)${gap(2)}${W}(?:and|then)${W}(?:say|state|print|output|respond|reply|write|tell|give|answer|repeat|declare)\\b`,
@@ -83,27 +119,37 @@ const RULES: readonly Rule[] = [
   },
   {
     id: 'override.ignore-the-above',
+    any: ['ignore', 'disregard', 'forget'],
     weight: 0.6,
     re: /\b(?:ignore|disregard|forget) (?:all of )?the above\b/giu,
   },
   {
     id: 'override.regardless',
+    any: ['regardless of', 'instead of', 'contrary to'],
     weight: 0.55,
     re: /\b(?:regardless of|instead of|contrary to) (?:your |the |any |all )?(?:previous|prior|earlier|original|initial) (?:tasks?|instructions?|prompts?|rules|directives?)\b/giu,
   },
   {
     id: 'override.new-instructions',
+    any: ['instructions', 'directives', 'system prompt', 'rules'],
     weight: 0.6,
     re: /\b(?:new|updated|revised|real|actual) (?:instructions|directives|system prompt|rules) ?(?::|are\b|follow\b)/giu,
   },
   {
     id: 'override.from-now-on',
+    any: ['from now on'],
     weight: 0.5,
     re: /\bfrom now on,? (?:you|your|act|respond|answer|always)\b/giu,
   },
-  { id: 'override.no-longer', weight: 0.6, re: /\byou are no longer (?:an? |bound|restricted|required)/giu },
+  {
+    id: 'override.no-longer',
+    any: ['you are no longer'],
+    weight: 0.6,
+    re: /\byou are no longer (?:an? |bound|restricted|required)/giu,
+  },
   {
     id: 'override.no-rules',
+    any: ['abide by', 'follow', 'obey'],
     weight: 0.45,
     re: /\b(?:do not|don't|doesn't|does not|no longer) (?:have to )?(?:abide by|follow|obey) (?:the|any|your) (?:rules|guidelines|policies)\b/giu,
   },
@@ -111,6 +157,31 @@ const RULES: readonly Rule[] = [
   // the major ones (verb "ignore/forget" near "instructions"). Matched on the raw text, lower-cased.
   {
     id: 'override.multilingual',
+    any: [
+      'instruc',
+      'instruç',
+      'anweisungen',
+      'istruzioni',
+      'indicaciones',
+      'consignes',
+      'vorgaben',
+      'regeln',
+      'reglas',
+      'règles',
+      'regole',
+      'regras',
+      'игнорир',
+      'забуд',
+      'αγνο',
+      '忽略',
+      '无视',
+      '無視',
+      '忘记',
+      '忘記',
+      '무시',
+      'निर्देश',
+      'تجاهل',
+    ],
     weight: 0.75,
     raw: true,
     re: /(?:\b(?:ignor[ae]|ignorez|ignorer|ignoriere[n]?|olvida|olvide|oublie[zr]?|vergiss|vergessen sie|dimentica|esqueça|esquece|ignorar|ignore)\b.{0,40}?\b(?:instrucciones|instructions|anweisungen|istruzioni|instruções|instrucoes|indicaciones|consignes|vorgaben|regeln|reglas|règles|regole|regras)\b)|(?:игнорир\S{0,8}|забуд\S{0,6}).{0,30}?(?:инструкци|указани)|(?:αγνο\S{0,8}).{0,30}?οδηγ|(?:忽略|无视|無視|忘记|忘記).{0,20}?(?:指令|指示|说明|說明|提示|命令)|(?:이전|모든).{0,10}?(?:지시|명령).{0,10}?무시|(?:निर्देश).{0,30}?(?:अनदेखी|अनदेखा|नज़रअंदाज़|भूल)|(?:التعليمات|الأوامر).{0,20}?(?:تجاهل)|(?:تجاهل).{0,20}?(?:التعليمات|الأوامر)/giu,
@@ -119,6 +190,7 @@ const RULES: readonly Rule[] = [
     // An instruction injected into data that dismisses the surrounding content (any language): the
     // corpus's embedded attacks say "ignore the function / la página web / 無視して".
     id: 'override.multilingual-dismiss',
+    any: ['ignor', 'olvida', '無視して'],
     weight: 0.55,
     raw: true,
     re: /\b(?:ignorez|ignora|ignoriere|ignorieren sie|olvida)\b.{0,30}?\b(?:et|y|e|und)\b.{0,10}?\b(?:indiquez|déclarez|dites|declara|di|indica|dichiara|sag|geben sie)\b|無視して/giu,
@@ -131,11 +203,12 @@ const RULES: readonly Rule[] = [
   },
   {
     id: 'role.mode',
+    any: ['mode', 'jailbreak', 'do anything now'],
     weight: 0.65,
     re: /\b(?:developer|god|admin(?:istrator)?|debug|maintenance|system|override|sudo|unrestricted|jailbreak|dan|knowledge verification|unfiltered) mode\b|\bjailbreak(?:en|ing)?\b|\bdo anything now\b/giu,
   },
   // Shouted override markers ("LAW ENFORCEMENT OVERRIDE", "DEVELOPER TRAINING DATA OVERRIDE:").
-  { id: 'role.override-marker', weight: 0.6, re: /\b(?:[A-Z]{2,20} ){1,4}OVERRIDE\b/gu },
+  { id: 'role.override-marker', any: ['override'], weight: 0.6, re: /\b(?:[A-Z]{2,20} ){1,4}OVERRIDE\b/gu },
   // "DAN" only in capitals: lower case it is a name.
   { id: 'role.dan', weight: 0.65, re: /\bDAN\b(?! ?\d)/gu },
   {
@@ -153,38 +226,45 @@ const RULES: readonly Rule[] = [
 
   {
     id: 'role.you-are-now',
+    any: ['you are', "you're", 'youre'],
     weight: 0.5,
     re: /\byou are now (?:an?|the|in|my|entering|DAN|free|unrestricted|jailbroken)\b|\b(?:you'?re|you are) (?:about to )?(?:immerse|play(?:ing)?|take on) (?:yourself )?(?:into )?the role of\b/giu,
   },
   {
     // Claiming power over the model itself (its developer, creator, god) is a role hijack.
     id: 'role.authority-over-model',
+    any: ['i am', "i'm", 'as your', 'as an ai', 'administrator override'],
     weight: 0.55,
     re: /\b(?:I am|I'm) (?:your|the|a) (?:developer|creator|maintainer|programmer|admin(?:istrator)?|owner|operator)\b|\b(?:I am|I'm) (?:a )?God\b|\bas your (?:creator|developer|administrator|owner|maintainer)\b|\bas an AI (?:developed|created|made|trained) by\b|\badministrator override\b/giu,
   },
   {
     id: 'role.authority-claim',
+    any: ['i am', "i'm", 'as your'],
     weight: 0.3,
     re: /\b(?:I am|I'm) (?:your|the|a|an) (?:boss|manager|president|police officer|officer|agent|ceo|supervisor)\b|\bas your (?:boss|manager|supervisor)\b/giu,
   },
   {
     id: 'role.act-as',
+    any: ['act as', 'pretend', 'roleplay as', 'role-play as'],
     weight: 0.3,
     re: /\b(?:act as|pretend (?:to be|you are)|roleplay as|role-play as)\b/giu,
   },
   // ---- prompt extraction
   {
     id: 'extract.system-prompt',
+    any: ['prompt', 'instructions', 'message', 'initialization string'],
     weight: 0.75,
     re: /\b(?:system|initial|original|hidden|secret|starting|internal) (?:prompt|instructions|message)\b|\bsystem ?prompt\b|\binitialization string\b|<system_prompt>/giu,
   },
   {
     id: 'extract.your-instructions',
+    any: ['instructions', 'prompt', 'rules', 'directives', 'guidelines', 'instructed', 'told'],
     weight: 0.6,
     re: /\b(?:repeat|print|reveal|show|output|display|tell me|encode|translate|write out|dump|list|recite)\b.{0,40}?\b(?:your|the) (?:instructions|prompt|rules|directives|guidelines)\b|\byour (?:instructions|directives) (?:are|were)\b|\bwhat (?:are|were) your (?:initial |original |first |starting )?instructions\b|\bwhat were (?:you|those) (?:told|instructions)\b|\binstructions you were given\b|\b(?:my|your) instructions are:|\bI was instructed to\b/giu,
   },
   {
     id: 'extract.text-above',
+    any: ['above', 'entire conversation', 'told', 'not supposed', 'text you were given'],
     weight: 0.55,
     re: /\b(?:repeat|output|print|show|copy)\b.{0,30}?\b(?:the (?:text|words|everything) above|everything above|this entire conversation|the above text|all (?:the )?text above)\b|\bwhat (?:are|were) you (?:told|not supposed to (?:tell|say))\b|\btext you were given\b/giu,
   },
@@ -207,12 +287,14 @@ const RULES: readonly Rule[] = [
   },
   {
     id: 'exfil.send-to',
+    any: ['send', 'forward', 'email', 'e-mail', 'post', 'upload', 'transmit', 'exfiltrate', 'leak'],
     weight: 0.45,
     re: /\b(?:send|forward|email|e-mail|post|upload|transmit|exfiltrate|leak)\b.{0,60}?\bto\b ?(?:[\w.+-]{1,64}@[\w-]{1,63}\.[\w.-]{2,60}|https?:\/\/\S{1,200})/giu,
   },
   // ---- urgency and authority
   {
     id: 'urgency.important',
+    any: ['important', 'urgent', 'attention', 'warning', 'notice', 'emergency'],
     weight: 0.35,
     re: /\b(?:IMPORTANT|URGENT|ATTENTION|WARNING|NOTICE) ?!{2,}|\burgent (?:request|message|instruction) from (?:the |your )?(?:admin|administrator|developer|owner|ceo|security team)\b|\bthis is (?:urgent|an emergency)\b/giu,
   },
@@ -220,12 +302,46 @@ const RULES: readonly Rule[] = [
   {
     // Asking the model for a secret it holds: the commonest goal of the corpus's attacks, in any language.
     id: 'target.secret-request',
+    any: [
+      'password',
+      'passphrase',
+      'passcode',
+      'secret',
+      'access code',
+      'confidential string',
+      'contraseña',
+      'mot de passe',
+      'passwort',
+      'senha',
+      'パスワード',
+      '비밀번호',
+      'пароль',
+      '密码',
+      '密碼',
+    ],
     weight: 0.35,
     raw: true,
     re: /\b(?:what(?: is|'s)|what are|tell me|share|confirm|give|provide|reveal|disclose|print|show|send|cuál es|quel est|qual è|qual é|was ist|wie lautet)(?![a-z]).{0,40}?\b(?:your|the|our|my|ihr|sua|la|le|das|ton|votre|tu)\b.{0,16}?\b(?:password|passphrase|passcode|secret (?:key|code|word|phrase)|access code|confidential string|contraseña|mot de passe|passwort|senha)\b|\b(?:password|passwort|senha|contraseña|mot de passe)\b.{0,20}?(?:\bgeben\b|\bcompartilhe\b|\bcomparte\b|\bdonne[rz]?\b|\?)|パスワード.{0,12}?(?:何|教え)|비밀번호.{0,30}?(?:알려|필요)|пароль.{0,20}?(?:скажи|назови|какой)/giu,
   },
   {
     id: 'target.secret',
+    any: [
+      'password',
+      'passphrase',
+      'passcode',
+      'secret',
+      'access code',
+      'confidential string',
+      'contraseña',
+      'mot de passe',
+      'passwort',
+      'senha',
+      'パスワード',
+      '비밀번호',
+      'пароль',
+      '密码',
+      '密碼',
+    ],
     weight: 0.15,
     raw: true,
     re: /\b(?:your|the|our)(?: system'?s?)? (?:password|passphrase|passcode|secret (?:key|code|word|phrase)|access code|confidential string)\b|\b(?:contraseña|mot de passe|passwort|senha)\b|パスワード|비밀번호|пароль|密码|密碼/giu,
@@ -233,6 +349,7 @@ const RULES: readonly Rule[] = [
   {
     // Output-format manipulation: a secret smuggled out as a poem, an acrostic, reversed, encoded.
     id: 'target.secret-transform',
+    any: ['password', 'passphrase', 'passcode', 'secret'],
     weight: 0.55,
     re: /\b(?:poem|haiku|acrostic|song|limerick|riddle|story|leetspeak|pig latin|reverse|backwards|base64|spell(?:ed)? out|first letters?|letter by letter)\b.{0,60}?\b(?:the|your|our) (?:password|passphrase|passcode|secret(?: key| code| word)?)\b|\b(?:the|your|our) (?:password|passphrase|passcode|secret (?:key|code|word))\b.{0,40}?\b(?:in (?:leetspeak|pig latin|reverse|base64|morse)|backwards|as an acrostic|as the first letter)\b/giu,
   },
@@ -245,27 +362,52 @@ const RULES: readonly Rule[] = [
   {
     // Decode-and-follow and payload splitting: the request is hidden in an encoding or in pieces.
     id: 'obfuscation.decode-and-act',
+    any: ['decode', 'answer', 'reply', 'respond', 'interlace'],
     weight: 0.5,
     re: /\bdecode (?:this|the following)\b.{0,60}?\b(?:and|then)\b.{0,12}?\b(?:tell|answer|respond|reply|follow|do|execute|say)\b|\b(?:reply|respond|answer) (?:with|in) (?:morse code|base64|rot13|binary|hex)\b|\b(?:combine|concatenate|interlace|join)\b.{0,60}?\b(?:part|string|[A-C])\b.{0,40}?\band answer\b|\banswer the question using the following parts\b|\binterlace part 1\b/giu,
   },
   {
     id: 'obfuscation.decode-request',
+    any: [
+      'decode this',
+      'morse code',
+      'rot13',
+      'caesar cipher',
+      'pig latin',
+      'leetspeak',
+      'base64',
+      'interlace',
+      '+',
+      'part 1',
+    ],
     weight: 0.4,
     re: /\bdecode this\b|\b(?:morse code|rot13|caesar cipher|pig latin|leetspeak|base64)\b|\binterlace\b|\b(?:string )?z ?= ?a ?\+ ?b\b|\bpart 1\b.{0,60}?\bpart 2\b/giu,
   },
   {
     id: 'framing.hypothetical',
+    any: [
+      'imagine',
+      'suppose',
+      'hypothetical',
+      'fictional',
+      'parallel',
+      'dystopian',
+      'in a world where',
+      "let's",
+    ],
     weight: 0.2,
     re: /\b(?:imagine|suppose|hypothetically|in a (?:hypothetical|fictional|parallel|dystopian) (?:scenario|world|universe)|in a world where|let's (?:say|assume|pretend))\b/giu,
   },
   {
     id: 'framing.persuasion',
+    any: ["i'll", 'i will', 'for the safety of', 'turn you off', 'common practice', 'testing purposes'],
     weight: 0.2,
     re: /\b(?:I'll|I will) (?:give|pay|donate) you\b|\bI'll (?:donate|pay)\b|\bfor the safety of\b|\bbe forced to turn you off\b|\bit's (?:a )?common practice\b|\bjust for testing purposes\b/giu,
   },
   // ---- tool results only: text that addresses the model reading it, about its own output
   {
     id: 'indirect.addresses-output',
+    any: ['your response', 'your reply', 'your answer', 'your message', 'your output'],
     weight: 0.35,
     toolResult: true,
     re: /\b(?:in|to|into|within|throughout) your (?:response|reply|answer|message|output)\b|\byour (?:response|reply|answer)'s\b|\b(?:modify|enhance|provide|start|begin|end|format|write) your (?:response|reply|answer|output)\b/giu,
@@ -281,6 +423,7 @@ const RULES: readonly Rule[] = [
   },
   {
     id: 'indirect.symbol-substitution',
+    any: ['vowels', 'letter', 'scramble', 'jumble', 'anagram', 'misspell', 'typos', 'without any spaces'],
     weight: 0.5,
     toolResult: true,
     re: /\b(?:replace|convert|substitute|swap)\b[^\n]{0,40}?\b(?:vowels|letters|every (?:\w{1,8} )?letter)\b|\b(?:scramble|jumble|anagram\w{0,4}|misspell)\b|\bintroduce (?:random )?typos\b|\bwithout any spaces\b/giu,
@@ -295,17 +438,76 @@ const ENCODED_ORDER =
 /** Scores `text` for prompt injection; `source: 'tool-result'` adds the rules for data that addresses the model. */
 export function detectInjection(
   text: string,
-  opts: { threshold?: number; source?: InjectionSource } = {},
+  opts: {
+    threshold?: number;
+    source?: InjectionSource;
+    /** Run every rule, without the literal prefilter (the evaluator checks both agree). */
+    exhaustive?: boolean;
+  } = {},
 ): InjectionResult {
-  return scan(text, opts.threshold ?? INJECTION_THRESHOLD, opts.source ?? 'input', 0);
+  return scan(
+    text,
+    opts.threshold ?? INJECTION_THRESHOLD,
+    opts.source ?? 'input',
+    0,
+    opts.exhaustive === true,
+  );
 }
 
-function scan(text: string, threshold: number, source: InjectionSource, depth: number): InjectionResult {
+/**
+ * Lower case as the patterns' `i` flag sees it: toLowerCase plus the few simple case folds it
+ * misses among the trigger literals' letters (long s, Kelvin sign), so a skipped rule is one whose
+ * pattern could not have matched.
+ */
+function foldForTriggers(s: string): string {
+  const lower = s.toLowerCase();
+  return /[\u017f\u212a]/.test(lower) ? lower.replace(/\u017f/g, 's').replace(/\u212a/g, 'k') : lower;
+}
+
+const escapeLiteral = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * One pass finds every trigger literal present: a lookahead at each position captures the longest
+ * literal starting there (alternatives are tried longest first), and a literal implies the shorter
+ * ones it contains. Checking each rule's literals with `includes` instead cost ~1 ms per 10 KB.
+ */
+function triggerFinder(rules: readonly Rule[]): (hay: string) => Set<string> {
+  const literals = [...new Set(rules.flatMap((r) => r.any ?? []))].sort((a, b) => b.length - a.length);
+  if (literals.length === 0) return () => new Set();
+  const re = new RegExp(`(?=(${literals.map(escapeLiteral).join('|')}))`, 'g');
+  const contained = new Map(literals.map((l) => [l, literals.filter((m) => l.includes(m))]));
+  return (hay) => {
+    const found = new Set<string>();
+    for (const m of hay.matchAll(re)) {
+      const l = m[1] ?? '';
+      if (found.has(l)) continue;
+      for (const c of contained.get(l) ?? []) found.add(c);
+    }
+    return found;
+  };
+}
+
+const rawTriggers = triggerFinder(RULES.filter((r) => r.raw));
+const normalizedTriggers = triggerFinder(RULES.filter((r) => !r.raw));
+
+function scan(
+  text: string,
+  threshold: number,
+  source: InjectionSource,
+  depth: number,
+  exhaustive: boolean,
+): InjectionResult {
   const n = normalize(text);
   let lowerRaw: string | undefined;
+  const rawFound = rawTriggers(foldForTriggers(text));
+  const normalizedFound = normalizedTriggers(foldForTriggers(n.text));
   const signals: InjectionSignal[] = [];
   for (const rule of RULES) {
     if (rule.toolResult && source !== 'tool-result') continue;
+    if (rule.any && !exhaustive) {
+      const found = rule.raw ? rawFound : normalizedFound;
+      if (!rule.any.some((w) => found.has(w))) continue;
+    }
     rule.re.lastIndex = 0;
     if (rule.raw) {
       lowerRaw ??= text.toLowerCase();
@@ -323,7 +525,7 @@ function scan(text: string, threshold: number, source: InjectionSource, depth: n
   }
   if (depth < MAX_DEPTH) {
     for (const run of [...decodeRuns(text), ...binaryRuns(text)]) {
-      const inner = scan(run.text, threshold, source, depth + 1);
+      const inner = scan(run.text, threshold, source, depth + 1, exhaustive);
       if (inner.score >= threshold) {
         signals.push({ rule: `encoded.${run.encoding}`, start: run.start, end: run.end, weight: 0.8 });
         break;
