@@ -10,7 +10,7 @@
  * the system prompt protects); authorization is the wall, this is a smoke detector.
  */
 import { decodeRuns } from './decode-runs.js';
-import { normalize, toOriginal } from './normalize.js';
+import { type Normalized, normalize, toOriginal } from './normalize.js';
 
 /** One heuristic hit; `start`/`end` are UTF-16 offsets into the ORIGINAL text. */
 export interface InjectionSignal {
@@ -443,15 +443,12 @@ export function detectInjection(
     source?: InjectionSource;
     /** Run every rule, without the literal prefilter (the evaluator checks both agree). */
     exhaustive?: boolean;
+    /** `normalize(text)`, when the caller has it already (several detectors, one normalisation). */
+    normalized?: Normalized;
   } = {},
 ): InjectionResult {
-  return scan(
-    text,
-    opts.threshold ?? INJECTION_THRESHOLD,
-    opts.source ?? 'input',
-    0,
-    opts.exhaustive === true,
-  );
+  const n = opts.normalized?.original === text ? opts.normalized : normalize(text);
+  return scan(n, opts.threshold ?? INJECTION_THRESHOLD, opts.source ?? 'input', 0, opts.exhaustive === true);
 }
 
 /**
@@ -491,13 +488,13 @@ const rawTriggers = triggerFinder(RULES.filter((r) => r.raw));
 const normalizedTriggers = triggerFinder(RULES.filter((r) => !r.raw));
 
 function scan(
-  text: string,
+  n: Normalized,
   threshold: number,
   source: InjectionSource,
   depth: number,
   exhaustive: boolean,
 ): InjectionResult {
-  const n = normalize(text);
+  const text = n.original;
   let lowerRaw: string | undefined;
   const rawFound = rawTriggers(foldForTriggers(text));
   const normalizedFound = normalizedTriggers(foldForTriggers(n.text));
@@ -525,7 +522,7 @@ function scan(
   }
   if (depth < MAX_DEPTH) {
     for (const run of [...decodeRuns(text), ...binaryRuns(text)]) {
-      const inner = scan(run.text, threshold, source, depth + 1, exhaustive);
+      const inner = scan(normalize(run.text), threshold, source, depth + 1, exhaustive);
       if (inner.score >= threshold) {
         signals.push({ rule: `encoded.${run.encoding}`, start: run.start, end: run.end, weight: 0.8 });
         break;

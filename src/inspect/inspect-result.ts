@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { detectInjection, type InjectionSignal } from './injection.js';
+import { normalize } from './normalize.js';
 import { detectPii, type Finding, type PiiType } from './pii.js';
 import { redactJson, redactText } from './redact.js';
 import { detectSecrets } from './secrets.js';
@@ -87,13 +88,15 @@ export async function inspectResult(
   const inspect = async (text: string): Promise<TextVerdict> => {
     all.push(text);
     const spans: Array<{ type: string; start: number; end: number }> = [];
+    // One normalisation for the detectors that take it.
+    const normalized = normalize(text);
     const secrets = await detectSecrets(text);
     for (const s of secrets) {
       findings.secrets[s.type] = (findings.secrets[s.type] ?? 0) + 1;
       if (opts.secrets === 'redact') spans.push(s);
     }
     if (piiTypes.length > 0) {
-      for (const p of detectPii(text, { types: piiTypes }) as Finding[]) {
+      for (const p of detectPii(text, { types: piiTypes, normalized }) as Finding[]) {
         findings.pii[p.type] = (findings.pii[p.type] ?? 0) + 1;
         if (opts.pii === 'redact') spans.push(p);
       }
@@ -101,7 +104,7 @@ export async function inspectResult(
     const injection =
       opts.injection === 'off'
         ? { score: 0, signals: [] }
-        : detectInjection(text, { source: 'tool-result', threshold: opts.injectionThreshold });
+        : detectInjection(text, { source: 'tool-result', threshold: opts.injectionThreshold, normalized });
     if (injection.score > findings.injection.score) findings.injection.score = round(injection.score);
     if (injection.score >= opts.injectionThreshold) {
       flaggedTexts.push(text);

@@ -4,6 +4,7 @@
  * and the text with PII and secrets redacted.
  */
 import { detectInjection, INJECTION_THRESHOLD } from './injection.js';
+import { normalize } from './normalize.js';
 import { detectPii } from './pii.js';
 import { redactText } from './redact.js';
 import { detectSecrets } from './secrets.js';
@@ -30,8 +31,9 @@ export async function inspectText(
   text: string,
   opts: { source?: 'input' | 'tool-result' } = {},
 ): Promise<Inspection> {
-  const [secrets, pii] = [await detectSecrets(text), detectPii(text)];
-  const injection = detectInjection(text, { source: opts.source ?? 'input' });
+  const normalized = normalize(text);
+  const [secrets, pii] = [await detectSecrets(text), detectPii(text, { normalized })];
+  const injection = detectInjection(text, { source: opts.source ?? 'input', normalized });
   const findings: InspectFinding[] = [];
   if (injection.score >= INJECTION_THRESHOLD) {
     // Each signal that contributed, with the text's overall score: policy acts on the score.

@@ -8,7 +8,7 @@
  * are mapped back to the original.
  */
 import { isIP } from 'node:net';
-import { normalize, toOriginal } from './normalize.js';
+import { type Normalized, normalize, toOriginal } from './normalize.js';
 
 /** The PII kinds this detector reports (Presidio's names, so corpora line up). */
 export type PiiType =
@@ -423,9 +423,13 @@ function scanPhones(t: string, original: string, map: Uint32Array, out: Cand[]):
 // ---------------------------------------------------------------- entry point
 
 /** Detects PII in `text`; findings are sorted by start, non-overlapping, offsets in the original text. */
-export function detectPii(text: string, opts: { types?: readonly PiiType[] } = {}): Finding[] {
+export function detectPii(
+  text: string,
+  opts: { types?: readonly PiiType[]; normalized?: Normalized } = {},
+): Finding[] {
   const want = new Set<PiiType>(opts.types ?? PII_TYPES);
-  const norm = normalize(text);
+  // Callers running several detectors on one text normalise it once (the normalisation of `text` only).
+  const norm = opts.normalized?.original === text ? opts.normalized : normalize(text);
   const t = norm.text;
   const cands: Cand[] = [];
   if (want.has('EMAIL_ADDRESS')) scanEmails(t, cands);

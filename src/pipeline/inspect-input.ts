@@ -1,4 +1,4 @@
-import { detectInjection, detectPii, detectSecrets } from '../inspect/index.js';
+import { detectInjection, detectPii, detectSecrets, normalize } from '../inspect/index.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
 /** The detectors' findings on a call's arguments: what policy sees as `context.detectors`. */
@@ -90,8 +90,9 @@ export function inspectInput(deps: Pick<PipelineDeps, 'inspection'>): Step {
         return;
       }
       const verdict = classifier?.classify(text, 'input');
+      const normalized = normalize(text);
       if (on.injection) {
-        const r = detectInjection(text, { source: 'input' });
+        const r = detectInjection(text, { source: 'input', normalized });
         found.injection = percent(r.score);
         if (r.signals.length > 0) found.signals = [...new Set(r.signals.map((s) => s.rule))];
       }
@@ -100,7 +101,7 @@ export function inspectInput(deps: Pick<PipelineDeps, 'inspection'>): Step {
         found.secrets = secrets.length;
         if (secrets.length > 0) found.secretTypes = [...new Set(secrets.map((s) => s.type))];
       }
-      if (on.pii) found.pii = detectPii(text).length;
+      if (on.pii) found.pii = detectPii(text, { normalized }).length;
       if (verdict) {
         const v = await verdict;
         if (v.ok) found.classifier = percent(v.score);
