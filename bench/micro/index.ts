@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/micro/index.ts [--json] [--quick] [--only token,audit]
  *
- * Groups: token, authz, arguments, ratelimit, audit, approvals, inspect, pipeline. PostgreSQL
+ * Groups: token, authz, arguments, ratelimit, audit, approvals, inspect, inspection, pipeline. PostgreSQL
  * (WARDEN_BENCH_PG / WARDEN_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test)
  * and Redis (WARDEN_BENCH_REDIS / WARDEN_TEST_REDIS_URL, default
  * redis://127.0.0.1:6379) rows are skipped, with a note, when unreachable.
@@ -19,6 +19,7 @@ import { auditBench } from './audit.js';
 import { authzBench } from './authz.js';
 import { type BenchContext, type MicroResult, timingFor } from './harness.js';
 import { inspectBench } from './inspect.js';
+import { inspectionBench } from './inspection.js';
 import { isMain } from './main.js';
 import { pipelineBench } from './pipeline.js';
 import { ratelimitBench } from './ratelimit.js';
@@ -35,6 +36,7 @@ const GROUPS: Record<string, (ctx: BenchContext) => Promise<MicroResult[]>> = {
   audit: auditBench,
   approvals: approvalsBench,
   inspect: inspectBench,
+  inspection: inspectionBench,
   pipeline: pipelineBench,
 };
 
