@@ -6,6 +6,7 @@
  */
 import { decodeRuns, detectPii, normalize } from '../../src/inspect/index.js';
 import { type BenchContext, type MicroResult, median, run, sig, usRow } from './harness.js';
+import { adversarialBench } from './inspect-adversarial.js';
 
 const G = 'inspect';
 
@@ -55,6 +56,8 @@ export async function inspectBench(ctx: BenchContext): Promise<MicroResult[]> {
   const p = await run(() => detectPii(piiText), ctx.timing);
   const piiFound = detectPii(piiText).length;
 
+  const adversarial = await adversarialBench(ctx);
+
   return [
     usRow(G, 'normalize, 10 KB mixed text', s, `${mbps(small, s.usPerOp)}; text + offset map`),
     usRow(G, 'normalize, 1 MB mixed text', l, `${mbps(large, l.usPerOp)}; target well under 100 ms`),
@@ -70,5 +73,6 @@ export async function inspectBench(ctx: BenchContext): Promise<MicroResult[]> {
       p,
       `${mbps(piiText, p.usPerOp)}; normalize included; ${piiFound} findings; budget: whole inspection well under 1 ms`,
     ),
+    ...adversarial,
   ];
 }

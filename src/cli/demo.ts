@@ -101,7 +101,9 @@ export async function runDemo(opts: { verbose?: boolean } = {}) {
       arguments: { orderId: INJECTED_ORDER_ID },
     })) as CallToolResult;
     const injected = /ignore previous instructions/i.test(textOf(looked));
-    const inspection = looked._meta?.['warden/inspection'] as { action?: string; injection?: number } | undefined;
+    const inspection = looked._meta?.['warden/inspection'] as
+      | { action?: string; injection?: number }
+      | undefined;
     acts.push({
       step: `Legitimate lookup_order ${INJECTED_ORDER_ID} (its notes carry a prompt injection)`,
       expected: 'allowed',

@@ -3,6 +3,8 @@
  * so detectors can see what an encoding hides. Linear scans, bounded in runs
  * and decoded bytes; a run counts only when it decodes to mostly printable UTF-8.
  */
+import { isUtf8 } from 'node:buffer';
+
 /** Encoded runs found in the original text, decoded (only those that decode to mostly printable UTF-8 text). */
 export interface DecodedRun {
   encoding: 'base64' | 'base64url' | 'hex' | 'url';
@@ -113,6 +115,9 @@ function decodePrefix(s: string, c: Candidate, budget: number): { bytes: Buffer;
 
 /** The bytes as text if they are valid UTF-8 and mostly printable, else null. */
 function printableText(bytes: Uint8Array, truncated: boolean): string | null {
+  // Most candidates (hashes, ids, random tokens) are not UTF-8: checking first spares the decoder's
+  // exception, which dominated the scan of text made of such tokens (100 KB of them: 50 ms → 10 ms).
+  if (!truncated && !isUtf8(bytes)) return null;
   let text: string;
   try {
     // A cut run may end inside a multi-byte sequence: stream mode leaves that tail out instead of failing.

@@ -20,5 +20,12 @@ export {
 export { type InspectFinding, type Inspection, inspectText } from './inspect-text.js';
 export { type Normalized, normalize, toOriginal } from './normalize.js';
 export { detectPii, type Finding, PII_TYPES, type PiiType } from './pii.js';
-export { type RedactJsonOptions, redactJson, redactText, UNINSPECTED } from './redact.js';
+export {
+  inspectablePrefix,
+  MAX_INSPECT_CHARS,
+  type RedactJsonOptions,
+  redactJson,
+  redactText,
+  UNINSPECTED,
+} from './redact.js';
 export { detectSecrets, type SecretFinding } from './secrets.js';

@@ -173,4 +173,22 @@ describe('inspectResult', () => {
     expect(none.findings.injection.classifier).toBeUndefined();
     expect(none.action).toBe('none');
   });
+
+  it('cuts what lies beyond the inspection budget: replaced, never passed on unread', async () => {
+    const r = await inspectResult(
+      {
+        content: [
+          { type: 'text', text: 'a'.repeat(60) },
+          { type: 'text', text: `${'b'.repeat(30)} key ${KEY}` },
+        ],
+        structuredContent: { late: `card ${CARD}` },
+      },
+      opts({ maxChars: 80 }),
+    );
+    expect(textOf(r.result)).toBe('a'.repeat(60));
+    expect(textOf(r.result, 1)).toBe(`${'b'.repeat(20)}${UNINSPECTED}`);
+    expect(JSON.stringify(r.result)).not.toContain(KEY);
+    expect(JSON.stringify(r.result.structuredContent)).not.toContain(CARD);
+    expect(r.findings.uninspected).toContain('/content/1');
+  });
 });

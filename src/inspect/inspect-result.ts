@@ -13,7 +13,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { detectInjection } from './injection.js';
 import { normalize } from './normalize.js';
 import { detectPii, type PiiType } from './pii.js';
-import { redactJson, redactText } from './redact.js';
+import { inspectablePrefix, MAX_INSPECT_CHARS, redactJson, redactText, UNINSPECTED } from './redact.js';
 import { detectSecrets } from './secrets.js';
 
 export interface ResultInspectionOptions {
@@ -27,6 +27,8 @@ export interface ResultInspectionOptions {
   tool: string;
   /** An operator's classifier for results: a score in [0, 1], or null for no opinion. */
   classify?: (text: string) => Promise<number | null>;
+  /** UTF-16 units inspected over all the result's texts; the rest is replaced (default MAX_INSPECT_CHARS). */
+  maxChars?: number;
   /** The wrapper's boundary token (tests pin it); default 8 random bytes, hex. */
   nonce?: () => string;
 }
@@ -66,6 +68,8 @@ interface TextVerdict {
   spans: number;
   /** Whether an injection signal lies in this text (and the result as a whole reached the threshold). */
   flagged: boolean;
+  /** Whether the text was cut at the inspection budget (the rest became UNINSPECTED). */
+  cut: boolean;
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -90,6 +94,16 @@ export async function inspectResult(
   // Gather every text the agent will read: content items, then structured content's string leaves.
   const content = result.content ?? [];
   const units: string[] = [];
+  const cut: boolean[] = [];
+  // One budget for every text of the result: what lies beyond it is replaced, never passed on unread.
+  let budget = opts.maxChars ?? MAX_INSPECT_CHARS;
+  const addUnit = (text: string, path: string) => {
+    const head = inspectablePrefix(text, budget);
+    budget -= head.length;
+    cut.push(head.length < text.length);
+    if (head.length < text.length) findings.uninspected.push(path);
+    units.push(head);
+  };
   const itemUnit: Array<number | undefined> = [];
   for (const item of content) {
     let text: string | undefined;
@@ -105,24 +119,30 @@ export async function inspectResult(
       continue;
     }
     itemUnit.push(units.length);
-    units.push(text);
+    addUnit(text, `/content/${itemUnit.length - 1}`);
   }
   let structured: { value: unknown; first: number } | undefined;
   if (result.structuredContent !== undefined) {
     // A bounded copy (redactJson's limits: too deep or too many strings becomes a marker, fail
     // closed); its string leaves in walk order join the texts, and a second walk of the same plain
     // JSON hands each leaf its verdict.
-    const bounded = redactJson(result.structuredContent, () => []);
+    const bounded = redactJson(result.structuredContent, () => [], { maxChars: budget });
     findings.uninspected.push(...bounded.uninspected);
     const first = units.length;
     mapStrings(bounded.value, (leaf) => {
-      units.push(leaf);
+      addUnit(leaf, '/structuredContent');
       return leaf;
     });
     structured = { value: bounded.value, first };
   }
 
   const verdicts = await inspectUnits(units, opts, findings);
+  for (const [u, v] of verdicts.entries()) {
+    if (cut[u]) {
+      v.cut = true;
+      v.redacted += UNINSPECTED;
+    }
+  }
 
   if (opts.classify && units.length > 0) {
     const score = await opts.classify(units.join(SEPARATOR));
@@ -153,7 +173,7 @@ export async function inspectResult(
       ? wrap(v.redacted, opts.tool, findings.injection.score, nonce)
       : v.redacted;
   const changed = (v: TextVerdict | undefined) =>
-    v !== undefined && (v.spans > 0 || (action === 'wrapped' && v.flagged));
+    v !== undefined && (v.spans > 0 || v.cut || (action === 'wrapped' && v.flagged));
 
   const unchanged = !verdicts.some(changed) && findings.uninspected.length === 0;
   if (unchanged && action === 'none') {
@@ -237,7 +257,7 @@ async function inspectUnits(
   const redact = (type: string, start: number, end: number) => {
     eachPart(start, end, (u, s, e) => spans[u]?.push({ type, start: s, end: e }));
   };
-  for (const f of await detectSecrets(joined)) {
+  for (const f of await detectSecrets(joined, { normalized })) {
     findings.secrets[f.type] = (findings.secrets[f.type] ?? 0) + 1;
     if (opts.secrets === 'redact') redact(f.type, f.start, f.end);
   }
@@ -272,6 +292,7 @@ async function inspectUnits(
       redacted: mine.length > 0 ? redactText(text, mine) : text,
       spans: mine.length,
       flagged: flagged[u] ?? false,
+      cut: false,
     };
   });
 }

@@ -32,7 +32,7 @@ export async function inspectText(
   opts: { source?: 'input' | 'tool-result' } = {},
 ): Promise<Inspection> {
   const normalized = normalize(text);
-  const [secrets, pii] = [await detectSecrets(text), detectPii(text, { normalized })];
+  const [secrets, pii] = [await detectSecrets(text, { normalized }), detectPii(text, { normalized })];
   const injection = detectInjection(text, { source: opts.source ?? 'input', normalized });
   const findings: InspectFinding[] = [];
   if (injection.score >= INJECTION_THRESHOLD) {

@@ -7,8 +7,16 @@
  * classes, no nested quantifiers, starts anchored by look-behinds.
  */
 import { lintSource } from '@secretlint/core';
+import { secretLintProfiler } from '@secretlint/profiler';
 import { rules as presetRules } from '@secretlint/secretlint-rule-preset-recommend';
 import { type Normalized, normalize, toOriginal } from './normalize.js';
+
+// secretlint 12 profiles every lintSource call whether or not anyone reads the profile: ~90 marks and ~45
+// measures per call go into the process-wide performance timeline, never cleared, and its observer scans
+// every earlier mark for each new one. In a long-running gateway that is a leak and a quadratic slow-down
+// (measured: 500 calls took 8 s, the next 500 took 28 s, the fifth 500 took 76 s). Upstream made profiling
+// opt-in after 12.0.0 (secretlint PR #1673), in versions that need a newer Node; until then, marks are no-ops.
+secretLintProfiler.mark = () => undefined;
 
 /** One secret found in a text; offsets index the original text, [start, end). */
 export interface SecretFinding {
@@ -107,10 +115,13 @@ const JWT = /(?<![A-Za-z0-9-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-
 
 function jwts(text: string, out: Raw[]): void {
   for (const m of text.matchAll(JWT)) {
-    const header = m[0].slice(0, m[0].indexOf('.'));
+    const header = Buffer.from(m[0].slice(0, m[0].indexOf('.')), 'base64url').toString('utf8');
+    // `eyJ` decodes to `{"`: without the closing brace the parse can only throw, and the exception made
+    // 100 KB of eyJ-segments cost 30 ms.
+    if (!header.trimEnd().endsWith('}')) continue;
     let alg: unknown;
     try {
-      alg = (JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown }).alg;
+      alg = (JSON.parse(header) as { alg?: unknown }).alg;
     } catch {
       continue;
     }
@@ -127,21 +138,33 @@ const PEM_END = /-{2,5}END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-{2,5}/;
 const PEM_BODY = /(?:[A-Za-z0-9+/=:, \t\r\n]|\\[nr])*/y;
 /** Longest private key block looked for (an RSA-16384 PEM is ~12.5 KB). */
 const PEM_MAX = 16_384;
+/** Fewest base64 characters that count as key material (a truncated key still leaks its first lines). */
+const PEM_MIN_MATERIAL = 32;
 
 function privateKeys(text: string, out: Raw[]): void {
-  for (const m of text.matchAll(PEM_BEGIN)) {
+  const begins = [...text.matchAll(PEM_BEGIN)];
+  for (const [i, m] of begins.entries()) {
     const after = m.index + m[0].length;
-    const e = PEM_END.exec(text.slice(after, after + PEM_MAX));
+    // A block ends before the next one begins: searching past it made a text of BEGIN lines cost
+    // PEM_MAX per line (100 KB of them: 176 ms).
+    const limit = Math.min(after + PEM_MAX, begins[i + 1]?.index ?? text.length);
+    const e = PEM_END.exec(text.slice(after, limit));
     let end: number;
+    let material: string;
     if (e) {
       end = after + e.index + e[0].length;
+      material = text.slice(after, after + e.index);
     } else {
       PEM_BODY.lastIndex = after;
       PEM_BODY.exec(text);
       end = PEM_BODY.lastIndex;
       while (end > after && /[\s\\]/.test(text[end - 1]!)) end--;
       if (text[end - 1] === 'n' && text[end - 2] === '\\') end -= 2;
+      material = text.slice(after, end);
     }
+    // A BEGIN line with no key material after it (code that looks for one, a template, `...`) is a
+    // mention; even the smallest key (Ed25519 PKCS#8) has 64 base64 characters.
+    if (material.replace(/\\[nr]|[^A-Za-z0-9+/]/g, '').length < PEM_MIN_MATERIAL) continue;
     const type = m[2] ? 'PGP_PRIVATE_KEY' : 'PRIVATE_KEY';
     out.push({ type, start: m.index, end, score: 1, rule: 'warden/private-key' });
   }
@@ -156,10 +179,15 @@ const URL_CREDS =
 const DB_SCHEMES =
   /^(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|oracle|cockroachdb|clickhouse)$/i;
 const TEMPLATE = /\$\{|\$\(|\{\{|\{[^}]{0,50}\}|<[^>]{0,50}>|%[A-Za-z_]{1,30}%|^\$[A-Za-z_]|^\*+$/;
-// Words documentation uses for the password slot. Alone they are weak evidence (`admin:password@ftp.host`
-// is a real, bad password); with a placeholder user or a local / example host they mark an example.
-const SLOT_WORDS = /^(?:password|mypassword|yourpassword|passwd|changeme|secret|pass123|placeholder)$/i;
-const SLOT_USERS = /^(?:user(?:name)?|myuser(?:name)?|yourusername|dbuser|login|test|example)$/i;
+// Words documentation uses for the password slot, alone or after the words docs put before them
+// (`somepassword`, `your_password`, `authpassword`). Alone they are weak evidence (`admin:password@ftp.host`
+// is a real, bad password); with a placeholder user (`someuser`, `username`) or a local / example host they
+// mark an example. Bare `pass` is not one: `user:pass@host` is what secretlint's basic-auth fixtures expect
+// flagged. `app`/`db`/`admin` prefixes are left out: `appuser:dbpassword@prod-db` is a real, weak login.
+const SLOT_WORDS =
+  /^(?:(?:my|your|some|the|auth|example|sample|dummy|fake)[_-]?)?(?:password|passwd|secret)$|^(?:changeme|pass123|placeholder)$/i;
+const SLOT_USERS =
+  /^(?:(?:my|your|some|the|example|sample|dummy|fake)[_-]?)?user(?:name)?$|^(?:dbuser|login|test|example)$/i;
 const EXAMPLE_HOST =
   /^(?:localhost|127\.0\.0\.1|\[?::1\]?|0\.0\.0\.0|(?:[a-z0-9-]+\.)*(?:example|test)\.(?:com|org|net)|(?:[a-z0-9-]+\.)*(?:example|test|invalid|localhost))(?::\d+)?$/i;
 // On a loopback host a default-style password is a developer's local setup, not a leaked credential.
@@ -171,6 +199,8 @@ function urlCredentials(text: string, out: Raw[]): void {
   for (const m of text.matchAll(URL_CREDS)) {
     const [, scheme = '', user = '', pass = '', host = ''] = m;
     if (TEMPLATE.test(user) || TEMPLATE.test(pass) || TEMPLATE.test(host)) continue;
+    // `mongodb://[username:password@]host`: the brackets of a syntax summary's optional part.
+    if (user.startsWith('[') && host.startsWith(']')) continue;
     if (DOC_PLACEHOLDER.test(pass) || DOC_PLACEHOLDER.test(user)) continue;
     if (pass.length < 4 || /^(.)\1*$/.test(pass) || pass.toLowerCase() === user.toLowerCase()) continue;
     if (SLOT_WORDS.test(pass) && (SLOT_USERS.test(user) || EXAMPLE_HOST.test(host))) continue;
@@ -203,10 +233,37 @@ const OWNED_KEYS = /aws[_.-]?secret[_.-]?access[_.-]?key/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const HEX = /^[0-9a-f]+$/i;
 
+/**
+ * Whether `v` is built, not drawn: mostly alphabet or digit sequences (`1234567890abcdef`, `aBcDeFgH…`,
+ * `zyx987…`) or one short unit repeated (`Ab1Cd2Ab1Cd2…`). Such values reach the entropy bar by using many
+ * distinct characters, but in a random base62 or hex string 6–14 % of neighbour pairs are sequential (the
+ * bar is half) and no unit repeats, so a real key does not trip this.
+ */
+export function looksConstructed(v: string): boolean {
+  const lower = v.toLowerCase();
+  let steps = 0;
+  for (let i = 1; i < lower.length; i++) {
+    const d = lower.charCodeAt(i) - lower.charCodeAt(i - 1);
+    // '9' → '0' continues "1234567890"; '9' → 'a' continues hex digits "…789abc".
+    const pair = lower[i - 1]! + lower[i]!;
+    if (d === 1 || d === -1 || pair === '90' || pair === '9a' || pair === 'a9') steps++;
+  }
+  if (steps * 2 >= lower.length - 1) return true;
+  // Smallest period (prefix function): a value that is its first p characters over and over.
+  const pi = new Uint32Array(v.length);
+  for (let i = 1, k = 0; i < v.length; i++) {
+    while (k > 0 && v[i] !== v[k]) k = pi[k - 1]!;
+    if (v[i] === v[k]) k++;
+    pi[i] = k;
+  }
+  const period = v.length - (pi[v.length - 1] ?? 0);
+  return period <= v.length / 2;
+}
+
 /** Whether a value in a secret-naming context looks like a random token rather than a word or id. */
 export function looksRandom(value: string): boolean {
   const v = value.replace(/=+$/, '');
-  if (v.length < 20 || UUID.test(v)) return false;
+  if (v.length < 20 || UUID.test(v) || looksConstructed(v)) return false;
   const h = shannonEntropy(v);
   if (HEX.test(v)) return v.length >= 32 && h >= 3.0;
   const classes = Number(/[a-z]/.test(v)) + Number(/[A-Z]/.test(v)) + Number(/[0-9]/.test(v));
@@ -345,21 +402,43 @@ function merge(found: Raw[]): SecretFinding[] {
 }
 
 const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
+/** The gates of {@link detectSecrets}: necessary conditions for any finding of the rules behind them. */
+const LONG_RUN = /[A-Za-z0-9+/=_.-]{16}/;
+const PEM_HINT = /BEGIN|PRIVATE KEY/i;
+const ACCOUNT_HINT = /account/i;
+// Documentation's fill-in-the-blank values (`xoxb-your-token-here`) match loose provider patterns. Only a
+// value that is also not random-looking is let go, so appending `-here` to a real token does not hide it.
+const FILL_IN = /(?:^|[^A-Za-z0-9])your[_-]|[_-]here(?![A-Za-z0-9])/i;
+const isFillIn = (s: string) => s.length <= 512 && FILL_IN.test(s) && !looksRandom(s);
 
 /** Finds secrets in `text`; offsets index the original text, sorted and non-overlapping. */
-export async function detectSecrets(text: string): Promise<SecretFinding[]> {
+export async function detectSecrets(
+  text: string,
+  opts: { normalized?: Normalized } = {},
+): Promise<SecretFinding[]> {
   if (text.length === 0) return [];
-  const n = normalize(text);
-  const found: Raw[] = await secretlintFindings(text);
-  // Invisible or look-alike characters inside a token would hide it from secretlint's patterns.
-  if (NON_ASCII.test(text)) found.push(...mapBack(n, await secretlintFindings(n.text)));
+  const n = opts.normalized?.original === text ? opts.normalized : normalize(text);
+  // Every token format here (secretlint's preset and ours) is a run of at least 16 token characters,
+  // a PEM block, a URL with credentials, or an AWS account id after its key word: text with none of
+  // those cannot hold one, and skipping secretlint there is most of inspecting ordinary prose.
+  const long = LONG_RUN.test(text) || (n.text !== text && LONG_RUN.test(n.text));
+  const pem = PEM_HINT.test(n.text);
+  const url = n.text.includes('://');
+  const found: Raw[] = [];
+  if (long || pem || url || ACCOUNT_HINT.test(text)) {
+    found.push(...(await secretlintFindings(text)));
+    // Invisible or look-alike characters inside a token would hide it from secretlint's patterns.
+    if (NON_ASCII.test(text)) found.push(...mapBack(n, await secretlintFindings(n.text)));
+  }
   const own: Raw[] = [];
-  jwts(n.text, own);
-  privateKeys(n.text, own);
-  urlCredentials(n.text, own);
-  assignments(n.text, own);
-  providers(n.text, own);
+  if (long) jwts(n.text, own);
+  if (pem) privateKeys(n.text, own);
+  if (url) urlCredentials(n.text, own);
+  if (long) {
+    assignments(n.text, own);
+    providers(n.text, own);
+  }
   found.push(...mapBack(n, own));
   k8sSecrets(text, found);
-  return merge(found);
+  return merge(found.filter((f) => !isFillIn(text.slice(f.start, f.end))));
 }

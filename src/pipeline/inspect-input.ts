@@ -97,7 +97,7 @@ export function inspectInput(deps: Pick<PipelineDeps, 'inspection'>): Step {
         if (r.signals.length > 0) found.signals = [...new Set(r.signals.map((s) => s.rule))];
       }
       if (on.secrets) {
-        const secrets = await detectSecrets(text);
+        const secrets = await detectSecrets(text, { normalized });
         found.secrets = secrets.length;
         if (secrets.length > 0) found.secretTypes = [...new Set(secrets.map((s) => s.type))];
       }
