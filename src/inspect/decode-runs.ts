@@ -4,6 +4,7 @@
  * and decoded bytes; a run counts only when it decodes to mostly printable UTF-8.
  */
 import { isUtf8 } from 'node:buffer';
+import { hasTokenRun } from './runs.js';
 
 /** Encoded runs found in the original text, decoded (only those that decode to mostly printable UTF-8 text). */
 export interface DecodedRun {
@@ -60,14 +61,20 @@ export function decodeRuns(
 
   const { base64, hex } = scannersFor(minLength);
   const found: Candidate[] = [];
-  for (const m of original.matchAll(base64)) {
-    const encoding = /[-_]/.test(m[0]) ? 'base64url' : 'base64';
-    found.push({ encoding, start: m.index, end: m.index + m[0].length });
+  // Base64 and hex runs are token runs of at least minLength; %-runs need a '%'. Prose has
+  // neither, and skipping the scans there is most of the cost.
+  if (hasTokenRun(original, minLength)) {
+    for (const m of original.matchAll(base64)) {
+      const encoding = /[-_]/.test(m[0]) ? 'base64url' : 'base64';
+      found.push({ encoding, start: m.index, end: m.index + m[0].length });
+    }
+    for (const m of original.matchAll(hex))
+      found.push({ encoding: 'hex', start: m.index, end: m.index + m[0].length });
   }
-  for (const m of original.matchAll(hex))
-    found.push({ encoding: 'hex', start: m.index, end: m.index + m[0].length });
-  for (const m of original.matchAll(URL_RUN)) {
-    found.push({ encoding: 'url', start: m.index, end: m.index + m[0].length });
+  if (original.includes('%')) {
+    for (const m of original.matchAll(URL_RUN)) {
+      found.push({ encoding: 'url', start: m.index, end: m.index + m[0].length });
+    }
   }
   found.sort((a, b) => a.start - b.start);
 

@@ -15,6 +15,7 @@ export {
   type ResultFindings,
   type ResultInspection,
   type ResultInspectionOptions,
+  redactSecretsInJson,
   wrap as wrapUntrusted,
 } from './inspect-result.js';
 export { type InspectFinding, type Inspection, inspectText } from './inspect-text.js';

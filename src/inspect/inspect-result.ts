@@ -213,6 +213,36 @@ export async function inspectResult(
 }
 
 /**
+ * A copy of JSON `value` (tool arguments, say) with every secret in its string values replaced by
+ * `[REDACTED:<TYPE>]`, for records that must not keep them (the audit log). Keys are left as they
+ * are; the walk is bounded like {@link inspectResult}'s. `found` counts the secrets replaced.
+ */
+export async function redactSecretsInJson(value: unknown): Promise<{ value: unknown; found: number }> {
+  const bounded = redactJson(value, () => []);
+  const units: string[] = [];
+  mapStrings(bounded.value, (leaf) => {
+    units.push(leaf);
+    return leaf;
+  });
+  const findings: ResultFindings = {
+    pii: {},
+    secrets: {},
+    injection: { score: 0, signals: [], flagged: false },
+    redacted: 0,
+    binary: 0,
+    uninspected: [],
+  };
+  const verdicts = await inspectUnits(
+    units,
+    { pii: 'off', piiTypes: [], secrets: 'redact', injection: 'off', injectionThreshold: 1, tool: '' },
+    findings,
+  );
+  let i = 0;
+  const out = mapStrings(bounded.value, (leaf) => verdicts[i++]?.redacted ?? leaf);
+  return { value: out, found: Object.values(findings.secrets).reduce((a, b) => (a ?? 0) + (b ?? 0), 0) ?? 0 };
+}
+
+/**
  * Runs every detector once over all `units` joined as one document (secretlint's fixed cost per
  * call made 160 separate string leaves cost 8 ms), then hands each unit its own spans. A span
  * that crosses from one unit into the next is cut at the boundary and each part redacted.

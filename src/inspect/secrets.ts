@@ -10,6 +10,7 @@ import { lintSource } from '@secretlint/core';
 import { secretLintProfiler } from '@secretlint/profiler';
 import { rules as presetRules } from '@secretlint/secretlint-rule-preset-recommend';
 import { type Normalized, normalize, toOriginal } from './normalize.js';
+import { hasTokenRun } from './runs.js';
 
 // secretlint 12 profiles every lintSource call whether or not anyone reads the profile: ~90 marks and ~45
 // measures per call go into the process-wide performance timeline, never cleared, and its observer scans
@@ -403,7 +404,6 @@ function merge(found: Raw[]): SecretFinding[] {
 
 const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
 /** The gates of {@link detectSecrets}: necessary conditions for any finding of the rules behind them. */
-const LONG_RUN = /[A-Za-z0-9+/=_.-]{16}/;
 const PEM_HINT = /BEGIN|PRIVATE KEY/i;
 const ACCOUNT_HINT = /account/i;
 // Documentation's fill-in-the-blank values (`xoxb-your-token-here`) match loose provider patterns. Only a
@@ -421,7 +421,7 @@ export async function detectSecrets(
   // Every token format here (secretlint's preset and ours) is a run of at least 16 token characters,
   // a PEM block, a URL with credentials, or an AWS account id after its key word: text with none of
   // those cannot hold one, and skipping secretlint there is most of inspecting ordinary prose.
-  const long = LONG_RUN.test(text) || (n.text !== text && LONG_RUN.test(n.text));
+  const long = hasTokenRun(text, 16) || (n.text !== text && hasTokenRun(n.text, 16));
   const pem = PEM_HINT.test(n.text);
   const url = n.text.includes('://');
   const found: Raw[] = [];

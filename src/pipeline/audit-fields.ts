@@ -16,7 +16,7 @@ export function auditFields(state: CallState): Omit<AuditInput, 'event'> {
     triggerSource: session?.userId ? 'user' : 'agent',
     toolName:
       state.toolName ?? (typeof request.toolName === 'string' ? request.toolName.slice(0, 256) : null),
-    parameters: state.parameters ?? request.parameters ?? null,
+    parameters: state.auditParameters ?? state.parameters ?? request.parameters ?? null,
     reasoning:
       state.reasoning ?? (typeof request.reasoning === 'string' ? request.reasoning.slice(0, 4000) : null),
   };

@@ -1,4 +1,10 @@
-import { detectInjection, detectPii, detectSecrets, normalize } from '../inspect/index.js';
+import {
+  detectInjection,
+  detectPii,
+  detectSecrets,
+  normalize,
+  redactSecretsInJson,
+} from '../inspect/index.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
 /** The detectors' findings on a call's arguments: what policy sees as `context.detectors`. */
@@ -76,6 +82,8 @@ export function inspectInput(deps: Pick<PipelineDeps, 'inspection'>): Step {
     name: 'inspect-input',
     async run(state: CallState) {
       const cfg = deps.inspection;
+      // Run again on an approver's edited arguments: nothing from the first run may linger.
+      state.auditParameters = undefined;
       if (!cfg || !state.parameters) return;
       const on = cfg.arguments;
       const classifier = cfg.classifier?.on.includes('arguments') ? cfg.classifier : undefined;
@@ -99,7 +107,11 @@ export function inspectInput(deps: Pick<PipelineDeps, 'inspection'>): Step {
       if (on.secrets) {
         const secrets = await detectSecrets(text, { normalized });
         found.secrets = secrets.length;
-        if (secrets.length > 0) found.secretTypes = [...new Set(secrets.map((s) => s.type))];
+        if (secrets.length > 0) {
+          found.secretTypes = [...new Set(secrets.map((s) => s.type))];
+          // The call goes on (or not) as policy decides; the audit log keeps the arguments without them.
+          state.auditParameters = (await redactSecretsInJson(state.parameters)).value;
+        }
       }
       if (on.pii) found.pii = detectPii(text, { normalized }).length;
       if (verdict) {

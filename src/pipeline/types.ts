@@ -72,6 +72,8 @@ export interface CallState {
   rewrite?: { original: Record<string, unknown>; patch: Record<string, unknown> };
   /** The session's taint bits as of this call's claim (TAINT in src/identity). */
   taint?: number;
+  /** The arguments as the audit log records them: secrets found in them replaced (inspect-input). */
+  auditParameters?: unknown;
   /** The detectors' findings on the arguments (inspect-input), for policy and the audit entry. */
   detectors?: ArgumentFindings;
   /** What inspect-output found in (and did to) the result. */

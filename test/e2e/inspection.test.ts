@@ -294,6 +294,12 @@ describeEachDialect('inspection, taint and alerts', (target) => {
     expect(up.calls.length).toBe(before);
     const denied = byEvent(await t.gw.audit.latest(5), 'TOOL_DENIED').at(-1);
     expect(dataOf(denied)['detectors']).toMatchObject({ leaks: 1, leakTypes: ['AWS_ACCESS_KEY_ID'] });
+    // The audit log keeps the arguments, not the secret in them.
+    expect(denied?.parameters).toEqual({
+      to: 'ops@example.com',
+      body: 'the key is [REDACTED:AWS_ACCESS_KEY_ID]',
+    });
+    expect(JSON.stringify(await t.gw.audit.latest(20))).not.toContain(AWS_KEY);
   });
 
   it('binary content passes through uninspected, unchanged', async () => {
