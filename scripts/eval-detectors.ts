@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { evaluateInjection } from './eval/injection.js';
-import { evaluatePii } from './eval/pii.js';
+import { benignReport, evaluatePii } from './eval/pii.js';
 import { evaluateSecrets } from './eval/secrets.js';
 
 const args = process.argv.slice(2);
@@ -18,7 +18,8 @@ if (args.includes('--help') || args.includes('-h')) {
 
 Measures Warden's detectors on the labelled corpus (default ../shared/corpus from the
 repository, or $WARDEN_CORPUS): PII precision / recall / F1 per type (a prediction matches
-a gold span of the same type covering >= 50 % of it), secrets flagged per label, throughput.
+a gold span of the same type covering >= 50 % of it; STREET_ADDRESS and PERSON, off by default,
+also counted on the benign injection rows), secrets flagged per label, throughput.
   --corpus DIR   where injection.jsonl, pii.jsonl, secrets.jsonl … are
   --json         print one JSON document instead of tables
 `);
@@ -46,7 +47,7 @@ if (args.includes('--json')) {
   out.push(
     `corpus: ${corpus}`,
     '',
-    `PII (pii.jsonl, ${pii.rows} rows, ${pii.throughputMBs.toFixed(1)} MB/s)`,
+    `PII (pii.jsonl, ${pii.rows} rows, ${pii.throughputMBs.toFixed(1)} MB/s; ${pii.throughputAllTypesMBs.toFixed(1)} MB/s with STREET_ADDRESS and PERSON)`,
   );
   out.push('  type            tp    fp    fn  precision  recall     f1');
   for (const [type, s] of Object.entries(pii.perType)) {
@@ -54,6 +55,7 @@ if (args.includes('--json')) {
       `  ${type.padEnd(14)}${String(s.tp).padStart(4)}  ${String(s.fp).padStart(4)}  ${String(s.fn).padStart(4)}  ${f(s.precision).padStart(9)}  ${f(s.recall).padStart(6)}  ${f(s.f1)}`,
     );
   }
+  out.push(...benignReport(pii.benign, '  '));
   out.push(
     '',
     `Secrets (secrets.jsonl, ${secrets.rows} rows, ${secrets.throughputMBs.toFixed(1)} MB/s)`,

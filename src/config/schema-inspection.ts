@@ -28,7 +28,10 @@ export type ToolCapability = (typeof TOOL_CAPABILITIES)[number];
 
 export const capabilitySchema = z.enum(TOOL_CAPABILITIES);
 
-/** The PII types the detector knows. */
+/**
+ * The PII types the detector knows. The last two (street addresses, person names found by context)
+ * have no checksum and are never in the default `piiTypes`: an operator names them to act on them.
+ */
 export const PII_TYPE_NAMES = [
   'EMAIL_ADDRESS',
   'PHONE_NUMBER',
@@ -36,7 +39,12 @@ export const PII_TYPE_NAMES = [
   'IBAN_CODE',
   'US_SSN',
   'IP_ADDRESS',
+  'STREET_ADDRESS',
+  'PERSON',
 ] as const;
+
+/** Known but not in the default `piiTypes`: IP addresses (see below), and the two without a checksum. */
+const OFF_BY_DEFAULT: ReadonlySet<string> = new Set(['IP_ADDRESS', 'STREET_ADDRESS', 'PERSON']);
 
 const score = z.number().min(0).max(1);
 
@@ -85,7 +93,7 @@ export const inspectionSchema = z
         piiTypes: z
           .array(z.enum(PII_TYPE_NAMES))
           .min(1)
-          .default(() => PII_TYPE_NAMES.filter((t) => t !== 'IP_ADDRESS')),
+          .default(() => PII_TYPE_NAMES.filter((t) => !OFF_BY_DEFAULT.has(t))),
         /** Secrets in results: redacted, or passed on and only recorded. Both are audited and alerted. */
         secrets: z.enum(['redact', 'flag']).default('redact'),
         /**

@@ -18,6 +18,7 @@ import {
   toOriginal,
   UNINSPECTED,
 } from './index.js';
+import { EXTRA_PII_TYPES } from './pii.js';
 import { inspectablePrefix, MAX_INSPECT_CHARS } from './redact.js';
 
 /** A deterministic byte stream (xorshift32), so a failure reproduces. */
@@ -73,6 +74,14 @@ const INPUTS: Record<string, string> = {
   'SendGrid-like token': fill(`SG.a.${'a'.repeat(300)} `, N),
   'repeated token': fill('ab ab ab ab ab ab ab ab cd ', N),
   'tag characters': fill(String.fromCodePoint(0xe0041), N),
+  'house numbers and street words': fill('12 Ab Cd Ef Main Street Street, ', N),
+  'street words without a type': fill('1 Ab Cd Ef Gh ', N),
+  'compound street names': fill('Hauptstraße Hauptstraße 1', N),
+  'street particles': fill('Rue de de de de ', N),
+  honorifics: fill('Dr. Mr. Ab ', N),
+  'name labels at line starts': fill('Name: Ab Cd Ef Gh Ij\n', N),
+  'sign-offs': fill('Regards, Regards, ', N),
+  'mail headers without an address': fill('From: Ab Cd <', N),
 };
 
 const LONE = /[\uD800-\uDFFF]/u;
@@ -143,6 +152,12 @@ describe.each(Object.entries(INPUTS))('bad input: %s', (_name, text) => {
     ];
     const redacted = redactText(text, spans);
     if (!LONE.test(text)) expect(LONE.test(redacted)).toBe(false);
+  });
+});
+
+describe.each(Object.entries(INPUTS))('bad input, off-by-default PII types: %s', (_name, text) => {
+  it('detectPii with STREET_ADDRESS and PERSON returns valid offsets', () => {
+    expectSpans(text, detectPii(text, { types: EXTRA_PII_TYPES }));
   });
 });
 

@@ -20,7 +20,7 @@ export {
 } from './inspect-result.js';
 export { type InspectFinding, type Inspection, inspectText } from './inspect-text.js';
 export { type Normalized, normalize, toOriginal } from './normalize.js';
-export { detectPii, type Finding, PII_TYPES, type PiiType } from './pii.js';
+export { detectPii, EXTRA_PII_TYPES, type Finding, PII_TYPES, type PiiType } from './pii.js';
 export {
   inspectablePrefix,
   MAX_INSPECT_CHARS,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { detectPii, type PiiType } from './index.js';
+import { EXTRA_PII_TYPES } from './pii.js';
 
 /** The [type, matched original text] pairs found in `text`. */
 const found = (text: string, types?: readonly PiiType[]) =>
@@ -157,6 +158,146 @@ describe('detectPii: phone numbers', () => {
   });
 });
 
+describe('detectPii: street addresses (off by default)', () => {
+  const addr = (text: string) => found(text, ['STREET_ADDRESS']);
+
+  it.each([
+    [
+      'Ship to 1600 Pennsylvania Avenue NW, Washington, DC 20500 today',
+      '1600 Pennsylvania Avenue NW, Washington, DC 20500',
+    ],
+    ['Send it to 221B Baker Street, London NW1 6XE.', '221B Baker Street, London NW1 6XE'],
+    [
+      'I live at 42 Oak St. Apt 5, Springfield, IL 62704-1234',
+      '42 Oak St. Apt 5, Springfield, IL 62704-1234',
+    ],
+    [
+      'office: 398 11th Street  2nd Floor  San Francisco  CA 94103',
+      '398 11th Street  2nd Floor  San Francisco  CA 94103',
+    ],
+    ['Meet me at 15 Millicent Drive\nAuckland', '15 Millicent Drive\nAuckland'],
+    ['The shop is at 24 St. John Road.', '24 St. John Road'],
+    ['Lieferung an Hauptstraße 12, 10115 Berlin', 'Hauptstraße 12, 10115 Berlin'],
+    ['Villacher Strasse 89 is closed', 'Villacher Strasse 89'],
+    ['Bureau: Rue de Rivoli 5', 'Rue de Rivoli 5'],
+    ['Lives at 29 rue de Tanger now', '29 rue de Tanger'],
+    ['Via Roma 131, Milano', 'Via Roma 131, Milano'],
+    ['Rákóczi út 66. Apt 2', 'Rákóczi út 66. Apt 2'],
+    ['PSC 6695, Box 2353 APO AP 20849', 'PSC 6695, Box 2353 APO AP 20849'],
+    ['Write to P.O. Box 211', 'P.O. Box 211'],
+  ])('finds the address in %j', (text, want) => {
+    expect(addr(text)).toEqual([['STREET_ADDRESS', want]]);
+  });
+
+  it('validates the code after the city: a US state and ZIP, a UK postcode', () => {
+    const [us] = detectPii('12 Elm Street, Dover, DE 19901', { types: ['STREET_ADDRESS'] });
+    const [plain] = detectPii('12 Elm Street, Dover', { types: ['STREET_ADDRESS'] });
+    expect(us!.score).toBeGreaterThan(plain!.score);
+    // "ZZ" is no state: the span still runs to the postal code, but scores as unvalidated.
+    const [zz] = detectPii('12 Elm Street, Dover, ZZ 19901', { types: ['STREET_ADDRESS'] });
+    expect(zz!.score).toBe(plain!.score);
+    const [uk] = detectPii('12 Elm Street, Dover CT16 1AA', { types: ['STREET_ADDRESS'] });
+    expect(uk!.score).toBe(us!.score);
+  });
+
+  it.each([
+    ['Order 12 Main items shipped', 'no street word'],
+    ['Apple Street Fighter 2 is out', 'no house number first'],
+    ['Street Fighter 2 Turbo', 'a title'],
+    ['upgrade to v1.2.3 Street edition', 'a version string'],
+    ['the 2 Supreme Court justices dissented', 'an ordinary noun phrase'],
+    ['Chapter 11 Bankruptcy Court filing', 'a title word before the number'],
+    ['Section 230 Main Street rules', 'a title word before the number'],
+    ['buy a 2 TB Hard Drive today', 'a product'],
+    ['it has 4 Wheel Drive.', 'a product'],
+    ['at 5 Times Square we met', 'an ambiguous street word followed by prose'],
+    ['I walked 5 miles down the road', 'lower-case name words'],
+    ['paid 20 via PayPal', 'English "via"'],
+    ['Radweg 5 km lang', 'a measure, not a house number'],
+    ['the Light Brigade 7 rode', 'a -gade word with a short stem'],
+    ['Platz 1 im Ranking', 'a street word with no name'],
+    ['Spring 2024 release', 'not a street word'],
+    ['Rue de la 5', 'particles only'],
+    ['$12 Main Street Fund', 'an amount'],
+    ['at 10:30 Park Avenue', 'a clock time'],
+  ])('refuses %j (%s)', (text) => {
+    expect(addr(text)).toEqual([]);
+  });
+});
+
+describe('detectPii: person names (off by default, context only)', () => {
+  const person = (text: string) => found(text, ['PERSON']);
+
+  it.each([
+    ['Please ask Dr. Jane Smith about it', 'Jane Smith'],
+    ["Mr. O'Brien called", "O'Brien"],
+    ['Ms Anne-Marie McDonald signed', 'Anne-Marie McDonald'],
+    ['Prof. Iva D. Grusová', 'Iva D. Grusová'],
+    ['Name: Iva D. Grusová\nAddress: PSC 6695', 'Iva D. Grusová'],
+    ['Order 17\nCustomer: Lara Pottinger\nTotal: 12', 'Lara Pottinger'],
+    ['> Contact name: Jamie Pratt', 'Jamie Pratt'],
+    ['Hi, my name is Rubija', 'Rubija'],
+    ['Dear David,\nYour invoice is ready', 'David'],
+    ['Dear Ms. Lantos,', 'Lantos'],
+    ['See you soon.\nRegards,\nSrinivas', 'Srinivas'],
+    ['From: Jane Doe <jane@example.com>', 'Jane Doe'],
+    ['From: "Jane Doe" <jane@example.com>', 'Jane Doe'],
+  ])('finds the name in %j', (text, want) => {
+    expect(person(text)).toEqual([['PERSON', want]]);
+  });
+
+  it('ends a labelled name at the end of its line', () => {
+    expect(person('Name: Erlendur Hafliðason\nPhone Number')).toEqual([['PERSON', 'Erlendur Hafliðason']]);
+  });
+
+  it.each([
+    ['Dr. Pepper is a soft drink', 'a brand'],
+    ['Dear customer,', 'lower case'],
+    ['Dear Valued Customer,', 'not a name'],
+    ['Dear Sir or Madam,', 'not a name'],
+    ['Alice Johnson went home', 'a bare capitalised pair'],
+    ['The Quick Brown Fox', 'a bare capitalised run'],
+    ['Name: Deploy', 'one word after a label'],
+    ['File name: Quarterly Report', 'a label that does not open its line'],
+    ['Username: John Smith', 'a longer word ending in the label'],
+    ['Contact: Sales Team', 'not a name'],
+    ['Contact: Support', 'not a name'],
+    ['Customer: Acme Corp', 'an organisation'],
+    ['{"name": "Apple Watch"}', 'a quoted JSON value'],
+    ['Regards, The Calendly Team', 'not a name'],
+    ['Thanks, Great work on this', 'the sign-off does not close its line'],
+    ['EMAIL_FROM: Srinivas from Calendly <product@calendly.com>', 'not a From: header'],
+    ['From: Jane Doe', 'a From: header with no address'],
+    ['12 Oak Dr. Springfield', 'Dr. closing a street'],
+    ['mr. smith', 'lower case'],
+    ['MS Word and MS Excel', 'not an honorific'],
+  ])('refuses %j (%s)', (text) => {
+    expect(person(text)).toEqual([]);
+  });
+});
+
+describe('detectPii: default types', () => {
+  it('leaves STREET_ADDRESS and PERSON out unless asked for', () => {
+    const text = 'Dear Ms. Lantos, ship to 12 Elm Street, Dover, DE 19901 or mail a@b.io';
+    expect(found(text)).toEqual([['EMAIL_ADDRESS', 'a@b.io']]);
+    expect(EXTRA_PII_TYPES).toEqual(['STREET_ADDRESS', 'PERSON']);
+    expect(found(text, ['EMAIL_ADDRESS', ...EXTRA_PII_TYPES])).toEqual([
+      ['PERSON', 'Lantos'],
+      ['STREET_ADDRESS', '12 Elm Street, Dover, DE 19901'],
+      ['EMAIL_ADDRESS', 'a@b.io'],
+    ]);
+  });
+
+  it('offsets of the new types point at the original text', () => {
+    const text = 'Dear \u200BDavid,\nlives at 1２ Elm Street';
+    const fs = detectPii(text, { types: EXTRA_PII_TYPES });
+    expect(fs.map((f) => [f.type, text.slice(f.start, f.end)])).toEqual([
+      ['PERSON', 'David'],
+      ['STREET_ADDRESS', '1２ Elm Street'],
+    ]);
+  });
+});
+
 describe('detectPii: normalisation and offsets', () => {
   it('finds full-width digits and reports ORIGINAL offsets', () => {
     const text = 'card: ４１１１ １１１１ １１１１ １１１１ ok';
@@ -209,7 +350,17 @@ describe('detectPii: normalisation and offsets', () => {
       '(1)'.repeat(66_000),
       '+1 '.repeat(66_000),
       '123-45-'.repeat(28_000),
+      '1 Main '.repeat(28_000),
+      '12 Ab Cd Ef Gh '.repeat(13_000),
+      'Hauptstraße '.repeat(16_000),
+      'Rue de '.repeat(28_000),
+      'Dr. '.repeat(50_000),
+      'Dr. Ab '.repeat(28_000),
+      'Name: Ab\n'.repeat(20_000),
+      'Regards, '.repeat(22_000),
+      ' \n'.repeat(100_000),
     ];
     for (const s of inputs) expect(Array.isArray(detectPii(s))).toBe(true);
+    for (const s of inputs) expect(Array.isArray(detectPii(s, { types: EXTRA_PII_TYPES }))).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * PII detection (issue #7): emails, phone numbers, payment cards, IBANs, US
- * SSNs and IP addresses. Every detector is a hand scanner or a regex whose
+ * SSNs and IP addresses; on request, street addresses and person names found
+ * by their context (off by default: they have no checksum). Every detector is a hand scanner or a regex whose
  * match length is bounded by a constant, so a whole scan is linear in the
  * input; candidates are then validated (Luhn, mod-97, SSN allocation rules,
  * octet ranges, node:net isIP) and scored. Detection runs on normalized text
@@ -9,6 +10,7 @@
  */
 import { isIP } from 'node:net';
 import { type Normalized, normalize, toOriginal } from './normalize.js';
+import { scanAddresses, scanPersons } from './pii-context.js';
 
 /** The PII kinds this detector reports (Presidio's names, so corpora line up). */
 export type PiiType =
@@ -17,7 +19,9 @@ export type PiiType =
   | 'CREDIT_CARD'
   | 'IBAN_CODE'
   | 'US_SSN'
-  | 'IP_ADDRESS';
+  | 'IP_ADDRESS'
+  | 'STREET_ADDRESS'
+  | 'PERSON';
 
 /** One finding; `start`/`end` are UTF-16 offsets into the ORIGINAL text, `score` in [0, 1]. */
 export interface Finding {
@@ -28,7 +32,7 @@ export interface Finding {
   score: number;
 }
 
-/** Every type, in the order findings are tie-broken. */
+/** The default types (what a caller gets without `types`), in the order findings are tie-broken. */
 export const PII_TYPES: readonly PiiType[] = [
   'CREDIT_CARD',
   'IBAN_CODE',
@@ -37,6 +41,15 @@ export const PII_TYPES: readonly PiiType[] = [
   'IP_ADDRESS',
   'PHONE_NUMBER',
 ];
+
+/**
+ * Types detected only when asked for by `types`: shape and context, no checksum, so a false
+ * finding redacts ordinary words (see docs/DETECTORS.md for their measured precision).
+ */
+export const EXTRA_PII_TYPES: readonly PiiType[] = ['STREET_ADDRESS', 'PERSON'];
+
+/** Tie-break order over every type. */
+const TYPE_ORDER: readonly PiiType[] = [...PII_TYPES, ...EXTRA_PII_TYPES];
 
 /** A candidate in normalized offsets. */
 interface Cand {
@@ -438,9 +451,11 @@ export function detectPii(
   if (want.has('US_SSN')) scanSsns(t, cands);
   if (want.has('IP_ADDRESS')) scanIps(t, cands);
   if (want.has('PHONE_NUMBER')) scanPhones(t, text, norm.map, cands);
+  if (want.has('STREET_ADDRESS')) scanAddresses(t, text, norm.map, cands);
+  if (want.has('PERSON')) scanPersons(t, text, norm.map, cands);
   if (cands.length === 0) return [];
   // Overlaps: the higher score wins (validated beats shape-only), then the longer span, then type order.
-  const rank = (type: PiiType) => PII_TYPES.indexOf(type);
+  const rank = (type: PiiType) => TYPE_ORDER.indexOf(type);
   cands.sort(
     (a, b) => b.score - a.score || b.end - b.start - (a.end - a.start) || rank(a.type) - rank(b.type),
   );
