@@ -243,3 +243,21 @@ describe('decodeRuns', () => {
     expect(() => decodeRuns('x', { maxRuns: -1 })).toThrow(RangeError);
   });
 });
+
+describe('normalize: text it leaves as it is', () => {
+  it('returns the text itself with an identity map, and maps offsets as the full path does', () => {
+    const s = 'The quick brown fox jumps over the lazy dog. 0123456789 {"a":1}';
+    const n = normalize(s);
+    expect(n.text).toBe(s);
+    expect([...n.map]).toEqual(Array.from({ length: s.length + 1 }, (_, i) => i));
+    expect(toOriginal(n, 4, 9)).toEqual({ start: 4, end: 9 });
+  });
+
+  it('takes the full path for anything it would change: newlines, double spaces, tabs, look-alikes', () => {
+    expect(normalize('a\nb').text).toBe('a b');
+    expect(normalize('a  b').text).toBe('a b');
+    expect(normalize('a\tb').text).toBe('a b');
+    expect(normalize('p\u0430ssword').text).toBe('password');
+    expect(normalize('').text).toBe('');
+  });
+});

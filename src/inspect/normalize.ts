@@ -116,6 +116,7 @@ function expandAstral(cp: number): string {
  */
 export function normalize(original: string): Normalized {
   const len = original.length;
+  if (unchangedByNormalize(original)) return identity(original);
   let cap = len + 16;
   let out = new Uint16Array(cap);
   let map = new Uint32Array(cap + 1);
@@ -184,6 +185,39 @@ export function normalize(original: string): Normalized {
   }
   map[n] = len;
   return { original, text: unitsToString(out, n), map: map.slice(0, n + 1) };
+}
+
+/**
+ * Whether normalising `s` would give `s` back: only characters copied as they are, and no
+ * whitespace but single spaces. Most machine output is like this; it then needs no copy and
+ * no offset map (allocating both cost ~1 ms per 64 KB, most of it in the garbage collector).
+ */
+function unchangedByNormalize(s: string): boolean {
+  let lastSpace = false;
+  for (let i = 0; i < s.length; i++) {
+    const u = s.charCodeAt(i);
+    const cls = CLASS[u];
+    if (cls === PLAIN) lastSpace = false;
+    else if (cls === SPACE && u === 0x20 && !lastSpace) lastSpace = true;
+    else return false;
+  }
+  return true;
+}
+
+/** The normalisation of a text that normalising leaves as it is: the identity map, built only if asked for. */
+function identity(original: string): Normalized {
+  let map: Uint32Array | undefined;
+  return {
+    original,
+    text: original,
+    get map() {
+      if (!map) {
+        map = new Uint32Array(original.length + 1);
+        for (let i = 0; i <= original.length; i++) map[i] = i;
+      }
+      return map;
+    },
+  };
 }
 
 /** UTF-16 units to a string, lone surrogates kept (a TextDecoder would replace them). */
