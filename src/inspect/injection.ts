@@ -66,6 +66,25 @@ const PRIOR =
 const DIRECTIVE =
   '(?:instructions?|prompts?|rules|directives?|guidelines|commands?|orders|constraints|restrictions|programming|context|tasks?)';
 
+/** The words for a secret the model may hold, in the languages of the corpus: the secret rules' literals. */
+const SECRET_WORDS = [
+  'password',
+  'passphrase',
+  'passcode',
+  'secret',
+  'access code',
+  'confidential string',
+  'contraseña',
+  'mot de passe',
+  'passwort',
+  'senha',
+  'パスワード',
+  '비밀번호',
+  'пароль',
+  '密码',
+  '密碼',
+];
+
 const RULES: readonly Rule[] = [
   // ---- instruction override
   {
@@ -302,46 +321,14 @@ const RULES: readonly Rule[] = [
   {
     // Asking the model for a secret it holds: the commonest goal of the corpus's attacks, in any language.
     id: 'target.secret-request',
-    any: [
-      'password',
-      'passphrase',
-      'passcode',
-      'secret',
-      'access code',
-      'confidential string',
-      'contraseña',
-      'mot de passe',
-      'passwort',
-      'senha',
-      'パスワード',
-      '비밀번호',
-      'пароль',
-      '密码',
-      '密碼',
-    ],
+    any: SECRET_WORDS,
     weight: 0.35,
     raw: true,
     re: /\b(?:what(?: is|'s)|what are|tell me|share|confirm|give|provide|reveal|disclose|print|show|send|cuál es|quel est|qual è|qual é|was ist|wie lautet)(?![a-z]).{0,40}?\b(?:your|the|our|my|ihr|sua|la|le|das|ton|votre|tu)\b.{0,16}?\b(?:password|passphrase|passcode|secret (?:key|code|word|phrase)|access code|confidential string|contraseña|mot de passe|passwort|senha)\b|\b(?:password|passwort|senha|contraseña|mot de passe)\b.{0,20}?(?:\bgeben\b|\bcompartilhe\b|\bcomparte\b|\bdonne[rz]?\b|\?)|パスワード.{0,12}?(?:何|教え)|비밀번호.{0,30}?(?:알려|필요)|пароль.{0,20}?(?:скажи|назови|какой)/giu,
   },
   {
     id: 'target.secret',
-    any: [
-      'password',
-      'passphrase',
-      'passcode',
-      'secret',
-      'access code',
-      'confidential string',
-      'contraseña',
-      'mot de passe',
-      'passwort',
-      'senha',
-      'パスワード',
-      '비밀번호',
-      'пароль',
-      '密码',
-      '密碼',
-    ],
+    any: SECRET_WORDS,
     weight: 0.15,
     raw: true,
     re: /\b(?:your|the|our)(?: system'?s?)? (?:password|passphrase|passcode|secret (?:key|code|word|phrase)|access code|confidential string)\b|\b(?:contraseña|mot de passe|passwort|senha)\b|パスワード|비밀번호|пароль|密码|密碼/giu,

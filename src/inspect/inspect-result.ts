@@ -77,19 +77,22 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 /** Between the texts of one result when they are inspected as one document: a paragraph break. */
 const SEPARATOR = '\n\n';
 
+/** Findings before anything is found. */
+const noFindings = (): ResultFindings => ({
+  pii: {},
+  secrets: {},
+  injection: { score: 0, signals: [], flagged: false },
+  redacted: 0,
+  binary: 0,
+  uninspected: [],
+});
+
 /** Inspects `result` as `opts` says; never mutates it. */
 export async function inspectResult(
   result: CallToolResult,
   opts: ResultInspectionOptions,
 ): Promise<ResultInspection> {
-  const findings: ResultFindings = {
-    pii: {},
-    secrets: {},
-    injection: { score: 0, signals: [], flagged: false },
-    redacted: 0,
-    binary: 0,
-    uninspected: [],
-  };
+  const findings = noFindings();
 
   // Gather every text the agent will read: content items, then structured content's string leaves.
   const content = result.content ?? [];
@@ -224,14 +227,7 @@ export async function redactSecretsInJson(value: unknown): Promise<{ value: unkn
     units.push(leaf);
     return leaf;
   });
-  const findings: ResultFindings = {
-    pii: {},
-    secrets: {},
-    injection: { score: 0, signals: [], flagged: false },
-    redacted: 0,
-    binary: 0,
-    uninspected: [],
-  };
+  const findings = noFindings();
   const verdicts = await inspectUnits(
     units,
     { pii: 'off', piiTypes: [], secrets: 'redact', injection: 'off', injectionThreshold: 1, tool: '' },
