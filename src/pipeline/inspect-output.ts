@@ -1,5 +1,5 @@
 import { WardenError } from '../errors.js';
-import { inspectResult, type PiiType } from '../inspect/index.js';
+import { inspectResult } from '../inspect/index.js';
 import { auditFields } from './audit-fields.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
@@ -26,7 +26,7 @@ export function inspectOutput(deps: Pick<PipelineDeps, 'inspection' | 'audit' | 
       try {
         inspected = await inspectResult(result, {
           pii: r.pii,
-          piiTypes: r.piiTypes as readonly PiiType[],
+          piiTypes: r.piiTypes,
           secrets: r.secrets,
           injection: r.injection,
           injectionThreshold: r.injectionThreshold,
@@ -36,7 +36,8 @@ export function inspectOutput(deps: Pick<PipelineDeps, 'inspection' | 'audit' | 
                 classify: async (text: string) => {
                   const v = await classifier.classify(text, 'tool-result');
                   if (!v.ok) classifierError = `${v.reason} (fail ${v.failMode})`;
-                  return v.ok ? v.score : v.score;
+                  // Closed: a failure scores 1; open: no opinion (null).
+                  return v.score;
                 },
               }
             : {}),

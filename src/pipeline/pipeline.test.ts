@@ -420,6 +420,29 @@ describe('pipeline inspection and taint (issue #7)', () => {
     expect(h.entries.at(-1)).toMatchObject({ event: 'TOOL_CALL', result: 'failure' });
   });
 
+  it('records a classifier that failed on the result in the outcome entry (open mode: no score, not silent)', async () => {
+    const h = harness({
+      inspection: {
+        ...inspection,
+        classifier: {
+          on: ['results'],
+          classify: async () => ({
+            ok: false,
+            reason: 'timeout after 1000 ms',
+            failMode: 'open',
+            score: null,
+          }),
+        },
+      },
+    });
+    const r = await h.run('lookup_order', { orderId: 'ORD-1' });
+    expect(r.ok).toBe(true);
+    expect(h.entries.at(-1)?.data).toMatchObject({
+      phase: 'outcome',
+      classifierError: 'timeout after 1000 ms (fail open)',
+    });
+  });
+
   it('scores the arguments for policy and the attempt entry, keys included', async () => {
     const h = harness({ inspection });
     const r = await h.run('lookup_order', {

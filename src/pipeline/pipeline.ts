@@ -179,6 +179,10 @@ export class Pipeline {
             ...(state.inspection && state.inspection.action !== 'none'
               ? { inspection: state.inspection.action }
               : {}),
+            // A classifier that failed on the result, and what its fail mode made of it: never silent.
+            ...(state.inspection?.classifierError
+              ? { classifierError: state.inspection.classifierError }
+              : {}),
             ...(state.inspection && state.inspection.findings.redacted > 0
               ? { redacted: state.inspection.findings.redacted }
               : {}),
