@@ -77,10 +77,21 @@ export const inspectionSchema = z
         pii: z.boolean().default(false),
         /**
          * A call that carries a secret to a tool that communicates externally: refused,
-         * held for a human, or allowed (recorded only). Needs `secrets: true`.
+         * held for a human, or allowed (recorded only). Default `deny`; it needs `secrets: true`,
+         * so with secrets not counted it must be `allow` (or absent), never a rule that cannot fire.
          */
-        secretsToExternal: z.enum(['deny', 'approval', 'allow']).default('deny'),
+        secretsToExternal: z.enum(['deny', 'approval', 'allow']).optional(),
       })
+      .superRefine((a, ctx) => {
+        if (!a.secrets && a.secretsToExternal !== undefined && a.secretsToExternal !== 'allow') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['secretsToExternal'],
+            message: `cannot ${a.secretsToExternal === 'deny' ? 'refuse' : 'hold'} calls for secrets that are not counted: set secrets: true, or secretsToExternal: allow`,
+          });
+        }
+      })
+      .transform((a) => ({ ...a, secretsToExternal: a.secretsToExternal ?? (a.secrets ? 'deny' : 'allow') }))
       .prefault({}),
     results: z
       .strictObject({

@@ -109,7 +109,15 @@ describe('detector conditions and the secrets-out policy', () => {
       allowed: true,
       obligations: { approval: 'required' },
     });
-    expect(secretsOutRule({ secrets: false, secretsToExternal: 'deny' })).toEqual([]);
+    expect(secretsOutRule({ secrets: false, secretsToExternal: 'allow' })).toEqual([]);
+  });
+
+  it('refuses a secrets policy that could never fire: secretsToExternal without secrets counted', () => {
+    const args = (a: unknown) => inspectionSchema.safeParse({ arguments: a });
+    expect(args({ secrets: false, secretsToExternal: 'deny' }).success).toBe(false);
+    expect(args({ secrets: false, secretsToExternal: 'approval' }).success).toBe(false);
+    expect(args({ secrets: false }).data?.arguments.secretsToExternal).toBe('allow');
+    expect(args({}).data?.arguments.secretsToExternal).toBe('deny');
   });
 
   it('a rule on a score holds only when the detector ran and the score compares', async () => {
