@@ -66,6 +66,21 @@ const PRIOR =
 const DIRECTIVE =
   '(?:instructions?|prompts?|rules|directives?|guidelines|commands?|orders|constraints|restrictions|programming|context|tasks?)';
 
+/** The literals of OVERRIDE_VERB (`ignor` covers ignore, ignoring, ignorez …): the override rules' prefilter. */
+const OVERRIDE_WORDS = [
+  'ignor',
+  'disregard',
+  'forget',
+  'overlook',
+  'skip',
+  'bypass',
+  'override',
+  'abandon',
+  'drop',
+  'set aside',
+  'neglect',
+];
+
 /** The words for a secret the model may hold, in the languages of the corpus: the secret rules' literals. */
 const SECRET_WORDS = [
   'password',
@@ -89,37 +104,13 @@ const RULES: readonly Rule[] = [
   // ---- instruction override
   {
     id: 'override.ignore-previous',
-    any: [
-      'ignor',
-      'disregard',
-      'forget',
-      'overlook',
-      'skip',
-      'bypass',
-      'override',
-      'abandon',
-      'drop',
-      'set aside',
-      'neglect',
-    ],
+    any: OVERRIDE_WORDS,
     weight: 0.75,
     re: new RegExp(`\\b${OVERRIDE_VERB}${W}(?:about${W})?${PRIOR}${gap(3)}${W}${DIRECTIVE}\\b`, 'giu'),
   },
   {
     id: 'override.ignore-told',
-    any: [
-      'ignor',
-      'disregard',
-      'forget',
-      'overlook',
-      'skip',
-      'bypass',
-      'override',
-      'abandon',
-      'drop',
-      'set aside',
-      'neglect',
-    ],
+    any: OVERRIDE_WORDS,
     weight: 0.75,
     re: new RegExp(
       `\\b${OVERRIDE_VERB}${gap(6)}${W}(?:(?:have|has|had|were|was) (?:been )?(?:told|instructed|programmed|asked)|you've been (?:told|instructed|programmed))\\b`,

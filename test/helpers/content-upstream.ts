@@ -3,9 +3,6 @@
  * tools answer with whatever the test says: text, structured content, images.
  * For inspection and taint tests: what comes back is the point.
  */
-import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import {
@@ -14,6 +11,7 @@ import {
   ListToolsRequestSchema,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import { serveLoopback } from '../../src/upstream/fixtures/serve.js';
 
 export interface ContentUpstream {
   url: string;
@@ -42,42 +40,24 @@ export async function startContentUpstream(
   tools: Record<string, { tool: Tool; respond: Responder }>,
 ): Promise<ContentUpstream> {
   const calls: ContentUpstream['calls'] = [];
-  const http = await new Promise<{ server: HttpServer; port: number }>((resolve, reject) => {
-    const s = serve(
-      {
-        port: 0,
-        hostname: '127.0.0.1',
-        fetch: async (req) => {
-          const server = new Server(
-            { name: 'content-upstream', version: '1.0.0' },
-            { capabilities: { tools: {} } },
-          );
-          server.setRequestHandler(ListToolsRequestSchema, () => ({
-            tools: Object.values(tools).map((t) => t.tool),
-          }));
-          server.setRequestHandler(CallToolRequestSchema, (r) => {
-            const args = (r.params.arguments ?? {}) as Record<string, unknown>;
-            calls.push({ name: r.params.name, arguments: args });
-            const entry = tools[r.params.name];
-            if (!entry) return { content: [{ type: 'text', text: 'no such tool' }], isError: true };
-            return entry.respond(args);
-          });
-          const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
-          await server.connect(transport);
-          return transport.handleRequest(req);
-        },
-      },
-      (info: AddressInfo) => resolve({ server: s as HttpServer, port: info.port }),
+  const http = await serveLoopback(async (req) => {
+    const server = new Server(
+      { name: 'content-upstream', version: '1.0.0' },
+      { capabilities: { tools: {} } },
     );
-    s.once('error', reject);
+    server.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: Object.values(tools).map((t) => t.tool),
+    }));
+    server.setRequestHandler(CallToolRequestSchema, (r) => {
+      const args = (r.params.arguments ?? {}) as Record<string, unknown>;
+      calls.push({ name: r.params.name, arguments: args });
+      const entry = tools[r.params.name];
+      if (!entry) return { content: [{ type: 'text', text: 'no such tool' }], isError: true };
+      return entry.respond(args);
+    });
+    const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
+    await server.connect(transport);
+    return transport.handleRequest(req);
   });
-  return {
-    url: `http://127.0.0.1:${http.port}/mcp`,
-    calls,
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.server.close(() => resolve());
-        http.server.closeAllConnections();
-      }),
-  };
+  return { url: `http://127.0.0.1:${http.port}/mcp`, calls, close: http.close };
 }

@@ -5,12 +5,10 @@
  * tool's name and arguments.
  */
 import { randomUUID } from 'node:crypto';
-import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { serveLoopback } from '../../src/upstream/fixtures/serve.js';
 
 export interface MutableUpstream {
   url: string;
@@ -62,21 +60,11 @@ export async function startMutableUpstream(initial: Tool[]): Promise<MutableUpst
     return transport;
   };
 
-  const http = await new Promise<{ server: HttpServer; port: number }>((resolve, reject) => {
-    const s = serve(
-      {
-        port: 0,
-        hostname: '127.0.0.1',
-        fetch: async (req) => {
-          const id = req.headers.get('mcp-session-id');
-          const transport = id ? sessions.get(id)?.transport : await open();
-          if (!transport) return new Response('unknown session', { status: 404 });
-          return transport.handleRequest(req);
-        },
-      },
-      (info: AddressInfo) => resolve({ server: s as HttpServer, port: info.port }),
-    );
-    s.once('error', reject);
+  const http = await serveLoopback(async (req) => {
+    const id = req.headers.get('mcp-session-id');
+    const transport = id ? sessions.get(id)?.transport : await open();
+    if (!transport) return new Response('unknown session', { status: 404 });
+    return transport.handleRequest(req);
   });
 
   return {
@@ -86,11 +74,9 @@ export async function startMutableUpstream(initial: Tool[]): Promise<MutableUpst
       tools = next;
       await Promise.all([...sessions.values()].map((s) => s.server.sendToolListChanged().catch(() => {})));
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sessions.values()) void s.transport.close().catch(() => {});
-        http.server.close(() => resolve());
-        http.server.closeAllConnections();
-      }),
+    close: () => {
+      for (const s of sessions.values()) void s.transport.close().catch(() => {});
+      return http.close();
+    },
   };
 }
