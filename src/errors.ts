@@ -25,6 +25,8 @@ export const ERROR_STATUS = {
   AGENT_DISABLED: 401,
   AGENT_EXPIRED: 401,
   AGENT_UNKNOWN: 401,
+  /** An operator (or an automatic response) stopped the agent: every credential and session is void until re-enabled. */
+  AGENT_KILLED: 401,
   /** The admin API needs an operator (human) token. */
   OPERATOR_UNAUTHENTICATED: 401,
   /** A Slack callback whose signature does not verify, is stale, or was seen before. */
@@ -58,6 +60,8 @@ export const ERROR_STATUS = {
   TOOL_NOT_APPROVED: 403,
   /** The tool's definition changed since it was approved; it is withheld until an operator re-approves it. */
   TOOL_QUARANTINED: 403,
+  /** Monitoring holds the session: an anomaly requires a human's approval for every further call. */
+  ANOMALY_HOLD: 403,
   // 404
   TOOL_UNKNOWN: 404,
   NOT_FOUND: 404,
@@ -88,6 +92,8 @@ export const ERROR_STATUS = {
   /** The tool ran but its result was not passed on: it carries instructions (policy: withhold) or could not be inspected. */
   RESULT_WITHHELD: 502,
   UPSTREAM_UNAVAILABLE: 503,
+  /** The session's or agent's circuit breaker is open (failures, cost, wall time): refused until reset or cool-down. */
+  CIRCUIT_OPEN: 503,
   UPSTREAM_TIMEOUT: 504,
   AUDIT_UNAVAILABLE: 503,
   STORE_UNAVAILABLE: 503,

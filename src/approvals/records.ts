@@ -238,6 +238,46 @@ export class ApprovalRecords {
     return r.numUpdatedRows === 1n;
   }
 
+  /** Pending approval requests of an agent (or one of its sessions): what a kill denies. */
+  async pendingIds(filter: { agentId?: string; sessionId?: string }, limit = 1000): Promise<string[]> {
+    let q = this.store.db
+      .selectFrom('approvals')
+      .select('id')
+      .where('status', '=', 'pending')
+      .where('kind', '=', 'approval');
+    if (filter.agentId !== undefined) q = q.where('agent_id', '=', filter.agentId);
+    if (filter.sessionId !== undefined) q = q.where('session_id', '=', filter.sessionId);
+    return (await q.limit(limit).execute()).map((r) => r.id);
+  }
+
+  /** pending → denied by Warden itself (kill switch). True when this call won. */
+  async denyBySystem(id: string, now: number, by: string, comment: string): Promise<boolean> {
+    const r = await this.store.db
+      .updateTable('approvals')
+      .set({
+        status: 'denied',
+        decided_at: now,
+        decided_by: by,
+        decided_via: 'system',
+        decision_comment: comment,
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  }
+
+  /** How many requests wait for a human now (pending and not yet expired): the metrics gauge. */
+  async countPending(now: number): Promise<number> {
+    const row = await this.store.db
+      .selectFrom('approvals')
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
   /** Pending requests whose time is up (the sweeper expires them one by one, so each is audited once). */
   async dueIds(now: number, limit = 100): Promise<string[]> {
     const rows = await this.store.db

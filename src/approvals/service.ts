@@ -333,6 +333,55 @@ export class ApprovalService {
     return after;
   }
 
+  /**
+   * The kill switch: deny every pending request of an agent (or one session), each audited
+   * APPROVAL_DENIED once (reason kill) and its waiting call woken. Returns how many were denied.
+   */
+  async denyPendingFor(
+    filter: { agentId: string } | { sessionId: string },
+    why: { by: string; reason: string; traceId: string },
+  ): Promise<number> {
+    const ids = await this.records.pendingIds(filter);
+    let denied = 0;
+    for (const id of ids) {
+      if (!(await this.records.denyBySystem(id, this.clock.now(), why.by, why.reason))) continue;
+      denied++;
+      const after = await this.records.get(id);
+      if (!after) continue;
+      await this.deps.audit
+        .append({
+          traceId: after.traceId,
+          event: 'APPROVAL_DENIED',
+          actorType: 'SYSTEM',
+          actorId: why.by,
+          agentId: after.agentId,
+          agentType: after.agentType,
+          sessionId: after.sessionId,
+          triggerUserId: after.userId,
+          toolName: after.toolName,
+          result: 'denied',
+          decision: {
+            allowed: false,
+            code: 'APPROVAL_DENIED',
+            rule: 'kill-switch',
+            reasons: [`denied by the kill switch: ${why.reason}`],
+          },
+          data: { approvalId: id, reason: 'kill', killTraceId: why.traceId },
+        })
+        .catch((e: unknown) =>
+          this.deps.log?.error({ approvalId: id, err: String(e) }, 'kill-switch denial could not be audited'),
+        );
+      this.wake(id);
+      this.announce('approval.decided', after);
+    }
+    return denied;
+  }
+
+  /** How many requests wait for a human now (for /metrics; the caller caches it). */
+  pendingCount(): Promise<number> {
+    return guard(() => this.records.countPending(this.clock.now()));
+  }
+
   /** Expire every pending request whose time is up (the sweeper; also callable from tests). */
   async expireDue(): Promise<number> {
     const ids = await this.records.dueIds(this.clock.now());
@@ -363,7 +412,11 @@ export class ApprovalService {
         if (after && after.status !== 'pending') return after;
       }
       if (this.closing) throw stillPending(current, 'the gateway is shutting down');
-      if (opts.signal?.aborted) throw stillPending(current, 'the call was cancelled');
+      if (opts.signal?.aborted) {
+        // The kill switch aborts with its own error: the wait ends refused, not "still pending".
+        if (opts.signal.reason instanceof WardenError) throw opts.signal.reason;
+        throw stillPending(current, 'the call was cancelled');
+      }
       if (tickMs !== undefined && opts.onTick && now - lastTick >= tickMs) {
         lastTick = now;
         opts.onTick();

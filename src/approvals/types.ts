@@ -10,7 +10,8 @@ export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired';
 export type ReviewStatus = 'flagged' | 'reviewed';
 export type ReviewVerdict = 'ok' | 'concern';
 /** How a decision reached Warden. */
-export type DecidedVia = 'api' | 'cli' | 'slack' | 'timeout';
+/** `system`: decided by Warden itself (the kill switch denied what its agent was waiting for). */
+export type DecidedVia = 'api' | 'cli' | 'slack' | 'timeout' | 'system';
 
 export interface Approval {
   id: string;

@@ -84,7 +84,12 @@ export interface AuditReadOptions {
   limit?: number;
   traceId?: string;
   agentId?: string;
+  sessionId?: string;
   event?: AuditEvent;
+  /** Entries at or after this time (epoch ms). */
+  sinceTs?: number;
+  /** Entries before this time (epoch ms). */
+  untilTs?: number;
 }
 
 /** An entry ready to chain: everything but seq, ts, prevHash and hash. */
@@ -159,7 +164,10 @@ export class AuditLog {
       .where('seq', '>', opts.afterSeq ?? 0);
     if (opts.traceId !== undefined) q = q.where('trace_id', '=', opts.traceId);
     if (opts.agentId !== undefined) q = q.where('agent_id', '=', opts.agentId);
+    if (opts.sessionId !== undefined) q = q.where('session_id', '=', opts.sessionId);
     if (opts.event !== undefined) q = q.where('event', '=', opts.event);
+    if (opts.sinceTs !== undefined) q = q.where('ts', '>=', opts.sinceTs);
+    if (opts.untilTs !== undefined) q = q.where('ts', '<', opts.untilTs);
     const rows = await guard(() => q.orderBy('seq', 'asc').limit(limit).execute());
     return guard(() => rows.map(fromRow));
   }

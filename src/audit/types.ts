@@ -55,7 +55,18 @@ export type AuditEvent =
   /** A tool seen for the first time waits for an operator (`data.reason`: operator-mode | injection). */
   | 'TOOL_PENDING'
   /** A tool's definition changed (a "rug pull"): quarantined until re-approved; data has both hashes. */
-  | 'TOOL_DEFINITION_CHANGED';
+  | 'TOOL_DEFINITION_CHANGED'
+  /** Kill switch (issue #8): an agent's credentials, sessions and in-flight calls were stopped; data says who, why, how many. */
+  | 'AGENT_KILLED'
+  /** A killed or disabled agent was allowed to authenticate again. */
+  | 'AGENT_ENABLED'
+  /** One session was stopped (kill switch or an automatic response): revoked, its in-flight calls aborted. */
+  | 'SESSION_KILLED'
+  /** Monitoring saw behaviour outside the baseline (issue #8); data has the rule, the numbers and the response. */
+  | 'ANOMALY_DETECTED'
+  /** A circuit breaker opened (consecutive failures, cost, wall time) or was closed again (reset, cool-down). */
+  | 'CIRCUIT_OPENED'
+  | 'CIRCUIT_CLOSED';
 
 /** Who acted: the article's key distinction between agent and human actions. */
 export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';

@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import { supportDeskCommand } from '../../examples/support-desk/command.js';
 import { DEFAULTS, defaultPublicUrl, demoTools } from './constants.js';
 import { defaultApprovalSections } from './schema-approvals.js';
+import { defaultBreakers } from './schema-breakers.js';
 import { inspectionSchema, taintSchema } from './schema-inspection.js';
+import { defaultMonitoring } from './schema-monitoring.js';
 import { DEFAULT_PINNING } from './schema-pinning.js';
+import { DEFAULT_TRACING } from './schema-tracing.js';
 import type { WardenConfig } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -87,6 +90,9 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
     inspection: inspectionSchema.parse({}),
     taint: taintSchema.parse({}),
     pinning: { ...DEFAULT_PINNING },
+    monitoring: defaultMonitoring(),
+    breakers: defaultBreakers(),
+    tracing: { ...DEFAULT_TRACING },
     log: { level: DEFAULTS.logLevel },
   };
 }

@@ -13,6 +13,12 @@ export {
   TOOL_CAPABILITIES,
   type ToolCapability,
 } from './schema-inspection.js';
+export {
+  ANOMALY_RESPONSES,
+  ANOMALY_RULES,
+  ANOMALY_SEVERITIES,
+  monitoringSchema,
+} from './schema-monitoring.js';
 export { describeRef, resolveHeaderSecret, resolveSecret } from './secrets.js';
 export type * from './types.js';
 export { formatDuration, parseSize } from './units.js';

@@ -319,6 +319,9 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
       : file.inspection,
     taint: file.taint,
     pinning: file.pinning,
+    monitoring: file.monitoring,
+    breakers: file.breakers,
+    tracing: file.tracing,
     log: file.log,
   };
 }

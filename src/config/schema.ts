@@ -25,13 +25,16 @@ import {
   storeUrlField,
 } from './fields.js';
 import { APPROVAL_KEYS, approvalsSchema, notifiersSchema, operatorSchema } from './schema-approvals.js';
+import { BREAKER_KEYS, breakersSchema } from './schema-breakers.js';
 import { IDP_KEYS, identityProviderSchema } from './schema-idp.js';
 import { INSPECTION_KEYS, inspectionSchema, taintSchema } from './schema-inspection.js';
 import { limitsSchema } from './schema-limits.js';
+import { MONITORING_KEYS, monitoringSchema } from './schema-monitoring.js';
 import { OAUTH_KEYS, oauthSchema } from './schema-oauth.js';
 import { pinningSchema } from './schema-pinning.js';
 import { POLICY_KEYS, policySchema } from './schema-policy.js';
 import { TOOL_KEYS, toolSchema } from './schema-tools.js';
+import { TRACING_KEYS, tracingSchema } from './schema-tracing.js';
 
 export type { HeaderSecretRef, PathMessage, PublicKeySource } from './fields.js';
 
@@ -45,6 +48,9 @@ for (const k of [
   ...OAUTH_KEYS,
   ...POLICY_KEYS,
   ...INSPECTION_KEYS,
+  ...MONITORING_KEYS,
+  ...BREAKER_KEYS,
+  ...TRACING_KEYS,
   'files',
   'rules',
   'timezone',
@@ -285,6 +291,9 @@ export const configFileSchema = strict({
   inspection: inspectionSchema,
   taint: taintSchema,
   pinning: pinningSchema,
+  monitoring: monitoringSchema,
+  breakers: breakersSchema,
+  tracing: tracingSchema,
   log: strict({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   }).prefault({}),

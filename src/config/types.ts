@@ -193,6 +193,13 @@ export type {
 } from './approval-types.js';
 export type { LimitsConfig } from './limits-types.js';
 export type { PolicyConfig } from './policy-types.js';
+export type {
+  AnomalyResponseKind,
+  AnomalyRule,
+  AnomalySeverity,
+  MonitoringConfig,
+  MonitorWeekday,
+} from './schema-monitoring.js';
 
 import type {
   ApprovalsConfig,
@@ -203,8 +210,11 @@ import type {
 } from './approval-types.js';
 import type { LimitsConfig } from './limits-types.js';
 import type { PolicyConfig } from './policy-types.js';
+import type { BreakersConfig } from './schema-breakers.js';
 import type { InspectionConfig, TaintConfig, ToolCapability } from './schema-inspection.js';
+import type { MonitoringConfig } from './schema-monitoring.js';
 import type { PinningConfig } from './schema-pinning.js';
+import type { TracingConfig } from './schema-tracing.js';
 
 export interface WardenConfig {
   /** Absolute path of the config file, or null for the embedded default. */
@@ -237,5 +247,11 @@ export interface WardenConfig {
   taint: TaintConfig;
   /** Tool-definition pinning: how a tool seen for the first time is approved (issue #7). */
   pinning: PinningConfig;
+  /** Behavioural baselines, anomaly rules and automatic responses (issue #8). */
+  monitoring: MonitoringConfig;
+  /** Circuit breakers per session and per agent: failures, cost, wall time (issue #8). */
+  breakers: BreakersConfig;
+  /** OpenTelemetry spans per call and per pipeline step; off by default (issue #8). */
+  tracing: TracingConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

@@ -29,6 +29,11 @@ export function assertUsable(agent: Agent | undefined, id: string, now: number):
       detail: `agent ${id} not found`,
     });
   }
+  if (agent.status === 'killed') {
+    throw new WardenError('AGENT_KILLED', 'The agent has been stopped by the kill switch', {
+      detail: `agent ${id} killed: ${agent.disabledReason ?? 'no reason given'}`,
+    });
+  }
   if (agent.status !== 'active') {
     throw new WardenError('AGENT_DISABLED', 'The agent is disabled', {
       detail: `agent ${id} disabled: ${agent.disabledReason ?? 'no reason given'}`,
@@ -60,9 +65,11 @@ export function rowToAgent(row: Selectable<AgentsTable>): Agent {
     publicJwk: row.public_jwk === null ? null : (JSON.parse(row.public_jwk) as Agent['publicJwk']),
     constraints: JSON.parse(row.constraints) as Agent['constraints'],
     delegation: row.delegation ? (JSON.parse(row.delegation) as Agent['delegation']) : null,
-    status: row.status === 'active' ? 'active' : 'disabled',
+    status: row.status === 'active' ? 'active' : row.status === 'killed' ? 'killed' : 'disabled',
     disabledReason: row.disabled_reason,
     source: row.source,
+    breakerOpenUntil: row.breaker_open_until == null ? null : Number(row.breaker_open_until),
+    breakerReason: row.breaker_reason ?? null,
   };
 }
 
@@ -201,7 +208,7 @@ export class AgentRegistry {
         result.updated.push(input.id);
       }
       for (const agent of existing.values()) {
-        if (agent.source !== 'config' || seen.has(agent.id) || agent.status === 'disabled') continue;
+        if (agent.source !== 'config' || seen.has(agent.id) || agent.status !== 'active') continue;
         await trx
           .updateTable('agents')
           .set({ status: 'disabled', disabled_reason: REMOVED_FROM_CONFIG, updated_at: now })
@@ -218,7 +225,43 @@ export class AgentRegistry {
     return this.setStatus(id, 'disabled', reason);
   }
 
-  /** Re-enables a disabled agent; NOT_FOUND when absent. */
+  /**
+   * Kill switch (issue #8): marks the agent killed unless it is already; true when this call
+   * changed it (so a double kill is recorded once). NOT_FOUND when absent.
+   */
+  async kill(id: string, reason: string): Promise<{ agent: Agent; changed: boolean }> {
+    const res = await this.store.db
+      .updateTable('agents')
+      .set({ status: 'killed', disabled_reason: reason, updated_at: this.clock.now() })
+      .where('id', '=', id)
+      .where('status', '!=', 'killed')
+      .executeTakeFirst();
+    const agent = await this.get(id);
+    if (!agent) throw new WardenError('NOT_FOUND', `Agent ${id} not found`);
+    return { agent, changed: Number(res.numUpdatedRows) === 1 };
+  }
+
+  /** Of `ids`, the agents that may not run (killed, disabled, gone), with why (the kill switch's store poll). */
+  async stoppedAmong(
+    ids: readonly string[],
+  ): Promise<Array<{ id: string; status: string; reason: string | null }>> {
+    if (ids.length === 0) return [];
+    const rows = await this.store.db
+      .selectFrom('agents')
+      .select(['id', 'status', 'disabled_reason'])
+      .where('id', 'in', [...ids])
+      .execute();
+    const found = new Map(rows.map((r) => [r.id, r]));
+    const out: Array<{ id: string; status: string; reason: string | null }> = [];
+    for (const id of ids) {
+      const r = found.get(id);
+      if (!r) out.push({ id, status: 'gone', reason: null });
+      else if (r.status !== 'active') out.push({ id, status: r.status, reason: r.disabled_reason });
+    }
+    return out;
+  }
+
+  /** Re-enables a disabled or killed agent; NOT_FOUND when absent. */
   async enable(id: string): Promise<Agent> {
     return this.setStatus(id, 'active', null);
   }

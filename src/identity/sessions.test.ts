@@ -69,6 +69,8 @@ describeEachDialect('SessionStore', (target) => {
       userId: null,
       grantId: null,
       expiryLogged: false,
+      breakerOpenUntil: null,
+      breakerReason: null,
     });
     expect(await sessions.get('ses_missing')).toBeUndefined();
   });

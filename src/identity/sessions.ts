@@ -18,8 +18,11 @@ import { assertUsable, rowToAgent } from './agents.js';
 import type { Agent, Session } from './types.js';
 
 /** What the issuer decides about a new session once it has seen the (locked) agent. */
-/** Taint bits of a session (`sessions.taint`). */
-export const TAINT = { untrusted: 1, privateData: 2 } as const;
+/**
+ * Taint bits of a session (`sessions.taint`): 1 untrusted content ingested, 2 private data read,
+ * 4 held by monitoring (an anomaly's response: every further call needs a human, issue #8).
+ */
+export const TAINT = { untrusted: 1, privateData: 2, anomalyHold: 4 } as const;
 
 /** What claiming a call tells the pipeline: the session's call count after the claim, and its taint bits. */
 export interface CallClaim {
@@ -61,6 +64,8 @@ export function rowToSession(row: Selectable<SessionsTable>): Session {
     userId: row.user_id ?? null,
     grantId: row.grant_id ?? null,
     expiryLogged: Number(row.expiry_logged) === 1,
+    breakerOpenUntil: row.breaker_open_until == null ? null : Number(row.breaker_open_until),
+    breakerReason: row.breaker_reason ?? null,
   };
 }
 
@@ -275,6 +280,33 @@ export class SessionStore {
       .where('expires_at', '>', now)
       .executeTakeFirst();
     return Number(res.numUpdatedRows);
+  }
+
+  /** Of `ids`, the sessions that are revoked, with the reason (the kill switch's store poll). */
+  async revokedAmong(ids: readonly string[]): Promise<Array<{ id: string; reason: string | null }>> {
+    if (ids.length === 0) return [];
+    const rows = await this.store.db
+      .selectFrom('sessions')
+      .select(['id', 'revoked_reason'])
+      .where('id', 'in', [...ids])
+      .where('revoked_at', 'is not', null)
+      .execute();
+    return rows.map((r) => ({ id: r.id, reason: r.revoked_reason }));
+  }
+
+  /** Live sessions of an agent, newest first (the admin API). */
+  async listForAgent(
+    agentId: string,
+    opts: { includeEnded?: boolean; limit?: number } = {},
+  ): Promise<Session[]> {
+    const now = this.clock.now();
+    let q = this.store.db.selectFrom('sessions').selectAll().where('agent_id', '=', agentId);
+    if (!opts.includeEnded) q = q.where('revoked_at', 'is', null).where('expires_at', '>', now);
+    const rows = await q
+      .orderBy('created_at', 'desc')
+      .limit(Math.min(Math.max(opts.limit ?? 100, 1), 1000))
+      .execute();
+    return rows.map(rowToSession);
   }
 
   /** Revokes every live session opened under a user's grant; returns the ids revoked. */

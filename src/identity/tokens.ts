@@ -357,6 +357,8 @@ export class TokenService {
     // A session for a user gets a delegated token (sub = user, act = agent) and only that.
     const userOk = session.userId === null ? claims.act === undefined : claims.sub === session.userId;
     if (!userOk) throw invalid(`token subject does not match session ${claims.sid}`);
+    // A killed agent's sessions are revoked too; say the stronger thing (AGENT_KILLED) first.
+    if (agent?.status === 'killed') assertUsable(agent, agentId, now);
     if (session.revokedAt !== null) {
       throw new WardenError('SESSION_REVOKED', 'The session has been revoked', {
         detail: `session ${session.id} revoked: ${session.revokedReason ?? 'no reason given'}`,

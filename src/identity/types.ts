@@ -28,10 +28,18 @@ export interface Agent {
   constraints: { maxToolCalls?: number; allowedCidrs?: string[] };
   /** Which OAuth clients may act as this agent for users who consent; null = no delegated logins. */
   delegation: AgentDelegation | null;
-  status: 'active' | 'disabled';
+  /** `killed`: stopped by the kill switch (issue #8); like `disabled`, but refused as AGENT_KILLED. */
+  status: 'active' | 'disabled' | 'killed';
   disabledReason: string | null;
   /** Where it was declared: 'config' (synced on start), 'cli', 'api'. */
   source: string;
+  /**
+   * The agent's circuit breaker (issue #8, src/monitor/breakers.ts): open until then (epoch ms;
+   * UNTIL_RESET = until an operator resets it). Null or absent = closed.
+   */
+  breakerOpenUntil?: number | null;
+  /** Why the breaker opened (failures | cost | wall-time); null when closed. */
+  breakerReason?: string | null;
 }
 
 /**
@@ -52,7 +60,15 @@ export interface AgentDelegation {
 /** What a caller supplies to register an agent; the registry owns the rest. */
 export type AgentInput = Omit<
   Agent,
-  'createdAt' | 'updatedAt' | 'status' | 'disabledReason' | 'source' | 'scopes' | 'delegation'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'status'
+  | 'disabledReason'
+  | 'source'
+  | 'scopes'
+  | 'delegation'
+  | 'breakerOpenUntil'
+  | 'breakerReason'
 > & {
   /** Resource-scope patterns; absent = none. */
   scopes?: string[];
@@ -86,6 +102,10 @@ export interface Session {
   grantId: string | null;
   /** True once SESSION_EXPIRED has been audited. */
   expiryLogged: boolean;
+  /** The session's circuit breaker (issue #8): open until then (UNTIL_RESET = until reset); null or absent = closed. */
+  breakerOpenUntil?: number | null;
+  /** Why the breaker opened (failures | cost | wall-time); null when closed. */
+  breakerReason?: string | null;
 }
 
 /** The constraints claim (`cnst`) a session token carries. */

@@ -105,7 +105,7 @@ function toOAuthError(e: unknown): unknown {
   if (isWardenError(e, 'CLIENT_IP_DENIED')) {
     return new errors.UnauthorizedClient('token requests from this address are not allowed for this client');
   }
-  if (isWardenError(e, 'AGENT_UNKNOWN', 'AGENT_DISABLED', 'AGENT_EXPIRED')) {
+  if (isWardenError(e, 'AGENT_UNKNOWN', 'AGENT_DISABLED', 'AGENT_KILLED', 'AGENT_EXPIRED')) {
     return new errors.InvalidClientAuth(e.detail);
   }
   return e; // anything else is a server error: fail closed, no token

@@ -1,4 +1,5 @@
 import { WardenError } from '../errors.js';
+import { callSignal } from './track-call.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
 /** Step 7: run the tool upstream. The agent's token never leaves Warden; the pool injects upstream credentials. */
@@ -9,7 +10,7 @@ export function execute(deps: Pick<PipelineDeps, 'tools'>): Step {
       if (!state.tool || !state.parameters || !state.attempt) {
         throw new WardenError('INTERNAL', 'Execution ran out of order');
       }
-      const signal = state.request.signal;
+      const signal = callSignal(state);
       // The user the session acts for: an upstream with per-user credentials uses their own account.
       const userId = state.session?.userId ?? null;
       state.result = await deps.tools.callTool(state.tool.name, state.parameters, {

@@ -10,7 +10,7 @@ export function pipelineDepsFor(
     Required<PipelineDeps>,
     'tokens' | 'sessions' | 'tools' | 'audit' | 'clock' | 'limiter' | 'policy' | 'metrics'
   > &
-    Pick<PipelineDeps, 'log' | 'approvals' | 'alert'> & {
+    Pick<PipelineDeps, 'log' | 'approvals' | 'alert' | 'inFlight' | 'tracer' | 'breakers'> & {
       /** The operator's injection classifier, built from `inspection.classifier` (headers resolved). */
       classifier?: { classify(text: string, source: 'input' | 'tool-result'): Promise<ClassifierVerdict> };
     },

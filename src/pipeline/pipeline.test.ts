@@ -242,17 +242,22 @@ describe('pipeline', () => {
 describe('pipeline metrics', () => {
   function recording() {
     const steps: string[] = [];
-    const calls: Array<[string, string | undefined]> = [];
+    const calls: Array<[string, string | undefined, string | undefined]> = [];
     const auditFailures: string[] = [];
+    const running = { now: 0, max: 0 };
     const metrics: PipelineMetrics = {
       step: (name, seconds) => {
         expect(seconds).toBeGreaterThanOrEqual(0);
         steps.push(name);
       },
-      call: (outcome, code) => calls.push([outcome, code]),
+      call: (outcome, code, _seconds, tool) => calls.push([outcome, code, tool]),
+      callsRunning: (delta) => {
+        running.now += delta;
+        running.max = Math.max(running.max, running.now);
+      },
       auditFailure: (entry) => auditFailures.push(entry),
     };
-    return { metrics, steps, calls, auditFailures };
+    return { metrics, steps, calls, auditFailures, running };
   }
 
   it('times every step of an allowed call, then the outcome entry, and counts the call once', async () => {
@@ -260,7 +265,8 @@ describe('pipeline metrics', () => {
     const h = harness({ metrics: m.metrics });
     expect((await h.run('lookup_order', { orderId: 'ORD-1' })).ok).toBe(true);
     expect(m.steps).toEqual([...h.pipeline.steps.map((s) => s.name), 'record-outcome']);
-    expect(m.calls).toEqual([['success', undefined]]);
+    expect(m.calls).toEqual([['success', undefined, 'lookup_order']]);
+    expect(m.running).toEqual({ now: 0, max: 1 });
   });
 
   it('times a denied call up to the step that refused it and counts it as denied with its code', async () => {
@@ -269,7 +275,15 @@ describe('pipeline metrics', () => {
     await h.run('bulk_message');
     const names = h.pipeline.steps.map((s) => s.name);
     expect(m.steps).toEqual([...names.slice(0, names.indexOf('authorize') + 1), 'record-outcome']);
-    expect(m.calls).toEqual([['denied', 'TOOL_DENIED']]);
+    expect(m.calls).toEqual([['denied', 'TOOL_DENIED', 'bulk_message']]);
+  });
+
+  it('labels a call whose name resolved to no tool as unknown, never with the name it sent', async () => {
+    const m = recording();
+    const h = harness({ metrics: m.metrics });
+    await h.run('no_such_tool_\u202e');
+    expect(m.calls).toEqual([['denied', 'TOOL_UNKNOWN', undefined]]);
+    expect(m.running.now).toBe(0);
   });
 });
 
@@ -292,7 +306,12 @@ describe('audit entries that cannot be written after the decision', () => {
         log: {
           error: (fields: Record<string, unknown>, message: string) => logged.push({ fields, message }),
         },
-        metrics: { step: () => {}, call: () => {}, auditFailure: (e: string) => failures.push(e) },
+        metrics: {
+          step: () => {},
+          call: () => {},
+          callsRunning: () => {},
+          auditFailure: (e: string) => failures.push(e),
+        },
       } satisfies Partial<PipelineDeps>,
     };
   }

@@ -2,12 +2,15 @@
  * The only place that orders the steps of a tool call. A new defence is a new
  * step in this list, not an `if` inside another step.
  */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { toWardenError, type WardenError } from '../errors.js';
 import { noMetrics, type PipelineMetrics } from '../metrics/index.js';
+import type { CallSpan } from '../tracing/index.js';
 import { auditFields } from './audit-fields.js';
 import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { budget } from './budget.js';
+import { circuitBreaker } from './circuit-breaker.js';
 import { execute } from './execute.js';
 import { InputSchemas } from './input-schemas.js';
 import { auditDetectors, inspectInput } from './inspect-input.js';
@@ -19,6 +22,7 @@ import { resourceScopes } from './resource-scopes.js';
 import { reviewFlag, riskGate } from './risk-gate.js';
 import { sessionGuard } from './session-guard.js';
 import { taintSession } from './taint-session.js';
+import { trackCall } from './track-call.js';
 import type { CallState, PipelineDeps, Step, ToolCallRequest, ToolCallResult } from './types.js';
 import { checkArguments, validateArguments } from './validate-arguments.js';
 
@@ -50,6 +54,10 @@ export class Pipeline {
     this.steps = [
       authenticate(deps),
       sessionGuard(deps),
+      // Reachable by the kill switch from here on: approval waits and the upstream call abort with it.
+      trackCall(deps),
+      // An open breaker refuses before anything else is spent (rate limits, policy, approvals).
+      circuitBreaker(deps),
       rateLimit(deps),
       resolveTool(deps),
       toolRateLimit(deps),
@@ -73,6 +81,19 @@ export class Pipeline {
 
   /** Run one tool call through every step; never throws. */
   async run(request: ToolCallRequest): Promise<ToolCallResult> {
+    this.metrics.callsRunning(1);
+    try {
+      const tracer = this.deps.tracer;
+      // Tracing off: no span objects and no extra closures; the steps run as they always did.
+      return await (tracer
+        ? tracer.call(request.traceId, (span) => this.runSteps(request, span))
+        : this.runSteps(request, undefined));
+    } finally {
+      this.metrics.callsRunning(-1);
+    }
+  }
+
+  private async runSteps(request: ToolCallRequest, span: CallSpan | undefined): Promise<ToolCallResult> {
     const state: CallState = { request, startedAt: this.deps.clock.now(), allowedBy: [] };
     const t0 = performance.now();
     let failedStep = '';
@@ -80,12 +101,13 @@ export class Pipeline {
     try {
       for (const step of this.steps) {
         failedStep = step.name;
-        await step.run(state);
+        await (span ? span.step(step.name, () => step.run(state)) : step.run(state));
         const now = performance.now();
         this.metrics.step(step.name, (now - mark) / 1000);
         mark = now;
       }
     } catch (e) {
+      state.release?.();
       const error = toWardenError(e);
       const now = performance.now();
       this.metrics.step(failedStep, (now - mark) / 1000);
@@ -94,21 +116,35 @@ export class Pipeline {
         await this.deps.approvals?.unconsume(state.approval.id, request.traceId).catch(() => {});
       }
       const outcome = await this.recordFailure(state, failedStep, error);
-      this.finish(outcome, error.code, t0, now);
+      // A call that ran and failed counts towards the breakers (their next call is refused if one opened).
+      await this.deps.breakers?.record(state, error);
+      this.finish(state, span, outcome, error.code, t0, now);
       return { ok: false, traceId: request.traceId, error };
     }
+    state.release?.();
     const result = state.result!;
     const outcome = result.isError === true ? 'failure' : 'success';
     await this.recordOutcome(state, outcome, null);
-    this.finish(outcome, undefined, t0, mark);
+    await this.deps.breakers?.record(state, null);
+    this.finish(state, span, outcome, undefined, t0, mark);
     return { ok: true, traceId: request.traceId, result };
   }
 
-  /** Times the outcome entry as a step of its own and counts the call. */
-  private finish(outcome: string, code: string | undefined, t0: number, stepsDone: number): void {
+  /** Times the outcome entry as a step of its own, counts the call and tells its span how it ended. */
+  private finish(
+    state: CallState,
+    span: CallSpan | undefined,
+    outcome: string,
+    code: string | undefined,
+    t0: number,
+    stepsDone: number,
+  ): void {
     const now = performance.now();
+    // Only a name that resolved to an existing tool is a label value: the series stay bounded.
+    const tool = state.tool?.name;
     this.metrics.step('record-outcome', (now - stepsDone) / 1000);
-    this.metrics.call(outcome, code, (now - t0) / 1000);
+    this.metrics.call(outcome, code, (now - t0) / 1000, tool);
+    span?.outcome({ outcome, code, tool, agentId: state.agent?.id, sessionId: state.session?.id });
   }
 
   private latency(state: CallState): number {
@@ -176,6 +212,9 @@ export class Pipeline {
           data: {
             phase: 'outcome',
             attemptSeq: state.attempt?.seq ?? null,
+            // For the monitoring baselines (issue #8): what came back, and what the model spent.
+            ...(state.result ? { resultBytes: resultBytes(state.result) } : {}),
+            ...(state.modelTokens === undefined ? {} : { tokens: state.modelTokens }),
             ...(state.inspection && state.inspection.action !== 'none'
               ? { inspection: state.inspection.action }
               : {}),
@@ -219,6 +258,15 @@ export class Pipeline {
       },
       `audit ${entry} entry could not be written`,
     );
+  }
+}
+
+/** The size of a result as the agent receives it (UTF-8 bytes of its JSON). */
+function resultBytes(result: CallToolResult): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(result), 'utf8');
+  } catch {
+    return 0;
   }
 }
 

@@ -177,7 +177,8 @@ describe('limits in the pipeline', () => {
     const { pipeline } = await harness({});
     const names = pipeline.steps.map((s) => s.name);
     const at = (n: string) => names.indexOf(n);
-    expect(at('rate-limit')).toBe(at('session-guard') + 1);
+    // Between the session guard and the caller rate only steps that spend nothing: kill-switch tracking, breakers.
+    expect(names.slice(at('session-guard') + 1, at('rate-limit'))).toEqual(['track-call', 'circuit-breaker']);
     expect(at('resolve-tool')).toBeGreaterThan(at('rate-limit'));
     expect(at('tool-rate-limit')).toBe(at('resolve-tool') + 1);
     // Only the review flag (medium risk, once the call is sure to run) sits between the charge and the attempt.

@@ -1,7 +1,9 @@
 import type { Approval } from '../approvals/index.js';
 import { type ApprovalAsk, argumentsHash, stillPending } from '../approvals/index.js';
 import { WardenError } from '../errors.js';
+import { TAINT } from '../identity/index.js';
 import { effectiveRisk } from '../policy/index.js';
+import { callSignal } from './track-call.js';
 import type { CallState, PipelineDeps, Step } from './types.js';
 
 /** Approval ids are ours (`apr_` + random); anything else is refused before it reaches the store. */
@@ -33,17 +35,35 @@ export function riskGate(
       if (!tool || !agent || !session || !parameters)
         throw new WardenError('INTERNAL', 'Risk gate ran out of order');
       const configured = deps.riskOf(tool.name);
-      const risk = effectiveRisk(configured, state.obligations);
+      let risk = effectiveRisk(configured, state.obligations);
+      // Monitoring held the session after an anomaly: nothing more runs without a human (issue #8).
+      const held = ((state.taint ?? 0) & TAINT.anomalyHold) !== 0;
+      if (held && risk !== 'critical') risk = 'high';
       state.risk = risk;
       // When policy raised the class, say from what (public) and by which policies (private detail).
       const raised = risk === configured ? undefined : { raisedFrom: configured };
-      const by = raised ? `raised from ${configured} by policies ${(state.policyIds ?? []).join(', ')}` : '';
+      const by = held
+        ? `raised from ${configured}: the session is held by monitoring after an anomaly`
+        : raised
+          ? `raised from ${configured} by policies ${(state.policyIds ?? []).join(', ')}`
+          : '';
       if (risk === 'critical') throw critical(tool.name, risk, raised, by);
       if (risk !== 'high') {
         state.allowedBy.push(`risk.${risk}`);
         return;
       }
       const approvals = deps.approvals;
+      if (!approvals && held) {
+        throw new WardenError(
+          'ANOMALY_HOLD',
+          'Monitoring holds this session: every call needs a human approval',
+          {
+            rule: 'anomaly.hold',
+            detail: `no approval channel is configured; the call is refused (fail closed); ${by}`,
+            data: { risk, ...raised },
+          },
+        );
+      }
       if (!approvals) {
         throw new WardenError(
           'APPROVAL_REQUIRED',
@@ -85,7 +105,12 @@ export function riskGate(
       } else {
         approval = (
           await approvals.requestFor(
-            askOf(state, risk, configured, raised ? 'policy.obligation' : 'risk.high-requires-approval'),
+            askOf(
+              state,
+              risk,
+              configured,
+              held ? 'anomaly.hold' : raised ? 'policy.obligation' : 'risk.high-requires-approval',
+            ),
           )
         ).approval;
       }
@@ -97,8 +122,9 @@ export function riskGate(
             `Waiting for a human to approve ${tool.name} (approval ${approval.id}, until ${new Date(approval.expiresAt).toISOString()})`,
           );
         tell();
+        const signal = callSignal(state);
         approval = await approvals.wait(approval.id, {
-          ...(state.request.signal ? { signal: state.request.signal } : {}),
+          ...(signal ? { signal } : {}),
           ...(progress ? { onTick: tell, tickMs: deps.approvalSettings?.progressIntervalMs ?? 15_000 } : {}),
         });
       }

@@ -12,8 +12,10 @@ import type { Agent, Session } from '../identity/index.js';
 import type { ClassifierVerdict, ResultFindings, ResultInspection } from '../inspect/index.js';
 import type { Limiter } from '../limits/index.js';
 import type { PipelineMetrics } from '../metrics/index.js';
+import type { InFlightCalls } from '../monitor/in-flight.js';
 import type { SecurityAlert } from '../notify/index.js';
 import type { AuthzDecision, AuthzInput, Obligations } from '../policy/index.js';
+import type { CallTracer } from '../tracing/index.js';
 import type { AggregatedTool } from '../upstream/index.js';
 import type { Clock } from '../util/clock.js';
 import type { ArgumentFindings } from './inspect-input.js';
@@ -41,6 +43,8 @@ export interface ToolCallRequest {
   approvalId?: unknown;
   /** `wait` (hold the call until a human decides) or `pending` (answer at once with the approval id). Unvalidated. */
   approvalMode?: unknown;
+  /** What the agent's model spent on this call, as it reports it (`{ tokens }`). Unvalidated; absent = unknown. */
+  usage?: unknown;
   /** Keeps a held call alive (MCP progress notifications); called while the call waits for a human. */
   onProgress?: (message: string) => void;
 }
@@ -78,6 +82,12 @@ export interface CallState {
   detectors?: ArgumentFindings;
   /** What inspect-output found in (and did to) the result. */
   inspection?: ResultInspectionState;
+  /** Model tokens the agent reported for this call (validated); undefined = not reported. */
+  modelTokens?: number;
+  /** The call's own abort signal (track-call): the face's signal, and the kill switch's. */
+  signal?: AbortSignal;
+  /** Takes the call out of the in-flight registry (the pipeline calls it once the call is over). */
+  release?: () => void;
   /** The audit entry recording the attempt (written before the tool runs). */
   attempt?: AuditEntry;
   result?: CallToolResult;
@@ -144,6 +154,8 @@ export interface PipelineDeps {
   trustProxy?: boolean;
   /** Step and call timings (src/metrics); absent = not measured (unit tests). */
   metrics?: PipelineMetrics;
+  /** Spans per call and per step (src/tracing); absent = tracing off, and no span is ever made. */
+  tracer?: CallTracer;
   /**
    * The approval queue (src/approvals); absent = no human channel, so high-risk calls are
    * refused (fail closed) and medium ones run unflagged.
@@ -171,6 +183,16 @@ export interface PipelineDeps {
       on: ReadonlyArray<'arguments' | 'results'>;
       classify(text: string, source: 'input' | 'tool-result'): Promise<ClassifierVerdict>;
     };
+  };
+  /** The calls running in this process, for the kill switch (src/monitor); absent = not tracked (unit tests). */
+  inFlight?: Pick<InFlightCalls, 'enter'>;
+  /**
+   * Circuit breakers per session and agent (src/monitor/breakers.ts): `check` refuses with
+   * CIRCUIT_OPEN; `record` hears how each call that ran ended (never throws). Absent = none.
+   */
+  breakers?: {
+    check(state: CallState): Promise<void>;
+    record(state: CallState, error: WardenError | null): Promise<void>;
   };
   /** Raises an alert to the operators (notifiers); never throws, never waits. */
   alert?(alert: SecurityAlert): void;

@@ -5,7 +5,7 @@ import type { AggregatedTool } from '../upstream/index.js';
 import { checkArgumentRule, findForbiddenKey } from './argument-rules.js';
 import { InputSchemas } from './input-schemas.js';
 import type { CallState } from './types.js';
-import { checkArguments, validateArguments } from './validate-arguments.js';
+import { checkArguments, modelTokensOf, validateArguments } from './validate-arguments.js';
 
 /** lookup_order as the demo upstream publishes it (the SDK's draft-07 conversion of its zod schema). */
 const lookupOrder: AggregatedTool = {
@@ -328,5 +328,32 @@ describe('validate-arguments: shape and depth (kept from the spine)', () => {
     expect(() => checkArguments(lookupOrder, { orderId: 'no' }, undefined, new InputSchemas())).toThrow(
       /must match pattern/,
     );
+  });
+});
+
+describe('modelTokensOf (usage reported by the agent)', () => {
+  it('takes {tokens: N}; absent is unknown, never zero', () => {
+    expect(modelTokensOf(undefined)).toBeUndefined();
+    expect(modelTokensOf(null)).toBeUndefined();
+    expect(modelTokensOf({ tokens: 0 })).toBe(0);
+    expect(modelTokensOf({ tokens: 12_345 })).toBe(12_345);
+  });
+
+  it('refuses anything else with INVALID_REQUEST', () => {
+    for (const bad of [
+      5,
+      'many',
+      [],
+      {},
+      { tokens: -1 },
+      { tokens: 1.5 },
+      { tokens: '100' },
+      { tokens: 1e12 },
+      { tokens: 10, cost: 3 },
+    ]) {
+      expect(() => modelTokensOf(bad), JSON.stringify(bad)).toThrowError(
+        expect.objectContaining({ code: 'INVALID_REQUEST', rule: 'request.usage' }),
+      );
+    }
   });
 });

@@ -64,6 +64,34 @@ export function checkArguments(
   }
 }
 
+/** Most model tokens one call may report (far above any model's context; a bigger number is a bug or a lie). */
+const MAX_REPORTED_TOKENS = 100_000_000;
+
+/**
+ * The model tokens an agent reports for this call (`usage.tokens`; MCP `_meta["warden/usage"]`),
+ * for the token-burn baseline (issue #8). Absent = unknown (never zero); malformed = refused.
+ */
+export function modelTokensOf(usage: unknown): number | undefined {
+  if (usage === undefined || usage === null) return undefined;
+  const tokens = (usage as { tokens?: unknown }).tokens;
+  const keys = typeof usage === 'object' && !Array.isArray(usage) ? Object.keys(usage) : null;
+  if (
+    keys === null ||
+    keys.some((k) => k !== 'tokens') ||
+    typeof tokens !== 'number' ||
+    !Number.isInteger(tokens) ||
+    tokens < 0 ||
+    tokens > MAX_REPORTED_TOKENS
+  ) {
+    throw new WardenError(
+      'INVALID_REQUEST',
+      `usage must be {"tokens": <integer 0..${MAX_REPORTED_TOKENS}>} (the model tokens this call cost)`,
+      { rule: 'request.usage' },
+    );
+  }
+  return tokens;
+}
+
 /**
  * Step (after resolve-tool, before authorize): arguments must be a JSON object
  * of bounded depth, free of forbidden keys, valid against the upstream tool's
@@ -97,6 +125,7 @@ export function validateArguments(deps: Pick<PipelineDeps, 'limits' | 'toolConfi
       if (reasoning !== undefined && reasoning !== null && typeof reasoning !== 'string') {
         throw new WardenError('INVALID_REQUEST', 'reasoning must be a string', { rule: 'request.reasoning' });
       }
+      state.modelTokens = modelTokensOf(state.request.usage);
       const args = params as Record<string, unknown>;
       checkArguments(tool, args, deps.toolConfig?.(tool.name), schemas);
       state.parameters = args;

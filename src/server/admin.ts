@@ -13,6 +13,7 @@ import type { OperatorConfig } from '../config/types.js';
 import { toWardenError, WardenError } from '../errors.js';
 import type { UserGrant, UserGrants } from '../oauth/index.js';
 import type { PinnedTools } from '../pins/index.js';
+import { type AdminAgentsDeps, mountAdminAgents } from './admin-agents.js';
 import { mountToolPins } from './admin-tools.js';
 import {
   bearerOf,
@@ -30,6 +31,8 @@ export interface AdminDeps {
   grants?: UserGrants;
   /** Tool-definition pins (issue #7): listed by operators, approved by admins. */
   pins?: PinnedTools;
+  /** Agents, sessions, the kill switch and audit queries (issue #8). */
+  monitor?: AdminAgentsDeps;
   operators: OperatorTokens;
   /** Agent token verification, for the agents' own approval status route. */
   verifyAgent(token: string, traceId: string): Promise<{ agent: { id: string } }>;
@@ -271,6 +274,7 @@ export function mountAdmin(app: Hono<{ Bindings: NodeBindings }>, deps: AdminDep
   }
 
   if (deps.pins) mountToolPins(app, deps.pins, { asOperator, readBody, via });
+  if (deps.monitor) mountAdminAgents(app, deps.monitor, { asOperator, readBody, via });
 
   // An agent polls its own request (REST agents that chose not to wait). Never another agent's.
   app.get('/v1/approvals/:id', async (c) => {

@@ -17,7 +17,16 @@ import {
   type TokenService,
 } from '../identity/index.js';
 import { type Limiter, openLimiter } from '../limits/index.js';
-import { Metrics } from '../metrics/index.js';
+import { Metrics, timedAppends } from '../metrics/index.js';
+import {
+  AnomalyMonitor,
+  type Breakers,
+  breakersFor,
+  gatewayResponder,
+  InFlightCalls,
+  KillBus,
+  KillSwitch,
+} from '../monitor/index.js';
 import { createNotifications } from '../notify/index.js';
 import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
 import { PinnedTools } from '../pins/index.js';
@@ -30,6 +39,7 @@ import {
 } from '../pipeline/index.js';
 import { createPolicyEngine, type PolicyEngine } from '../policy/index.js';
 import type { Store } from '../store/index.js';
+import { startTracing, withIncomingTraceparent } from '../tracing/index.js';
 import { UpstreamPool } from '../upstream/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { VERSION } from '../version.js';
@@ -75,6 +85,13 @@ export interface Gateway {
   metrics: Metrics;
   approvals: ApprovalService;
   operatorTokens: OperatorTokens;
+  /** The kill switch (issue #8) and the calls it can reach in this process. */
+  kill: KillSwitch;
+  inFlight: InFlightCalls;
+  /** Baselines and anomalies (issue #8); `tick()` processes new audit entries now. */
+  anomalies: AnomalyMonitor;
+  /** Circuit breakers per session and agent (issue #8): reset and status for operators. */
+  breakers: Breakers;
   close(): Promise<void>;
 }
 
@@ -110,6 +127,10 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
   };
 
   try {
+    // First: a gateway told to trace that cannot load the SDK fails before it opens anything.
+    // Closed last (closers run in reverse), so the spans of the last calls are exported.
+    const tracing = await startTracing(config.tracing);
+    if (tracing) closers.push(() => tracing.close());
     const services = await openServices(config, {
       clock,
       publicUrl,
@@ -244,17 +265,73 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       ...(subjectTokens.enabled ? { identity: subjectTokens } : {}),
     });
 
-    const metrics = new Metrics();
+    const metrics = new Metrics({ clock });
+    // Read on scrape, cached briefly: a scrape storm does not become a store storm.
+    metrics.collectApprovalsPending(() => approvals.pendingCount());
+    // The kill switch (issue #8): calls running here, and how kills reach the other processes.
+    const inFlight = new InFlightCalls(() => clock.now());
+    const killLog = logger.child({ component: 'kill-switch' });
+    const killBus = config.limits.redisUrl
+      ? new KillBus({
+          url: config.limits.redisUrl,
+          namespace: config.limits.namespace ?? 'warden',
+          log: killLog,
+        })
+      : undefined;
+    let mcpRef: McpFace | undefined;
+    const kill = new KillSwitch({
+      agents,
+      sessions,
+      audit,
+      inFlight,
+      approvals,
+      ...(killBus ? { bus: killBus } : {}),
+      closeMcp: {
+        forAgent: async (id) => (mcpRef ? mcpRef.closeForAgent(id) : 0),
+        forSession: async (id) => (mcpRef ? mcpRef.closeForAgentSession(id) : 0),
+      },
+      alert: (a) => notifications.alert(a),
+      metrics,
+      clock,
+      log: killLog,
+    });
+    await kill.start();
+    closers.push(() => kill.close());
+    // Baselines and anomalies (issue #8), learned from the audit log in the background.
+    const anomalies = new AnomalyMonitor({
+      store,
+      audit,
+      config: config.monitoring,
+      clock,
+      log: logger.child({ component: 'monitoring' }),
+      respond: gatewayResponder({ sessions, kill, alert: (a) => notifications.alert(a) }),
+      metrics,
+    });
+    if (config.monitoring.enabled) anomalies.start();
+    closers.push(() => anomalies.close());
+    const breakers = breakersFor(config, {
+      store,
+      audit,
+      clock,
+      alert: (a) => notifications.alert(a),
+      log: logger.child({ component: 'breakers' }),
+      metrics,
+    });
+    metrics.collectOpenBreakers(() => breakers.openCounts());
     const pipelineDeps = pipelineDepsFor(config, {
+      breakers,
+      inFlight,
       approvals,
       tokens,
       sessions,
       tools: pins,
-      audit,
+      // The pipeline's appends (attempt, denial, outcome) timed into warden_audit_append_seconds.
+      audit: timedAppends(audit, metrics),
       clock,
       limiter,
       policy,
       metrics,
+      ...(tracing ? { tracer: tracing.tracer } : {}),
       log: logger.child({ component: 'pipeline' }),
       alert: (a) => notifications.alert(a),
       ...(config.inspection.classifier
@@ -278,6 +355,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       logger: logger.child({ component: 'mcp' }),
     });
     closers.push(() => mcp.close());
+    mcpRef = mcp;
     pins.onToolsChanged(() => mcp.toolsChanged());
     const app = createApp({
       mcp,
@@ -289,6 +367,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
           approvals,
           grants: delegation.grants,
           pins,
+          monitor: { agents, sessions, kill, inFlight, audit, breakers, anomalies },
           operators: operatorTokens,
           verifyAgent: auditedVerify(pipelineDeps),
           audit: (input) => audit.append(input),
@@ -326,10 +405,14 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       },
     });
     const honoListener = getRequestListener(app.fetch);
-    handler = (req, res) => {
+    const route = (req: IncomingMessage, res: ServerResponse) => {
       if (req.url === '/oauth' || req.url?.startsWith('/oauth/')) return oauth.handle(req, res);
       return honoListener(req, res);
     };
+    // Tracing on: the caller's traceparent is kept in view so a call's span can be its child.
+    handler = tracing
+      ? (req, res) => withIncomingTraceparent(req.headers.traceparent, () => route(req, res))
+      : route;
     logger.info({ url: publicUrl, store: store.description, version: VERSION }, 'gateway listening');
     return {
       url: publicUrl,
@@ -349,6 +432,10 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       metrics,
       approvals,
       operatorTokens,
+      kill,
+      inFlight,
+      anomalies,
+      breakers,
       close,
     };
   } catch (e) {

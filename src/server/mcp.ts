@@ -298,6 +298,7 @@ export class McpFace {
         clientIp: typeof principalExtra.clientIp === 'string' ? principalExtra.clientIp : '',
         face: 'mcp',
         signal: extra.signal,
+        ...(meta?.['warden/usage'] === undefined ? {} : { usage: meta['warden/usage'] }),
         ...(meta?.['warden/approvalId'] === undefined ? {} : { approvalId: meta['warden/approvalId'] }),
         ...(meta?.['warden/approval'] === undefined ? {} : { approvalMode: meta['warden/approval'] }),
         ...(onProgress ? { onProgress } : {}),
@@ -358,7 +359,14 @@ export class McpFace {
     }
   }
 
-  /** Close every MCP session of one agent session (kill switch, revocation). */
+  /** Close every MCP session of one agent (kill switch). */
+  async closeForAgent(agentId: string): Promise<number> {
+    const victims = [...this.sessions.values()].filter((s) => s.agentId === agentId);
+    for (const s of victims) await this.closeSession(s);
+    return victims.length;
+  }
+
+  /** Close every MCP session bound to one agent session (revoked, killed). */
   async closeForAgentSession(agentSessionId: string): Promise<number> {
     const victims = [...this.sessions.values()].filter((s) => s.agentSessionId === agentSessionId);
     for (const s of victims) await this.closeSession(s);

@@ -27,6 +27,8 @@ const Body = z
     approvalId: z.string().max(100).optional(),
     /** `wait` (hold until a human decides) or `pending` (answer 202 at once); `Prefer: respond-async` = pending. */
     approval: z.enum(['wait', 'pending']).optional(),
+    /** What the agent's model spent on this call: `{ "tokens": N }` (validated by the pipeline). */
+    usage: z.unknown().optional(),
   })
   .strict();
 
@@ -76,6 +78,7 @@ export function restToolCalls(deps: RestFaceDeps) {
         clientIp: clientIpOf(c, deps.trustProxy),
         face: 'rest',
         signal: c.req.raw.signal,
+        ...(parsed.data.usage === undefined ? {} : { usage: parsed.data.usage }),
         ...(parsed.data.approvalId === undefined ? {} : { approvalId: parsed.data.approvalId }),
         ...(approvalMode === undefined ? {} : { approvalMode }),
       });

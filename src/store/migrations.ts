@@ -329,6 +329,110 @@ const m008ToolPins: Migration = {
   },
 };
 
+/**
+ * Behavioural baselines and anomalies (issue #8, src/monitor/anomaly): hourly
+ * buckets per agent and per agent type, the tools each has ever run, the read
+ * position in the audit log (advanced by compare-and-set, so one process
+ * handles each batch), and the anomalies raised (de-duplicated by `dedup`).
+ */
+const m009Monitoring: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('monitor_buckets')
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('tool', 'text', (c) => c.notNull())
+      .addColumn('hour', 'bigint', (c) => c.notNull())
+      .addColumn('agent_type', 'text', (c) => c.notNull())
+      .addColumn('calls', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('result_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('tokens', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('token_calls', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('denials', 'integer', (c) => c.notNull().defaultTo(0))
+      .addPrimaryKeyConstraint('monitor_buckets_pk', ['scope', 'key', 'tool', 'hour'])
+      .execute();
+    await db.schema.createIndex('monitor_buckets_hour').on('monitor_buckets').column('hour').execute();
+    // A new agent is compared with its type's agents: their rows by type, tool and hour.
+    await db.schema
+      .createIndex('monitor_buckets_type')
+      .on('monitor_buckets')
+      .columns(['scope', 'agent_type', 'tool', 'hour'])
+      .execute();
+    await db.schema
+      .createTable('monitor_tools')
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('tool', 'text', (c) => c.notNull())
+      .addColumn('first_seen', 'bigint', (c) => c.notNull())
+      .addColumn('last_seen', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('monitor_tools_pk', ['scope', 'key', 'tool'])
+      .execute();
+    await db.schema
+      .createTable('monitor_cursors')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('seq', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('anomalies')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('ts', 'bigint', (c) => c.notNull())
+      .addColumn('agent_id', 'text', (c) => c.notNull())
+      .addColumn('agent_type', 'text')
+      .addColumn('session_id', 'text')
+      .addColumn('tool', 'text')
+      .addColumn('rule', 'text', (c) => c.notNull())
+      .addColumn('severity', 'text', (c) => c.notNull())
+      .addColumn('response', 'text', (c) => c.notNull())
+      .addColumn('window_start', 'bigint', (c) => c.notNull())
+      .addColumn('dedup', 'text', (c) => c.notNull().unique())
+      .addColumn('numbers', 'text', (c) => c.notNull())
+      .addColumn('trace_id', 'text', (c) => c.notNull())
+      .addColumn('trigger_seq', 'bigint', (c) => c.notNull())
+      .addColumn('claimed_at', 'bigint', (c) => c.notNull())
+      .addColumn('responded_at', 'bigint')
+      .addColumn('response_error', 'text')
+      .addColumn('audit_seq', 'bigint')
+      .execute();
+    await db.schema.createIndex('anomalies_agent').on('anomalies').columns(['agent_id', 'ts']).execute();
+    await db.schema.createIndex('anomalies_ts').on('anomalies').column('ts').execute();
+    // Anomalies not yet audited are few: a partial index finds those a crashed process left.
+    await db.schema
+      .createIndex('anomalies_unaudited')
+      .on('anomalies')
+      .column('claimed_at')
+      .where(sql.ref('audit_seq'), 'is', null)
+      .execute();
+  },
+};
+
+/**
+ * Circuit breakers (issue #8): the open state lives on the session and agent rows
+ * that every call reads already (token verify), so every replica sees it at once.
+ * `breaker_open_until` null = closed; `breaker_cost` in cost micro-units (src/limits).
+ */
+const m010CircuitBreakers: Migration = {
+  async up(db: Kysely<unknown>) {
+    for (const table of ['sessions', 'agents']) {
+      await db.schema.alterTable(table).addColumn('breaker_open_until', 'bigint').execute();
+      await db.schema.alterTable(table).addColumn('breaker_reason', 'text').execute();
+      await db.schema
+        .alterTable(table)
+        .addColumn('breaker_cost', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+      // Open breakers are few: a partial index lists them without scanning every session.
+      await db.schema
+        .createIndex(`${table}_breaker_open`)
+        .on(table)
+        .column('breaker_open_until')
+        .where(sql.ref('breaker_open_until'), 'is not', null)
+        .execute();
+    }
+    // The agent's cost is counted per window (breakers.agent.costWindow): when its window began.
+    await db.schema.alterTable('agents').addColumn('breaker_cost_since', 'bigint').execute();
+  },
+};
+
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   // Kysely looks for its migration tables in every schema unless told which one;
@@ -349,6 +453,8 @@ export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promi
         '006_upstream_tokens': m006UpstreamTokens,
         '007_session_taint': m007SessionTaint,
         '008_tool_pins': m008ToolPins,
+        '009_monitoring': m009Monitoring,
+        '010_circuit_breakers': m010CircuitBreakers,
       };
     },
   };

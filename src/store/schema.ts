@@ -24,12 +24,21 @@ export interface AgentsTable {
   public_jwk: string | null;
   /** JSON AgentConstraints */
   constraints: string;
-  status: 'active' | 'disabled';
+  /** 'killed' = stopped by the kill switch (issue #8; text column, no migration). */
+  status: 'active' | 'disabled' | 'killed';
   disabled_reason: string | null;
   /** Where the agent was declared: 'config' (synced on start) or 'cli'/'api'. */
   source: string;
   /** JSON AgentDelegation (which OAuth clients may act as the agent for users); null = none (migration 005). */
   delegation: Generated<string | null>;
+  /** Circuit breaker (migration 010): open until then (epoch ms; UNTIL_RESET = until an operator resets); null = closed. */
+  breaker_open_until: Generated<number | null>;
+  /** Why the breaker opened: failures | cost | wall-time; null when closed. */
+  breaker_reason: Generated<string | null>;
+  /** Cost charged in the current window, in cost micro-units (breakers.agent.maxCost). */
+  breaker_cost: Generated<number>;
+  /** When the current cost window began; null = nothing charged yet. */
+  breaker_cost_since: Generated<number | null>;
 }
 
 export interface SessionsTable {
@@ -57,6 +66,12 @@ export interface SessionsTable {
   grant_id: Generated<string | null>;
   /** Taint bits (migration 007): 1 untrusted content ingested, 2 private data read; 0 = clean. */
   taint: Generated<number>;
+  /** Circuit breaker (migration 010): open until then (epoch ms; UNTIL_RESET = until an operator resets); null = closed. */
+  breaker_open_until: Generated<number | null>;
+  /** Why the breaker opened: failures | cost | wall-time; null when closed. */
+  breaker_reason: Generated<string | null>;
+  /** Cost charged to the session so far, in cost micro-units (breakers.session.maxCost). */
+  breaker_cost: Generated<number>;
 }
 
 export interface SigningKeysTable {
@@ -266,7 +281,81 @@ export interface ToolPinsTable {
   changed_at: number;
 }
 
+/** Behaviour in one hour (migration 009): per (scope, key, tool, hour start). See src/monitor/anomaly. */
+export interface MonitorBucketsTable {
+  /** 'agent' (key = agent id) | 'type' (key = agent type). */
+  scope: string;
+  key: string;
+  /** The tool called or denied ('' when a denial named none). */
+  tool: string;
+  /** Start of the hour, epoch ms. */
+  hour: number;
+  /** The agent's type (scope 'type': the key itself). */
+  agent_type: string;
+  /** Tool calls that ran (outcome entries). */
+  calls: Generated<number>;
+  /** UTF-8 bytes of the results returned to the agent. */
+  result_bytes: Generated<number>;
+  /** Model tokens the agent reported, summed over the calls that reported them. */
+  tokens: Generated<number>;
+  /** Calls that reported tokens (a call without a report is unknown, not zero). */
+  token_calls: Generated<number>;
+  /** TOOL_DENIED and RATE_LIMITED entries. */
+  denials: Generated<number>;
+}
+
+/** Every tool an agent or agent type ever ran (migration 009): first use is judged against it. */
+export interface MonitorToolsTable {
+  scope: string;
+  key: string;
+  tool: string;
+  first_seen: number;
+  last_seen: number;
+}
+
+/** A reader's position in the audit log (migration 009): the last seq it processed. */
+export interface MonitorCursorsTable {
+  name: string;
+  seq: number;
+  updated_at: number;
+}
+
+/** An anomaly raised by monitoring (migration 009), for the admin API and crash recovery. */
+export interface AnomaliesTable {
+  id: string;
+  /** When it was raised, epoch ms. */
+  ts: number;
+  agent_id: string;
+  agent_type: string | null;
+  session_id: string | null;
+  /** null for rules about the agent as a whole (off-hours, denial-burst). */
+  tool: string | null;
+  rule: string;
+  /** low | medium | high */
+  severity: string;
+  /** alert | hold-session | quarantine-session | kill-agent */
+  response: string;
+  window_start: number;
+  /** Unique: a rule fires once per (agent, rule, tool, window); first use once per scope key and tool. */
+  dedup: string;
+  /** JSON: the numbers behind it (observed, baseline, factor, threshold, …). */
+  numbers: string;
+  /** The trace of the entry that set it off. */
+  trace_id: string;
+  trigger_seq: number;
+  /** When a process took it on (a crashed process's claim expires and another finishes it). */
+  claimed_at: number;
+  responded_at: number | null;
+  response_error: string | null;
+  /** The ANOMALY_DETECTED entry; null until audited. */
+  audit_seq: number | null;
+}
+
 export interface Database {
+  anomalies: AnomaliesTable;
+  monitor_buckets: MonitorBucketsTable;
+  monitor_tools: MonitorToolsTable;
+  monitor_cursors: MonitorCursorsTable;
   tool_pins: ToolPinsTable;
   upstream_tokens: UpstreamTokensTable;
   users: UsersTable;

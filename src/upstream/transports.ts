@@ -12,6 +12,7 @@ import { WardenError } from '../errors.js';
 import { OAuthCredential } from './oauth-credentials.js';
 import { perRequestSignals } from './request-signals.js';
 import { SerialSendTransport } from './serial-transport.js';
+import { withTraceparent } from './trace-headers.js';
 import type { PoolLogger, SecretResolver } from './types.js';
 
 /** Lines of a child's stderr kept to explain a crash in the logs. */
@@ -158,6 +159,6 @@ function createHttpTransport(
   // The SDK's default redirect policy (same origin only) keeps the credentials from
   // following a redirect to another host.
   return new StreamableHTTPClientTransport(new URL(config.url), {
-    fetch: perRequestSignals(withCredentials),
+    fetch: perRequestSignals(withTraceparent(withCredentials)),
   });
 }

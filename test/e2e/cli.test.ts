@@ -421,6 +421,40 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
       ],
     },
     {
+      path: ['kill'],
+      usage: 'Usage: warden kill [options] [agent]',
+      lists: [
+        '-r, --reason <text>',
+        '--session <id>',
+        '--url <url>',
+        '--token <token>',
+        '--as <operator>',
+        '-c, --config <file>',
+        '--json',
+        '-h, --help',
+      ],
+    },
+    {
+      path: ['breakers'],
+      usage: 'Usage: warden breakers [options] [command]',
+      lists: ['list', 'reset', '-h, --help'],
+    },
+    {
+      path: ['breakers', 'list'],
+      usage: 'Usage: warden breakers list [options]',
+      lists: ['--as <operator>', '--json'],
+    },
+    {
+      path: ['breakers', 'reset'],
+      usage: 'Usage: warden breakers reset [options]',
+      lists: ['--agent <id>', '--session <id>', '--as <operator>', '--json'],
+    },
+    {
+      path: ['revive'],
+      usage: 'Usage: warden revive [options] <agent>',
+      lists: ['-r, --reason <text>', '--url <url>', '--as <operator>', '--json', '-h, --help'],
+    },
+    {
       path: ['users', 'passwd'],
       usage: 'Usage: warden users passwd [options] <id>',
       lists: ['--password-stdin', '-c, --config <file>', '--json', '-h, --help'],

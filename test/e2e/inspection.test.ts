@@ -13,9 +13,15 @@ import { toolDefaults } from '../../src/config/constants.js';
 import type { WardenConfig } from '../../src/config/types.js';
 import { detectInjection, INJECTION_THRESHOLD } from '../../src/inspect/index.js';
 import { byEvent, dataOf, expectCleanError, request, withApprovals } from '../helpers/approvals.js';
-import { type ContentUpstream, startContentUpstream, stringTool } from '../helpers/content-upstream.js';
+import {
+  type ContentUpstream,
+  httpUpstream,
+  startContentUpstream,
+  stringTool,
+} from '../helpers/content-upstream.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/wait.js';
 
 // A fake key in AWS's documented format (not AWS's own published example, which detectors may allow-list).
 const AWS_KEY = 'AKIAZ7QH4KD2LMN3PQ5T';
@@ -56,16 +62,6 @@ async function startReceiver(): Promise<Receiver> {
     bodies,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
-}
-
-async function until<T>(f: () => T | undefined, ms = 5_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const text = (r: CallToolResult) =>
@@ -113,14 +109,7 @@ describeEachDialect('inspection, taint and alerts', (target) => {
     t = await startTestGateway(target, (config: WardenConfig) => {
       withApprovals(config);
       config.approvals.mode = 'pending';
-      config.upstreams.push({
-        name: 'mail',
-        transport: 'http',
-        url: up.url,
-        timeoutMs: 10_000,
-        connectTimeoutMs: 5_000,
-        credentials: { headers: {} },
-      } as WardenConfig['upstreams'][number]);
+      config.upstreams.push(httpUpstream('mail', up.url));
       config.tools['fetch_page'] = { ...toolDefaults('low'), capabilities: ['untrusted-content'] };
       config.tools['read_inbox'] = { ...toolDefaults('low'), capabilities: ['private-data'] };
       config.tools['send_email'] = { ...toolDefaults('low'), capabilities: ['external-communication'] };

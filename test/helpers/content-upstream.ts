@@ -11,6 +11,7 @@ import {
   ListToolsRequestSchema,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import type { WardenConfig } from '../../src/config/types.js';
 import { serveLoopback } from '../../src/upstream/fixtures/serve.js';
 
 export interface ContentUpstream {
@@ -20,7 +21,7 @@ export interface ContentUpstream {
   close(): Promise<void>;
 }
 
-export type Responder = (args: Record<string, unknown>) => CallToolResult;
+export type Responder = (args: Record<string, unknown>) => CallToolResult | Promise<CallToolResult>;
 
 /** A tool taking string arguments. */
 export function stringTool(name: string, props: string[] = [], extra: Partial<Tool> = {}): Tool {
@@ -60,4 +61,20 @@ export async function startContentUpstream(
     return transport.handleRequest(req);
   });
   return { url: `http://127.0.0.1:${http.port}/mcp`, calls, close: http.close };
+}
+
+/** The config entry of an HTTP upstream at `url` (no credentials), as a test gateway adds it. */
+export function httpUpstream(
+  name: string,
+  url: string,
+  timeoutMs = 10_000,
+): WardenConfig['upstreams'][number] {
+  return {
+    name,
+    transport: 'http',
+    url,
+    timeoutMs,
+    connectTimeoutMs: 5_000,
+    credentials: { headers: {} },
+  } as WardenConfig['upstreams'][number];
 }
