@@ -196,6 +196,10 @@ describeShared('kill switch across two gateway processes (PostgreSQL + Redis)', 
       expect(JSON.parse(byCli.stdout)).toMatchObject({ scope: 'agent', repeated: false, sessionsRevoked: 1 });
       const human = await cli(['kill', 'runner', '-r', 'third', '--as', 'root']);
       expect(human.stdout).toContain('was already stopped');
+      const breakers = await cli(['breakers', 'list', '--as', 'root', '--json']);
+      expect([breakers.code, JSON.parse(breakers.stdout)], breakers.stderr).toEqual([0, []]);
+      const reset = await cli(['breakers', 'reset', '--agent', 'runner', '--as', 'root']);
+      expect(reset.stdout, reset.stderr).toContain('was not open');
       const both = await cli(['kill', 'runner', '--session', 'ses_x', '-r', 'x', '--as', 'root']);
       expect(both.code).not.toBe(0);
       expect(both.stderr + both.stdout).toContain('not both');
