@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/micro/index.ts [--json] [--quick] [--only token,audit]
  *
- * Groups: token, authz, arguments, ratelimit, audit, approvals, inspect, inspection, pipeline. PostgreSQL
+ * Groups: token, authz, arguments, ratelimit, audit, approvals, inspect, inspection, monitor, pipeline. PostgreSQL
  * (WARDEN_BENCH_PG / WARDEN_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test)
  * and Redis (WARDEN_BENCH_REDIS / WARDEN_TEST_REDIS_URL, default
  * redis://127.0.0.1:6379) rows are skipped, with a note, when unreachable.
@@ -21,6 +21,7 @@ import { type BenchContext, type MicroResult, timingFor } from './harness.js';
 import { inspectBench } from './inspect.js';
 import { inspectionBench } from './inspection.js';
 import { isMain } from './main.js';
+import { monitorBench } from './monitor.js';
 import { pipelineBench } from './pipeline.js';
 import { ratelimitBench } from './ratelimit.js';
 import { tokenBench } from './token.js';
@@ -37,6 +38,7 @@ const GROUPS: Record<string, (ctx: BenchContext) => Promise<MicroResult[]>> = {
   approvals: approvalsBench,
   inspect: inspectBench,
   inspection: inspectionBench,
+  monitor: monitorBench,
   pipeline: pipelineBench,
 };
 
