@@ -46,6 +46,11 @@ export class InFlightCalls {
     return n;
   }
 
+  /** Calls of one agent running now. */
+  countFor(agentId: string): number {
+    return this.byAgent.get(agentId)?.size ?? 0;
+  }
+
   /** Agents and sessions with calls running now (the store poller checks these). */
   live(): { agents: string[]; sessions: string[] } {
     const sessions = new Set<string>();

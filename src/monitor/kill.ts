@@ -126,12 +126,25 @@ export class KillSwitch {
     const reason = cleanReason(req.reason);
     const stored = `killed by ${req.by.type === 'HUMAN' ? 'operator' : 'system'} ${req.by.id}: ${reason}`;
     const { changed } = await this.deps.agents.kill(agentId, stored);
-    const sessionsRevoked = await this.deps.sessions.revokeAllForAgent(agentId, stored);
+    // From here on, stopping comes first: what runs here is aborted and the other processes are told
+    // even if revoking the sessions fails (the operator gets the error and can pull the switch again).
     const callsAborted = this.deps.inFlight.abortAgent(agentId, stored);
     const at = this.deps.clock.now();
-    const broadcast = this.deps.bus
-      ? await this.deps.bus.publish({ kind: 'agent-killed', id: agentId, reason: stored, at })
-      : false;
+    const told = this.deps.bus
+      ? this.deps.bus.publish({ kind: 'agent-killed', id: agentId, reason: stored, at })
+      : Promise.resolve(false);
+    let sessionsRevoked: number;
+    try {
+      sessionsRevoked = await this.deps.sessions.revokeAllForAgent(agentId, stored);
+    } catch (e) {
+      await told;
+      this.deps.log.error(
+        { agentId, err: String(e) },
+        'kill switch: sessions not revoked (the agent is killed)',
+      );
+      throw e;
+    }
+    const broadcast = await told;
     const approvalsDenied =
       (await this.deps.approvals
         ?.denyPendingFor({ agentId }, { by: `kill:${req.by.id}`, reason, traceId: req.traceId })

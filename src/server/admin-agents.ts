@@ -29,6 +29,8 @@ export interface AdminAgentsDeps {
   kill: KillSwitch;
   inFlight: InFlightCalls;
   audit: Pick<AuditLog, 'read'>;
+  /** The gateway's clock (is a breaker still open?). */
+  now: () => number;
   /** Anomalies and baselines (issue #8): listed for operators. */
   anomalies?: Pick<AnomalyMonitor, 'list' | 'baseline'>;
   /** Circuit breakers (issue #8): listed, and reset by admins. */
@@ -85,7 +87,7 @@ function openBreakerView(b: OpenBreaker): Record<string, unknown> {
 }
 
 /** An agent as operators see it (no key material beyond whether one is registered). */
-export function agentView(a: Agent): Record<string, unknown> {
+export function agentView(a: Agent, now: number): Record<string, unknown> {
   return {
     id: a.id,
     type: a.type,
@@ -99,14 +101,14 @@ export function agentView(a: Agent): Record<string, unknown> {
     deniedTools: a.deniedTools,
     maxConcurrentSessions: a.maxConcurrentSessions,
     hasKey: a.publicJwk !== null,
-    breaker: breakerView(a.breakerOpenUntil, a.breakerReason, Date.now()),
+    breaker: breakerView(a.breakerOpenUntil, a.breakerReason, now),
     createdAt: iso(a.createdAt),
     updatedAt: iso(a.updatedAt),
     expiresAt: iso(a.expiresAt),
   };
 }
 
-export function sessionView(s: Session): Record<string, unknown> {
+export function sessionView(s: Session, now: number): Record<string, unknown> {
   return {
     id: s.id,
     agentId: s.agentId,
@@ -118,7 +120,7 @@ export function sessionView(s: Session): Record<string, unknown> {
     calls: s.callCount,
     maxToolCalls: s.maxToolCalls,
     issuedVia: s.issuedVia,
-    breaker: breakerView(s.breakerOpenUntil, s.breakerReason, Date.now()),
+    breaker: breakerView(s.breakerOpenUntil, s.breakerReason, now),
   };
 }
 
@@ -153,7 +155,7 @@ export function mountAdminAgents(
     '/admin/v1/agents',
     h.asOperator(['admin', 'approver', 'auditor'], async (c) => {
       const list = await deps.agents.list();
-      return c.json({ agents: list.map(agentView) });
+      return c.json({ agents: list.map((a) => agentView(a, deps.now())) });
     }),
   );
 
@@ -164,12 +166,11 @@ export function mountAdminAgents(
       const agent = await deps.agents.get(id);
       if (!agent) throw new WardenError('NOT_FOUND', 'No such agent', { rule: 'agent.unknown' });
       const sessions = await deps.sessions.listForAgent(id, { limit: 100 });
-      const live = deps.inFlight.live();
       return c.json({
-        agent: agentView(agent),
-        sessions: sessions.map(sessionView),
+        agent: agentView(agent, deps.now()),
+        sessions: sessions.map((x) => sessionView(x, deps.now())),
         // Calls running in the process that answered (each replica knows its own).
-        callsInFlightHere: live.agents.includes(id) ? live.sessions.length : 0,
+        callsInFlightHere: deps.inFlight.countFor(id),
       });
     }),
   );
@@ -198,7 +199,7 @@ export function mountAdminAgents(
         reason: body.reason,
         traceId,
       });
-      return c.json({ agent: agentView(r.agent), repeated: r.repeated, auditSeq: r.auditSeq });
+      return c.json({ agent: agentView(r.agent, deps.now()), repeated: r.repeated, auditSeq: r.auditSeq });
     }),
   );
 
@@ -210,7 +211,7 @@ export function mountAdminAgents(
         includeEnded: q.ended === 'true',
         ...(q.limit ? { limit: q.limit } : {}),
       });
-      return c.json({ sessions: list.map(sessionView) });
+      return c.json({ sessions: list.map((x) => sessionView(x, deps.now())) });
     }),
   );
 

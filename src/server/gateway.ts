@@ -367,7 +367,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
           approvals,
           grants: delegation.grants,
           pins,
-          monitor: { agents, sessions, kill, inFlight, audit, breakers, anomalies },
+          monitor: { agents, sessions, kill, inFlight, audit, breakers, anomalies, now: () => clock.now() },
           operators: operatorTokens,
           verifyAgent: auditedVerify(pipelineDeps),
           audit: (input) => audit.append(input),

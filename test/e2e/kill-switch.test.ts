@@ -133,6 +133,10 @@ describeEachDialect('kill switch', (target) => {
     expect(t.gw.inFlight.size).toBe(1);
 
     const alice = await operator('alice');
+    const seen = await request(`${t.gw.url}/admin/v1/agents/runner`, { token: alice });
+    expect(seen.body).toMatchObject({ agent: { status: 'active' }, callsInFlightHere: 1 });
+    const idle = await request(`${t.gw.url}/admin/v1/agents/bystander`, { token: alice });
+    expect(idle.body.callsInFlightHere).toBe(0);
     const killed = await admin('/admin/v1/agents/runner/kill', alice, { reason: 'mass-mailing customers' });
     expect(killed.status, killed.text).toBe(200);
     expect(killed.body.kill).toMatchObject({
