@@ -70,7 +70,11 @@ Examples:
     grants
       .command('revoke <id>')
       .description('Revoke a grant: its tokens stop working and its sessions end at once')
-      .option('--reason <text>', 'why (recorded in the audit log)'),
+      .option('--reason <text>', 'why (recorded in the audit log)')
+      .addHelpText(
+        'after',
+        '\nGrant ids may start with "-": put the id after "--", e.g.\n  warden grants revoke --reason "left the team" -- -Xy3…',
+      ),
   ).action(async (id: string, opts: ApiOptions & { reason?: string }) => {
     await run(opts, async (api) => {
       const body = (await api('POST', `/admin/v1/grants/${encodeURIComponent(id)}/revoke`, {

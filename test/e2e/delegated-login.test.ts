@@ -319,8 +319,9 @@ describe.each([
           '',
         ].join('\n'),
       );
-      const cli = (...args: string[]) =>
-        runWarden(['grants', ...args, '--as', 'ops', '--url', t.gw.url, '--config', configFile], {
+      // The common options first: after "--" (below) everything is an argument.
+      const cli = (command: string, ...args: string[]) =>
+        runWarden(['grants', command, '--as', 'ops', '--url', t.gw.url, '--config', configFile, ...args], {
           cwd: dir,
         });
       const listed = await cli('list', '--user', 'alice', '--json');
@@ -329,11 +330,12 @@ describe.each([
         .grants;
       const grant = grants.find((g) => g.clientId === flow.client.client_id)!;
       expect(grant).toBeDefined();
-      const revoked = await cli('revoke', grant.id, '--reason', 'test');
+      // After "--": a grant id (oidc-provider's) may start with a dash.
+      const revoked = await cli('revoke', '--reason', 'test', '--', grant.id);
       expect(revoked.code, revoked.stderr).toBe(0);
       expect(revoked.stdout).toContain('revoked (1 session ended)');
       expect((await t.gw.sessions.get(sid))?.revokedAt).not.toBeNull();
-      const again = await cli('revoke', grant.id);
+      const again = await cli('revoke', '--', grant.id);
       expect(again.stdout).toContain('already revoked');
     } finally {
       rmSync(dir, { recursive: true, force: true });
