@@ -169,6 +169,25 @@ describeEachDialect('ApprovalService', (target) => {
     expect(quick.expiresAt - quick.createdAt).toBe(5_000);
   });
 
+  it('shows and audits the detector-redacted copy of the arguments, matches on the real ones', async () => {
+    const svc = make();
+    const secret = 'AKIAZ7QH4KD2LMN3PQ5T';
+    const call = ask({
+      arguments: { orderId: 'ORD-4F8K2P1Z', amountCents: 7, reason: `my key is ${secret}` },
+      shownArguments: {
+        orderId: 'ORD-4F8K2P1Z',
+        amountCents: 7,
+        reason: 'my key is [REDACTED:AWS_ACCESS_KEY]',
+      },
+    });
+    const { approval } = await svc.requestFor(call);
+    expect(approval.argumentsHash).toBe(argumentsHash(call.arguments));
+    expect(approval.arguments).toMatchObject({ reason: 'my key is [REDACTED:AWS_ACCESS_KEY]' });
+    const [entry] = await entriesAbout(approval.id);
+    expect(JSON.stringify(entry?.parameters)).not.toContain(secret);
+    expect(JSON.stringify(await svc.get(approval.id))).not.toContain(secret);
+  });
+
   it('a request that cannot be audited does not exist (the call is refused)', async () => {
     const broken = await another();
     const brokenAudit = new AuditLog(broken, { clock });

@@ -65,6 +65,11 @@ export type ApprovalAsk = Pick<
 > & {
   /** As sent (hashed for matching; redacted before it is stored). */
   arguments: Record<string, unknown>;
+  /**
+   * The arguments as approvers and the audit log may see them: secrets the detectors found in
+   * values already replaced (inspect-input). Absent = `arguments` (key-name redaction still applies).
+   */
+  shownArguments?: unknown;
 };
 
 /** The approval queue. */
@@ -180,7 +185,7 @@ export class ApprovalService {
       toolName: ask.toolName,
       risk: ask.risk,
       configuredRisk: ask.configuredRisk,
-      arguments: redactParameters(ask.arguments),
+      arguments: redactParameters(ask.shownArguments ?? ask.arguments),
       argumentsHash: hash,
       reasoning: ask.reasoning,
       rule: ask.rule,
@@ -202,7 +207,7 @@ export class ApprovalService {
           sessionId: ask.sessionId,
           triggerUserId: ask.userId,
           toolName: ask.toolName,
-          parameters: ask.arguments,
+          parameters: ask.shownArguments ?? ask.arguments,
           reasoning: ask.reasoning,
           result: kind === 'approval' ? 'pending' : 'success',
           decision:

@@ -93,3 +93,82 @@ describe("risk gate: an approver's edit", () => {
     expect([consumed, rechecked]).toEqual([1, 1]);
   });
 });
+
+describe('risk gate: what the approver is shown', () => {
+  const held = () => {
+    const asks: Array<Record<string, unknown>> = [];
+    const pending = { ...approved({}), status: 'pending' as const, argumentPatch: null, decidedAt: null };
+    const approvals: NonNullable<PipelineDeps['approvals']> = {
+      requestFor: async (ask) => {
+        asks.push(ask as unknown as Record<string, unknown>);
+        return { approval: pending, created: true };
+      },
+      flag: async () => pending,
+      get: async () => pending,
+      wait: async () => pending,
+      consume: async () => false,
+      unconsume: async () => {},
+      usableUntil: () => now + 60_000,
+    };
+    const state = (extra: Partial<CallState>): CallState => ({
+      request: {
+        token: 't',
+        toolName: 'issue_refund',
+        parameters: args,
+        traceId: 't2',
+        clientIp: '',
+        face: 'rest',
+        approvalMode: 'pending',
+      },
+      startedAt: now,
+      agent: { id: 'a1', type: 'support' } as Agent,
+      session: { id: 's1', userId: null } as Session,
+      toolName: 'issue_refund',
+      tool: { name: 'issue_refund', upstream: 'desk', upstreamName: 'issue_refund', inputSchema: {} },
+      parameters: { ...args },
+      allowedBy: [],
+      ...extra,
+    });
+    const gate = riskGate({ riskOf: () => 'high', approvals, clock: new ManualClock(now) }, async () => {});
+    return { asks, state, gate };
+  };
+
+  it('asks with the arguments as sent (for the hash) and shows the copy with secrets redacted', async () => {
+    const { asks, state, gate } = held();
+    const redacted = { ...args, reason: 'key [REDACTED:AWS_ACCESS_KEY]' };
+    await expect(gate.run(state({ auditParameters: redacted }))).rejects.toMatchObject({
+      code: 'APPROVAL_PENDING',
+    });
+    expect(asks[0]).toMatchObject({ arguments: args, shownArguments: redacted });
+  });
+
+  it('holds a low-risk call of a session monitoring put on hold, under rule anomaly.hold', async () => {
+    const { asks, state } = held();
+    const lowGate = riskGate(
+      {
+        riskOf: () => 'low',
+        approvals: {
+          requestFor: async (ask) => {
+            asks.push(ask as unknown as Record<string, unknown>);
+            return { approval: { ...approved({}), status: 'pending', decidedAt: null }, created: true };
+          },
+          flag: async () => approved({}),
+          get: async () => undefined,
+          wait: async () => approved({}),
+          consume: async () => false,
+          unconsume: async () => {},
+          usableUntil: () => now,
+        },
+        clock: new ManualClock(now),
+      },
+      async () => {},
+    );
+    // Not held: a low-risk call runs.
+    const free = state({});
+    await lowGate.run(free);
+    expect(free.allowedBy).toContain('risk.low');
+    // Held (taint bit 4): the same call waits for a human.
+    await expect(lowGate.run(state({ taint: 4 }))).rejects.toMatchObject({ code: 'APPROVAL_PENDING' });
+    expect(asks.at(-1)).toMatchObject({ rule: 'anomaly.hold', risk: 'high', configuredRisk: 'low' });
+  });
+});

@@ -242,6 +242,8 @@ function askOf(
     risk,
     configuredRisk: configured,
     arguments: parameters,
+    // A secret found in a value (inspect-input) never reaches an approver's screen, Slack or webhook.
+    ...(state.auditParameters === undefined ? {} : { shownArguments: state.auditParameters }),
     reasoning: state.reasoning ?? null,
     rule,
     policyIds: state.policyIds ?? [],
