@@ -1,6 +1,21 @@
 export { canonicalJson, entryHash, sha256Hex } from './entry.js';
 export { formatEntry } from './format.js';
 export { type AppendOptions, AuditLog, type AuditLogOptions, type AuditReadOptions } from './log.js';
+export {
+  consistencyProof,
+  emptyRoot,
+  equalHashes,
+  fromHex,
+  HASH_SIZE,
+  inclusionProof,
+  leafHash,
+  MerkleAccumulator,
+  nodeHash,
+  rootFromLeafHashes,
+  toHex,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle.js';
 export { redactParameters } from './redact.js';
 export type {
   ActorType,
