@@ -80,6 +80,11 @@ export const ERROR_STATUS = {
   USER_EXISTS: 409,
   /** An operator approved a tool naming a hash that is no longer its definition's (it changed again). */
   TOOL_DEFINITION_STALE: 409,
+  /** A proof was asked for an entry or size no signed checkpoint covers yet. */
+  AUDIT_NOT_CHECKPOINTED: 409,
+  // 410
+  /** The entries were archived and pruned: their proofs come from the archive file. */
+  AUDIT_PRUNED: 410,
   // 413
   PAYLOAD_TOO_LARGE: 413,
   // 429

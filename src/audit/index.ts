@@ -1,3 +1,15 @@
+export {
+  addTrustedKeys,
+  CHECKPOINT_TYP,
+  type Checkpoint,
+  Checkpointer,
+  type CheckpointPayload,
+  type CheckpointSigner,
+  loadCheckpointSigner,
+  loadTrustedKeys,
+  openCheckpoint,
+  type TrustedKeys,
+} from './checkpoint.js';
 export { canonicalJson, entryHash, sha256Hex } from './entry.js';
 export { formatEntry } from './format.js';
 export { type AppendOptions, AuditLog, type AuditLogOptions, type AuditReadOptions } from './log.js';
@@ -16,7 +28,17 @@ export {
   verifyConsistency,
   verifyInclusion,
 } from './merkle.js';
+export {
+  type BundleCheck,
+  type ConsistencyBundle,
+  checkBundle,
+  consistencyBundle,
+  type InclusionBundle,
+  inclusionBundle,
+  type ProofBundle,
+} from './proofs.js';
 export { redactParameters } from './redact.js';
+export { ChainBreakError, entryLeafHash, MerkleTree, TreeReader } from './tree.js';
 export type {
   ActorType,
   AuditDecision,
@@ -30,3 +52,4 @@ export type {
   VerifyResult,
 } from './types.js';
 export { type VerifyOptions, verifyChain } from './verify.js';
+export type { TreeVerifyOptions, TreeVerifyReport } from './verify-tree.js';

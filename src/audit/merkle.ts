@@ -228,8 +228,30 @@ export class MerkleAccumulator {
   readonly #levels: (Uint8Array | undefined)[] = [];
   #size = 0;
 
-  /** Appends one leaf hash (32 bytes). */
-  push(leafHash: Uint8Array): void {
+  /**
+   * An accumulator resumed at `size` leaves from its right edge (`frontier()` of one that
+   * pushed them). Throws RangeError unless the frontier has exactly one hash per set bit.
+   */
+  static resume(size: number, frontier: readonly (Uint8Array | null | undefined)[]): MerkleAccumulator {
+    if (!isTreeSize(size)) throw new RangeError(`tree size ${size} is not a non-negative safe integer`);
+    const acc = new MerkleAccumulator();
+    for (let level = 0; level < Math.max(frontier.length, 53); level++) {
+      const bit = Math.floor(size / 2 ** level) % 2 === 1;
+      const h = frontier[level] ?? undefined;
+      if (bit !== (h !== undefined) || (h !== undefined && !isHash(h))) {
+        throw new RangeError(`the frontier does not match tree size ${size} at level ${level}`);
+      }
+      acc.#levels[level] = h;
+    }
+    acc.#size = size;
+    return acc;
+  }
+
+  /**
+   * Appends one leaf hash (32 bytes). `onNode` sees every complete subtree root this push
+   * creates: its level (leaves 2^level), index (it covers leaves index·2^level onwards) and hash.
+   */
+  push(leafHash: Uint8Array, onNode?: (level: number, index: number, hash: Uint8Array) => void): void {
     if (!isHash(leafHash)) throw new TypeError(`a leaf hash is ${HASH_SIZE} bytes`);
     let carry = leafHash;
     let level = 0;
@@ -237,6 +259,7 @@ export class MerkleAccumulator {
       carry = nodeHash(left, carry);
       this.#levels[level] = undefined;
       level++;
+      onNode?.(level, (this.#size + 1) / 2 ** level - 1, carry);
     }
     this.#levels[level] = carry;
     this.#size++;
@@ -245,6 +268,13 @@ export class MerkleAccumulator {
   /** The number of leaves pushed so far. */
   get size(): number {
     return this.#size;
+  }
+
+  /** The right edge: the perfect subtree roots by level (null where the size's bit is clear). */
+  frontier(): (Uint8Array | null)[] {
+    const out: (Uint8Array | null)[] = [];
+    for (let level = 0; 2 ** level <= this.#size; level++) out.push(this.#levels[level] ?? null);
+    return out;
   }
 
   /** The MTH of the leaves pushed so far; equal to `rootFromLeafHashes` of the same list. */

@@ -126,7 +126,20 @@ export interface AuditEntry extends AuditRecord {
 export interface VerifyProblem {
   /** The position where verification failed (for 'deleted'/'truncated': the first missing seq). */
   seq: number;
-  kind: 'modified' | 'deleted' | 'inserted' | 'reordered' | 'truncated' | 'head-mismatch';
+  /**
+   * The damage. Beside the chain's own kinds: 'checkpoint-signature' — a checkpoint whose
+   * signature does not verify with a trusted key, or whose fields differ from what was signed;
+   * 'tree-mismatch' — stored Merkle nodes or the tree builder's state differ from the entries.
+   */
+  kind:
+    | 'modified'
+    | 'deleted'
+    | 'inserted'
+    | 'reordered'
+    | 'truncated'
+    | 'head-mismatch'
+    | 'checkpoint-signature'
+    | 'tree-mismatch';
   message: string;
 }
 
@@ -139,4 +152,6 @@ export interface VerifyResult {
   headHash: string;
   problem?: VerifyProblem;
   elapsedMs: number;
+  /** The Merkle tree and checkpoint layer's report (when verified with trusted keys). */
+  tree?: import('./verify-tree.js').TreeVerifyReport;
 }

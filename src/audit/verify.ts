@@ -3,12 +3,13 @@
  * seq) so memory stays flat however long the log is. Reports the first
  * problem and stops.
  *
- * What it can and cannot see: the chain is an unkeyed hash chain, so an
- * attacker with write access who deletes the newest entries AND rewinds the
- * head row leaves a shorter chain that verifies. Signed checkpoints of the
- * head (roadmap item 8, issue #9) are what catch that; everything else —
- * edits, deletions, insertions, reorderings, truncation with the head left
- * alone — is reported here.
+ * What the chain alone can and cannot see: it is an unkeyed hash chain, so
+ * an attacker with write access who deletes the newest entries AND rewinds
+ * the head row, or edits an entry and re-hashes everything after it, leaves a
+ * chain that verifies. With `tree` set, the walk also rebuilds the Merkle tree
+ * and holds it against the signed checkpoints (verify-tree.ts), which catch
+ * both; everything else — edits, deletions, insertions, reorderings,
+ * truncation with the head left alone — the chain reports by itself.
  *
  * Two paths, one verdict. The fast path reads, per row, seq, prev_hash, hash
  * and the hash text as the database assembles it from the columns as stored
@@ -68,6 +69,7 @@ import { WardenError } from '../errors.js';
 import { type AuditLogTable, GENESIS_HASH, type Store, type StoreDialect } from '../store/index.js';
 import { CorruptEntryError, entryHash, fromRow, hashTextSql, sha256Hex } from './entry.js';
 import type { AuditEntry, VerifyProblem, VerifyResult } from './types.js';
+import { TreeChecker, type TreeVerifyOptions } from './verify-tree.js';
 
 /** How far around a break the verifier looks for a moved entry. */
 const WINDOW = 256;
@@ -81,6 +83,8 @@ export interface VerifyOptions {
   onProgress?: (done: number, total: number) => void;
   /** Rows per query (default 1,000). */
   pageSize?: number;
+  /** Also rebuild the Merkle tree and check it against signed and published checkpoints (issue #9). */
+  tree?: TreeVerifyOptions;
 }
 
 /**
@@ -134,6 +138,9 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
   // Slow-path pages still to read before trying the fast path again, and how many the next miss sets.
   let slowPages = 0;
   let slowRun = 1;
+  // The tree layer, and where the walk starts (after a prune: the signed checkpoint there).
+  const checker = opts.tree === undefined ? undefined : new TreeChecker(store, opts.tree);
+  let startSeq = 0;
 
   /**
    * After a fast-path miss: the slow path takes over one row back, so that an entry the fast
@@ -143,13 +150,14 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
   const toSlowPath = () => {
     slowPages = slowRun;
     slowRun = Math.min(slowRun * 2, MAX_SLOW_RUN);
-    if (entries > 0) {
+    if (entries > startSeq && (checker === undefined || checker.rewind())) {
       entries -= 1;
       prevHash = prevPrevHash;
       after = entries === 0 ? null : entries;
     }
   };
   const accept = (n: number, hash: string) => {
+    checker?.accept(n, hash);
     prevPrevHash = prevHash;
     prevHash = hash;
     entries = n;
@@ -167,9 +175,23 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
     headHash: head.hash,
     ...(problem === undefined ? {} : { problem }),
     elapsedMs: Math.round(performance.now() - started),
+    ...(checker === undefined ? {} : { tree: checker.report }),
   });
 
+  if (checker !== undefined) {
+    const from = await checker.start();
+    if ('kind' in from) return done(from);
+    if (from.seq > 0) {
+      startSeq = from.seq;
+      entries = from.seq;
+      prevHash = from.hash;
+      after = from.seq;
+    }
+  }
+
   for (;;) {
+    const treeProblem = await checker?.prepare(entries, pageSize);
+    if (treeProblem) return done(treeProblem);
     const fast = slowPages === 0;
     const rows = fast
       ? await readFastPage(store, queries.fast, after, pageSize)
@@ -203,6 +225,8 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
       report();
       if (missed) toSlowPath();
       else slowRun = 1;
+      const p = await checker?.flush();
+      if (p) return done(p);
     } else {
       for (const row of rows as AuditLogTable[]) {
         const n = entries + 1;
@@ -212,10 +236,12 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
       }
       slowPages -= 1;
       report();
+      const p = await checker?.flush();
+      if (p) return done(p);
     }
   }
 
-  if (head.seq === entries && head.hash === prevHash) return done();
+  if (head.seq === entries && head.hash === prevHash) return done(await checker?.finish(entries));
   if (head.seq > entries) {
     return done({
       seq: entries + 1,

@@ -1,8 +1,10 @@
 /** `warden audit verify|tail`: prove the chain, read the latest entries. */
+import { existsSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { AuditEntry } from '../audit/index.js';
 import { WardenError } from '../errors.js';
+import { registerAuditProofs } from './audit-proofs.js';
 import { loadForCli } from './context.js';
 import { printJson, reportError } from './output.js';
 
@@ -53,37 +55,73 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('verify')
-    .description('Recompute the hash chain; exit 0 when intact, 1 naming the first bad entry when not')
+    .description(
+      'Recompute the hash chain and the Merkle tree, check every signed checkpoint; exit 0 when intact, 1 naming the first bad entry and the damage',
+    )
     .option('-c, --config <file>', 'config file')
+    .option(
+      '--public-key <file...>',
+      'trust these checkpoint public keys (JWK or JWKS) instead of the configured ones',
+    )
+    .option(
+      '--checkpoints <file...>',
+      'published checkpoints (JSON lines) to hold the log against; default: audit.checkpoints.publish.file when it exists',
+    )
+    .option('--chain-only', 'check the hash chain alone (no tree, no checkpoints)')
     .option('--json', 'JSON output')
-    .action(async (opts: AuditOptions) => {
-      try {
-        const { config } = await loadForCli(opts);
-        const { openStore } = await import('../store/index.js');
-        const { verifyChain } = await import('../audit/index.js');
-        const store = await openStore(config.store.url);
-        const bar = progress(opts.json);
+    .addHelpText(
+      'after',
+      '\nDamage kinds: modified, deleted, inserted, reordered, truncated, head-mismatch,\ncheckpoint-signature, tree-mismatch (docs/audit.md explains each).\n\nExample:\n  warden audit verify --checkpoints /mnt/worm/checkpoints.jsonl',
+    )
+    .action(
+      async (opts: AuditOptions & { publicKey?: string[]; checkpoints?: string[]; chainOnly?: boolean }) => {
         try {
-          const r = await verifyChain(store, { onProgress: (d, t) => bar.update(d, t) });
-          bar.stop();
-          if (opts.json) printJson(r);
-          else if (r.ok) {
-            process.stdout.write(
-              `audit log intact: ${r.entries} entries, head ${r.headSeq} ${r.headHash.slice(0, 16)}… (${r.elapsedMs} ms)\n`,
-            );
-          } else {
-            process.stdout.write(
-              `audit log BROKEN at entry ${r.problem?.seq} (${r.problem?.kind}): ${r.problem?.message}\n`,
-            );
+          const { config } = await loadForCli(opts);
+          const { openStore } = await import('../store/index.js');
+          const { verifyChain } = await import('../audit/index.js');
+          const { trustedKeysFor } = await import('./audit-proofs.js');
+          const publishFile = config.audit.checkpoints.publish.file;
+          const published =
+            opts.checkpoints ?? (publishFile !== undefined && existsSync(publishFile) ? [publishFile] : []);
+          const tree = opts.chainOnly
+            ? undefined
+            : { trusted: await trustedKeysFor(config, opts.publicKey), publishedFiles: published };
+          const store = await openStore(config.store.url);
+          const bar = progress(opts.json);
+          try {
+            const r = await verifyChain(store, {
+              onProgress: (d, t) => bar.update(d, t),
+              ...(tree ? { tree } : {}),
+            });
+            bar.stop();
+            if (opts.json) printJson(r);
+            else if (r.ok) {
+              process.stdout.write(
+                `audit log intact: ${r.entries} entries, head ${r.headSeq} ${r.headHash.slice(0, 16)}… (${r.elapsedMs} ms)\n`,
+              );
+              const t = r.tree;
+              if (t !== undefined) {
+                const latest = t.latest
+                  ? `latest at ${t.latest.size} signed ${new Date(t.latest.ts).toISOString()} by ${t.latest.kid}`
+                  : 'none signed yet';
+                process.stdout.write(
+                  `checkpoints: ${t.checkpoints} stored and ${t.published} published match the entries (${latest}); ${t.unsigned} entries after the latest${t.prunedThrough ? `; entries up to ${t.prunedThrough} were pruned (archive verified separately)` : ''}\n`,
+                );
+              }
+            } else {
+              process.stdout.write(
+                `audit log BROKEN at entry ${r.problem?.seq} (${r.problem?.kind}): ${r.problem?.message}\n`,
+              );
+            }
+            process.exitCode = r.ok ? 0 : 1;
+          } finally {
+            await store.close();
           }
-          process.exitCode = r.ok ? 0 : 1;
-        } finally {
-          await store.close();
+        } catch (e) {
+          reportError(e, opts.json);
         }
-      } catch (e) {
-        reportError(e, opts.json);
-      }
-    });
+      },
+    );
 
   audit
     .command('tail')
@@ -125,4 +163,6 @@ export function registerAudit(program: Command): void {
         reportError(e, opts.json);
       }
     });
+
+  registerAuditProofs(audit);
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { supportDeskCommand } from '../../examples/support-desk/command.js';
 import { DEFAULTS, defaultPublicUrl, demoTools } from './constants.js';
 import { defaultApprovalSections } from './schema-approvals.js';
+import { defaultAudit } from './schema-audit.js';
 import { defaultBreakers } from './schema-breakers.js';
 import { inspectionSchema, taintSchema } from './schema-inspection.js';
 import { defaultMonitoring } from './schema-monitoring.js';
@@ -93,6 +94,7 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
     monitoring: defaultMonitoring(),
     breakers: defaultBreakers(),
     tracing: { ...DEFAULT_TRACING },
+    audit: defaultAudit(dataDir),
     log: { level: DEFAULTS.logLevel },
   };
 }

@@ -14,6 +14,7 @@ import { checkPublicJwk, checkStoreUrl } from './fields.js';
 import { type ConfigIssue, formatPath, fromZodIssue } from './issues.js';
 import { type ConfigFile, configFileSchema, uniquenessIssues } from './schema.js';
 import { resolveApprovalSections } from './schema-approvals.js';
+import { resolveAudit } from './schema-audit.js';
 import { describeRef, resolveSecret } from './secrets.js';
 import { locate, parseYaml, type YamlSource } from './source.js';
 import type { AgentConfig, SecretRef, UpstreamConfig, WardenConfig } from './types.js';
@@ -322,6 +323,7 @@ async function resolveConfig(file: ConfigFile, abs: string, ctx: ResolveContext)
     monitoring: file.monitoring,
     breakers: file.breakers,
     tracing: file.tracing,
+    audit: resolveAudit(file.audit, ctx.dir, dataDir),
     log: file.log,
   };
 }

@@ -25,6 +25,7 @@ import {
   storeUrlField,
 } from './fields.js';
 import { APPROVAL_KEYS, approvalsSchema, notifiersSchema, operatorSchema } from './schema-approvals.js';
+import { AUDIT_KEYS, auditSchema } from './schema-audit.js';
 import { BREAKER_KEYS, breakersSchema } from './schema-breakers.js';
 import { IDP_KEYS, identityProviderSchema } from './schema-idp.js';
 import { INSPECTION_KEYS, inspectionSchema, taintSchema } from './schema-inspection.js';
@@ -51,6 +52,7 @@ for (const k of [
   ...MONITORING_KEYS,
   ...BREAKER_KEYS,
   ...TRACING_KEYS,
+  ...AUDIT_KEYS,
   'files',
   'rules',
   'timezone',
@@ -294,6 +296,7 @@ export const configFileSchema = strict({
   monitoring: monitoringSchema,
   breakers: breakersSchema,
   tracing: tracingSchema,
+  audit: auditSchema,
   log: strict({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   }).prefault({}),

@@ -193,6 +193,7 @@ export type {
 } from './approval-types.js';
 export type { LimitsConfig } from './limits-types.js';
 export type { PolicyConfig } from './policy-types.js';
+export type { AuditConfig, AuditKeyRef, AuditPublishWebhook, AuditSinkWebhook } from './schema-audit.js';
 export type {
   AnomalyResponseKind,
   AnomalyRule,
@@ -210,6 +211,7 @@ import type {
 } from './approval-types.js';
 import type { LimitsConfig } from './limits-types.js';
 import type { PolicyConfig } from './policy-types.js';
+import type { AuditConfig } from './schema-audit.js';
 import type { BreakersConfig } from './schema-breakers.js';
 import type { InspectionConfig, TaintConfig, ToolCapability } from './schema-inspection.js';
 import type { MonitoringConfig } from './schema-monitoring.js';
@@ -253,5 +255,7 @@ export interface WardenConfig {
   breakers: BreakersConfig;
   /** OpenTelemetry spans per call and per pipeline step; off by default (issue #8). */
   tracing: TracingConfig;
+  /** Merkle checkpoints, HMAC of sensitive values, SIEM sinks, retention (issue #9). */
+  audit: AuditConfig;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

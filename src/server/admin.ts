@@ -14,6 +14,7 @@ import { toWardenError, WardenError } from '../errors.js';
 import type { UserGrant, UserGrants } from '../oauth/index.js';
 import type { PinnedTools } from '../pins/index.js';
 import { type AdminAgentsDeps, mountAdminAgents } from './admin-agents.js';
+import { type AdminAuditDeps, mountAdminAudit } from './admin-audit.js';
 import { mountToolPins } from './admin-tools.js';
 import {
   bearerOf,
@@ -33,6 +34,8 @@ export interface AdminDeps {
   pins?: PinnedTools;
   /** Agents, sessions, the kill switch and audit queries (issue #8). */
   monitor?: AdminAgentsDeps;
+  /** Signed checkpoints, proofs and the checkpoint key (issue #9). */
+  tamperEvidence?: AdminAuditDeps;
   operators: OperatorTokens;
   /** Agent token verification, for the agents' own approval status route. */
   verifyAgent(token: string, traceId: string): Promise<{ agent: { id: string } }>;
@@ -275,6 +278,7 @@ export function mountAdmin(app: Hono<{ Bindings: NodeBindings }>, deps: AdminDep
 
   if (deps.pins) mountToolPins(app, deps.pins, { asOperator, readBody, via });
   if (deps.monitor) mountAdminAgents(app, deps.monitor, { asOperator, readBody, via });
+  if (deps.tamperEvidence) mountAdminAudit(app, deps.tamperEvidence, { asOperator, readBody, via });
 
   // An agent polls its own request (REST agents that chose not to wait). Never another agent's.
   app.get('/v1/approvals/:id', async (c) => {

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { ApprovalService, OperatorTokens } from '../approvals/index.js';
-import type { AuditLog } from '../audit/index.js';
+import { type AuditLog, Checkpointer, loadCheckpointSigner, MerkleTree } from '../audit/index.js';
 import { loadConfig, resolveSecret } from '../config/index.js';
 import type { WardenConfig } from '../config/types.js';
 import {
@@ -92,6 +92,9 @@ export interface Gateway {
   anomalies: AnomalyMonitor;
   /** Circuit breakers per session and agent (issue #8): reset and status for operators. */
   breakers: Breakers;
+  /** The audit log's Merkle tree and its signed checkpoints (issue #9). */
+  tree: MerkleTree;
+  checkpoints: Checkpointer;
   close(): Promise<void>;
 }
 
@@ -309,6 +312,26 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     });
     if (config.monitoring.enabled) anomalies.start();
     closers.push(() => anomalies.close());
+    // Tamper evidence (issue #9): the Merkle tree built in the background, signed checkpoints.
+    const tree = new MerkleTree(store, { clock });
+    const checkpointSigner = await loadCheckpointSigner(config.audit.checkpoints.signingKey);
+    const checkpoints = new Checkpointer({
+      store,
+      tree,
+      signer: checkpointSigner,
+      config: config.audit.checkpoints,
+      clock,
+      log: logger.child({ component: 'audit' }),
+      alert: (a) => notifications.alert(a),
+    });
+    checkpoints.start();
+    closers.push(() => checkpoints.close());
+    if (store.dialect === 'postgres' && config.audit.checkpoints.signingKey.generate) {
+      logger.warn(
+        { key: config.audit.checkpoints.signingKey.ref },
+        "audit checkpoints are signed with a key created in this replica's data directory: give every replica the same audit.checkpoints.signingKey (or list the others' public keys in trustedKeys) so warden audit verify trusts them all",
+      );
+    }
     const breakers = breakersFor(config, {
       store,
       audit,
@@ -368,6 +391,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
           grants: delegation.grants,
           pins,
           monitor: { agents, sessions, kill, inFlight, audit, breakers, anomalies, now: () => clock.now() },
+          tamperEvidence: { store, tree, checkpoints, signer: checkpointSigner },
           operators: operatorTokens,
           verifyAgent: auditedVerify(pipelineDeps),
           audit: (input) => audit.append(input),
@@ -436,6 +460,8 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       inFlight,
       anomalies,
       breakers,
+      tree,
+      checkpoints,
       close,
     };
   } catch (e) {

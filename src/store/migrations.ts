@@ -3,6 +3,7 @@
  * edit a published one. Each runs in a transaction (Kysely's Migrator).
  */
 
+import { randomUUID } from 'node:crypto';
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { StoreDialect } from './db.js';
 
@@ -433,6 +434,94 @@ const m010CircuitBreakers: Migration = {
   },
 };
 
+/**
+ * Tamper-evident audit, second layer (issue #9): an RFC 9162 Merkle tree over the
+ * entries (leaf i = entry seq i+1), built in the background. `audit_tree` is the
+ * builder's cursor (one row: the size built and the right-edge subtree roots to
+ * extend from) and the log's id, which every checkpoint names; `audit_tree_node`
+ * keeps the roots of complete subtrees every 8 levels (tiles of 256), so a proof
+ * reads at most a few hundred rows however long the log; `audit_checkpoint` holds
+ * the signed tree heads. `audit_prune` records each retention prune: entries up to
+ * `through_seq` were archived and deleted, and the right edge there, bound by the
+ * signed checkpoint at that size, lets the rest of the log verify on its own.
+ * audit_log's append-only trigger now lets a row go only once a prune covers it.
+ */
+const m011AuditTree = (dialect: StoreDialect): Migration => ({
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('audit_tree')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('log_id', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('head_hash', 'text', (c) => c.notNull())
+      .addColumn('frontier', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db
+      .insertInto('audit_tree' as never)
+      .values({
+        id: 1,
+        log_id: randomUUID(),
+        size: 0,
+        head_hash: GENESIS_HASH,
+        frontier: '[]',
+        updated_at: Date.now(),
+      } as never)
+      .execute();
+    await db.schema
+      .createTable('audit_tree_node')
+      .addColumn('level', 'integer', (c) => c.notNull())
+      .addColumn('idx', 'bigint', (c) => c.notNull())
+      .addColumn('hash', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_tree_node_pk', ['level', 'idx'])
+      .execute();
+    await db.schema
+      .createTable('audit_checkpoint')
+      .addColumn('tree_size', 'bigint', (c) => c.primaryKey())
+      .addColumn('root_hash', 'text', (c) => c.notNull())
+      .addColumn('head_hash', 'text', (c) => c.notNull())
+      .addColumn('ts', 'bigint', (c) => c.notNull())
+      .addColumn('kid', 'text', (c) => c.notNull())
+      .addColumn('jws', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('audit_prune')
+      .addColumn('through_seq', 'bigint', (c) => c.primaryKey())
+      .addColumn('through_hash', 'text', (c) => c.notNull())
+      .addColumn('frontier', 'text', (c) => c.notNull())
+      .addColumn('archive_name', 'text', (c) => c.notNull())
+      .addColumn('archive_sha256', 'text', (c) => c.notNull())
+      .addColumn('pruned_at', 'bigint', (c) => c.notNull())
+      .addColumn('pruned_by', 'text', (c) => c.notNull())
+      .execute();
+    if (dialect === 'sqlite') {
+      await sql`DROP TRIGGER audit_log_no_delete`.execute(db);
+      await sql`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        WHEN old.seq > (SELECT coalesce(max(through_seq), 0) FROM audit_prune)
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+      for (const t of ['audit_checkpoint', 'audit_prune']) {
+        await sql`CREATE TRIGGER ${sql.raw(`${t}_append_only`)} BEFORE UPDATE ON ${sql.table(t)}
+          BEGIN SELECT RAISE(ABORT, ${sql.lit(`${t} is append-only`)}); END`.execute(db);
+        await sql`CREATE TRIGGER ${sql.raw(`${t}_no_delete`)} BEFORE DELETE ON ${sql.table(t)}
+          BEGIN SELECT RAISE(ABORT, ${sql.lit(`${t} is append-only`)}); END`.execute(db);
+      }
+      return;
+    }
+    await sql`CREATE OR REPLACE FUNCTION warden_audit_append_only() RETURNS trigger AS $$
+      BEGIN
+        IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_log'
+           AND OLD.seq <= (SELECT coalesce(max(through_seq), 0) FROM audit_prune) THEN
+          RETURN OLD;
+        END IF;
+        RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+      END; $$ LANGUAGE plpgsql`.execute(db);
+    for (const t of ['audit_checkpoint', 'audit_prune']) {
+      await sql`CREATE TRIGGER ${sql.raw(`${t}_append_only`)} BEFORE UPDATE OR DELETE ON ${sql.table(t)}
+        FOR EACH ROW EXECUTE FUNCTION warden_audit_append_only()`.execute(db);
+    }
+  },
+});
+
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   // Kysely looks for its migration tables in every schema unless told which one;
@@ -455,6 +544,7 @@ export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promi
         '008_tool_pins': m008ToolPins,
         '009_monitoring': m009Monitoring,
         '010_circuit_breakers': m010CircuitBreakers,
+        '011_audit_tree': m011AuditTree(dialect),
       };
     },
   };

@@ -136,6 +136,51 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+/** One row (id = 1): the Merkle tree builder's cursor and the log's id (migration 011). */
+export interface AuditTreeTable {
+  id: number;
+  /** Names this log in every checkpoint (a checkpoint of another log never matches). */
+  log_id: string;
+  /** Leaves (entries) in the tree built so far. */
+  size: number;
+  /** The chain hash of entry `size` (GENESIS_HASH at 0): the next entry must link to it. */
+  head_hash: string;
+  /** JSON: hex roots of the perfect subtrees at the right edge, indexed by level (null where the bit is clear). */
+  frontier: string;
+  updated_at: number;
+}
+
+/** The root of a complete subtree of 2^level leaves starting at leaf idx·2^level; levels 8, 16, … (migration 011). */
+export interface AuditTreeNodeTable {
+  level: number;
+  idx: number;
+  hash: string;
+}
+
+/** A signed tree head (migration 011); the JWS is the authority, the columns are for queries. */
+export interface AuditCheckpointTable {
+  tree_size: number;
+  root_hash: string;
+  /** The chain hash of entry `tree_size` (binds the chain to the tree). */
+  head_hash: string;
+  ts: number;
+  kid: string;
+  jws: string;
+}
+
+/** One retention prune (migration 011): entries up to through_seq were archived and deleted. */
+export interface AuditPruneTable {
+  through_seq: number;
+  /** The chain hash of entry through_seq: the first remaining entry's prev_hash. */
+  through_hash: string;
+  /** JSON hex roots at the right edge at through_seq (as AuditTreeTable.frontier). */
+  frontier: string;
+  archive_name: string;
+  archive_sha256: string;
+  pruned_at: number;
+  pruned_by: string;
+}
+
 /** An approval request (kind 'approval') or a review flag (kind 'review'); migration 004. */
 export interface ApprovalsTable {
   id: string;
@@ -369,4 +414,8 @@ export interface Database {
   oidc_models: OidcModelsTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  audit_tree: AuditTreeTable;
+  audit_tree_node: AuditTreeNodeTable;
+  audit_checkpoint: AuditCheckpointTable;
+  audit_prune: AuditPruneTable;
 }

@@ -170,11 +170,58 @@ describe('warden --help', { concurrent: true, timeout: 120_000 * TIME_SCALE }, (
     {
       path: ['audit'],
       usage: 'Usage: warden audit [options] [command]',
-      lists: ['tail', 'verify', '-h, --help'],
+      lists: [
+        'tail',
+        'verify',
+        'checkpoint',
+        'checkpoints',
+        'prove',
+        'consistency',
+        'check-proof',
+        'keys',
+        '-h, --help',
+      ],
     },
     {
       path: ['audit', 'verify'],
       usage: 'Usage: warden audit verify [options]',
+      lists: [
+        '-c, --config <file>',
+        '--public-key <file...>',
+        '--checkpoints <file...>',
+        '--chain-only',
+        '--json',
+        '-h, --help',
+      ],
+    },
+    {
+      path: ['audit', 'checkpoint'],
+      usage: 'Usage: warden audit checkpoint [options]',
+      lists: ['-c, --config <file>', '--json', '-h, --help'],
+    },
+    {
+      path: ['audit', 'checkpoints'],
+      usage: 'Usage: warden audit checkpoints [options]',
+      lists: ['-n, --limit <n>', '-c, --config <file>', '--json', '-h, --help'],
+    },
+    {
+      path: ['audit', 'prove'],
+      usage: 'Usage: warden audit prove [options] <seq>',
+      lists: ['--size <n>', '-o, --out <file>', '-c, --config <file>', '--json', '-h, --help'],
+    },
+    {
+      path: ['audit', 'consistency'],
+      usage: 'Usage: warden audit consistency [options] <from> [to]',
+      lists: ['-o, --out <file>', '-c, --config <file>', '--json', '-h, --help'],
+    },
+    {
+      path: ['audit', 'check-proof'],
+      usage: 'Usage: warden audit check-proof [options] <file>',
+      lists: ['--public-key <file...>', '-c, --config <file>', '--json', '-h, --help'],
+    },
+    {
+      path: ['audit', 'keys'],
+      usage: 'Usage: warden audit keys [options]',
       lists: ['-c, --config <file>', '--json', '-h, --help'],
     },
     {
