@@ -38,6 +38,16 @@ export {
   type ProofBundle,
 } from './proofs.js';
 export { redactParameters } from './redact.js';
+export {
+  type ArchiveHeader,
+  type ArchiveResult,
+  type ArchiveVerifyResult,
+  archiveEntries,
+  inclusionFromArchive,
+  lastSeqBefore,
+  pruneArchived,
+  verifyArchive,
+} from './retention.js';
 export { ChainBreakError, entryLeafHash, MerkleTree, TreeReader } from './tree.js';
 export type {
   ActorType,

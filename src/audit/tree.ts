@@ -198,7 +198,7 @@ export class MerkleTree {
   /** A reader over the tree of `size` leaves (≤ the built size) for roots and proofs. */
   async reader(): Promise<TreeReader> {
     const [state, pruned] = await Promise.all([this.state(), this.pruned()]);
-    return new TreeReader(this.store, state.size, pruned);
+    return new TreeReader(storeSource(this.store), state.size, pruned);
   }
 
   /** Stored nodes at `level` from `fromIdx`, ascending (the verifier compares them with its own) at `level` from `fromIdx`, ascending. */
@@ -213,6 +213,45 @@ export class MerkleTree {
       .execute();
     return rows.map((r) => ({ idx: Number(r.idx), hash: r.hash }));
   }
+}
+
+/** Where a TreeReader gets leaves and stored nodes: the store, or an archive file. */
+export interface TreeSource {
+  /** The leaf hashes of leaves [first, end); throws when any is missing. */
+  leaves(first: number, end: number): Promise<Uint8Array[]>;
+  /** The stored nodes at `level`, indexes [firstIdx, firstIdx + count), or undefined unless all are there. */
+  tiles(level: number, firstIdx: number, count: number): Promise<Uint8Array[] | undefined>;
+}
+
+/** Leaves from audit_log, tiles from audit_tree_node. */
+export function storeSource(store: Store): TreeSource {
+  return {
+    async leaves(first, end) {
+      const rows = await store.db
+        .selectFrom('audit_log')
+        .select(['seq', 'hash'])
+        .where('seq', '>', first)
+        .where('seq', '<=', end)
+        .orderBy('seq', 'asc')
+        .execute();
+      if (rows.length !== end - first || rows.some((r, i) => Number(r.seq) !== first + i + 1)) {
+        throw new WardenError('AUDIT_UNAVAILABLE', `entries ${first + 1}..${end} are missing from the log`);
+      }
+      return rows.map((r) => entryLeafHash(r.hash));
+    },
+    async tiles(level, firstIdx, count) {
+      const rows = await store.db
+        .selectFrom('audit_tree_node')
+        .select(['idx', 'hash'])
+        .where('level', '=', level)
+        .where('idx', '>=', firstIdx)
+        .where('idx', '<', firstIdx + count)
+        .orderBy('idx', 'asc')
+        .execute();
+      if (rows.length !== count || rows.some((r, i) => Number(r.idx) !== firstIdx + i)) return undefined;
+      return rows.map((r) => fromHex(r.hash));
+    },
+  };
 }
 
 /** The largest power of two strictly below n (n > 1). */
@@ -245,7 +284,7 @@ export class TreeReader {
   private readonly memo = new Map<string, Promise<Uint8Array>>();
 
   constructor(
-    private readonly store: Store,
+    private readonly source: TreeSource,
     readonly builtSize: number,
     readonly pruned: PrunedRange | undefined,
   ) {}
@@ -338,41 +377,14 @@ export class TreeReader {
       }
     }
     if (level % TILE === 0 && level > 0) {
-      const row = await this.store.db
-        .selectFrom('audit_tree_node')
-        .select('hash')
-        .where('level', '=', level)
-        .where('idx', '=', index)
-        .executeTakeFirst();
-      if (row !== undefined) return fromHex(row.hash);
+      const stored = await this.source.tiles(level, index, 1);
+      if (stored !== undefined) return stored[0]!;
     }
     const base = level - (level % TILE === 0 && level > 0 ? TILE : level % TILE);
     const count = 2 ** (level - base);
-    if (base === 0) {
-      const rows = await this.store.db
-        .selectFrom('audit_log')
-        .select(['seq', 'hash'])
-        .where('seq', '>', first)
-        .where('seq', '<=', end)
-        .orderBy('seq', 'asc')
-        .execute();
-      if (rows.length !== count || rows.some((r, i) => Number(r.seq) !== first + i + 1)) {
-        throw new WardenError('AUDIT_UNAVAILABLE', `entries ${first + 1}..${end} are missing from the log`);
-      }
-      return foldPerfect(rows.map((r) => entryLeafHash(r.hash)));
-    }
-    const firstIdx = index * count;
-    const rows = await this.store.db
-      .selectFrom('audit_tree_node')
-      .select(['idx', 'hash'])
-      .where('level', '=', base)
-      .where('idx', '>=', firstIdx)
-      .where('idx', '<', firstIdx + count)
-      .orderBy('idx', 'asc')
-      .execute();
-    if (rows.length === count && rows.every((r, i) => Number(r.idx) === firstIdx + i)) {
-      return foldPerfect(rows.map((r) => fromHex(r.hash)));
-    }
+    if (base === 0) return foldPerfect(await this.source.leaves(first, end));
+    const tiles = await this.source.tiles(base, index * count, count);
+    if (tiles !== undefined) return foldPerfect(tiles);
     // Some tile node is missing (never stored, or removed): recompute from the level below.
     return this.halves(level, index);
   }

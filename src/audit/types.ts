@@ -66,7 +66,9 @@ export type AuditEvent =
   | 'ANOMALY_DETECTED'
   /** A circuit breaker opened (consecutive failures, cost, wall time) or was closed again (reset, cool-down). */
   | 'CIRCUIT_OPENED'
-  | 'CIRCUIT_CLOSED';
+  | 'CIRCUIT_CLOSED'
+  /** Entries up to data.through were archived (data.archive, data.sha256) and pruned (issue #9). */
+  | 'AUDIT_PRUNED';
 
 /** Who acted: the article's key distinction between agent and human actions. */
 export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';

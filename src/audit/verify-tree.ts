@@ -138,6 +138,7 @@ export class TreeChecker {
       return bad(`the prune record at ${k} does not match the checkpoint signed there: it was altered`);
     }
     this.report.checkpoints++;
+    this.report.latest = { size: cp.size, root: cp.root, ts: cp.ts, kid: cp.kid };
     this.lastGood = k;
     this.fetchedTo = k;
     this.publishedAt = this.published.findIndex((p) => p.size > k);

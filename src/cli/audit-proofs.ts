@@ -3,12 +3,16 @@
  * sign a checkpoint now, list them, make proof bundles, check one anywhere with the
  * public key alone, and print that key for pinning.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { WardenConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import type { Store } from '../store/index.js';
+import { parseDuration } from '../util/duration.js';
 import { loadForCli } from './context.js';
 import { iso, printJson, reportError } from './output.js';
 
@@ -89,7 +93,85 @@ async function emit(text: string, out: string | undefined): Promise<void> {
   await rename(tmp, out);
 }
 
+/** A point in time: ISO-8601, or a duration meaning that long ago (90d). */
+function pointInTime(value: string, what: string): number {
+  const iso = Date.parse(value);
+  if (/^\d{4}-\d{2}-\d{2}/.test(value) && Number.isFinite(iso)) return iso;
+  try {
+    return Date.now() - parseDuration(value);
+  } catch {
+    throw new WardenError(
+      'INVALID_REQUEST',
+      `${what} must be an ISO-8601 date-time or a duration such as 90d, got "${value}"`,
+    );
+  }
+}
+
 export function registerAuditProofs(audit: Command): void {
+  audit
+    .command('archive')
+    .description(
+      'Archive old entries to a file that verifies on its own (a checkpoint is signed at the cut first); --prune then deletes them from the store',
+    )
+    .option('--through <seq>', 'archive entries up to this seq')
+    .option('--before <when>', 'archive entries older than this: ISO-8601 or a duration ago (90d)')
+    .option(
+      '-o, --out <file>',
+      'the archive file (default: <audit.retention.archiveDir>/audit-<from>-<through>.jsonl)',
+    )
+    .option('--prune', 'after the archive is written and verified, delete its entries from the store')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'JSON output')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  warden audit archive --before 90d --prune\n  warden audit verify --archive .warden/audit-archive/audit-1-100000.jsonl',
+    )
+    .action(async (opts: Common & { through?: string; before?: string; out?: string; prune?: boolean }) => {
+      try {
+        if ((opts.through === undefined) === (opts.before === undefined)) {
+          throw new WardenError('INVALID_REQUEST', 'give exactly one of --through SEQ or --before WHEN');
+        }
+        const { config } = await loadForCli(opts);
+        const { archiveEntries, AuditLog, lastSeqBefore, pruneArchived } = await import('../audit/index.js');
+        const trusted = await trustedKeysFor(config, undefined);
+        const result = await withCheckpoints(config, async (s) => {
+          const through =
+            opts.through !== undefined
+              ? positiveInt(opts.through, '--through')
+              : await lastSeqBefore(s.store, pointInTime(opts.before!, '--before'));
+          const from = ((await s.tree.pruned())?.throughSeq ?? 0) + 1;
+          const file = opts.out ?? join(config.audit.retention.archiveDir, `audit-${from}-${through}.jsonl`);
+          const bar = progressBar(opts.json, 'archiving');
+          const archived = await archiveEntries(s, {
+            through,
+            file,
+            trusted,
+            onProgress: (d, t) => bar.update(d, t),
+          });
+          bar.stop();
+          if (!opts.prune) return { archived };
+          const by = `operator:${process.env.USER ?? 'unknown'}`;
+          const pruned = await pruneArchived(
+            { ...s, audit: new AuditLog(s.store) },
+            { file, trusted, by, traceId: `prune-${randomUUID()}` },
+          );
+          return { archived, pruned };
+        });
+        if (opts.json) return printJson(result);
+        const a = result.archived;
+        process.stdout.write(
+          `archived entries ${a.from}..${a.through} (${a.entries}) to ${a.file} (${a.bytes} bytes, sha256 ${a.sha256})\n`,
+        );
+        if (result.pruned) {
+          process.stdout.write(
+            `pruned ${result.pruned.deleted} entries from the store; keep the archive file safe\n`,
+          );
+        }
+      } catch (e) {
+        reportError(e, opts.json);
+      }
+    });
+
   audit
     .command('checkpoint')
     .description('Sign a checkpoint of the audit log now (the gateway also signs them on its own)')
@@ -137,6 +219,10 @@ export function registerAuditProofs(audit: Command): void {
       '--size <n>',
       'prove against the checkpoint of this size (default: the first that covers the entry)',
     )
+    .option(
+      '--archive <file>',
+      'prove a pruned entry from its archive file (against the checkpoint the archive holds)',
+    )
     .option('-o, --out <file>', 'write the bundle to a file (default: stdout)')
     .option('-c, --config <file>', 'config file')
     .option('--json', 'errors as JSON')
@@ -144,15 +230,18 @@ export function registerAuditProofs(audit: Command): void {
       'after',
       '\nExample:\n  warden audit prove 42 -o entry-42.json\n  warden audit check-proof entry-42.json --public-key checkpoint-key.jwk',
     )
-    .action(async (seqText: string, opts: Common & { size?: string; out?: string }) => {
+    .action(async (seqText: string, opts: Common & { size?: string; out?: string; archive?: string }) => {
       try {
         const seq = positiveInt(seqText, 'seq');
         const size = opts.size === undefined ? undefined : positiveInt(opts.size, '--size');
         const { config } = await loadForCli(opts);
-        const { inclusionBundle } = await import('../audit/index.js');
-        const bundle = await withCheckpoints(config, (s) =>
-          inclusionBundle(s.store, s.tree, s.checkpoints, seq, size),
-        );
+        const { inclusionBundle, inclusionFromArchive } = await import('../audit/index.js');
+        const bundle =
+          opts.archive !== undefined
+            ? await inclusionFromArchive(opts.archive, seq, await trustedKeysFor(config, undefined))
+            : await withCheckpoints(config, (s) =>
+                inclusionBundle(s.store, s.tree, s.checkpoints, seq, size),
+              );
         await emit(`${JSON.stringify(bundle, null, 2)}\n`, opts.out);
         if (opts.out !== undefined) {
           process.stderr.write(
@@ -263,4 +352,24 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A progress bar on a terminal's stderr (nothing for --json or when not a terminal). */
+function progressBar(json: boolean | undefined, what: string) {
+  if (json || !process.stderr.isTTY) return { update: (_d: number, _t: number) => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { format: `${what} [{bar}] {percentage}% | {value}/{total} entries`, stream: process.stderr },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(done: number, total: number) {
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
+      bar.update(done);
+    },
+    stop: () => started && bar.stop(),
+  };
 }

@@ -68,15 +68,41 @@ export function registerAudit(program: Command): void {
       'published checkpoints (JSON lines) to hold the log against; default: audit.checkpoints.publish.file when it exists',
     )
     .option('--chain-only', 'check the hash chain alone (no tree, no checkpoints)')
+    .option('--archive <file>', 'verify an archive file on its own instead of the store')
     .option('--json', 'JSON output')
     .addHelpText(
       'after',
       '\nDamage kinds: modified, deleted, inserted, reordered, truncated, head-mismatch,\ncheckpoint-signature, tree-mismatch (docs/audit.md explains each).\n\nExample:\n  warden audit verify --checkpoints /mnt/worm/checkpoints.jsonl',
     )
     .action(
-      async (opts: AuditOptions & { publicKey?: string[]; checkpoints?: string[]; chainOnly?: boolean }) => {
+      async (
+        opts: AuditOptions & {
+          publicKey?: string[];
+          checkpoints?: string[];
+          chainOnly?: boolean;
+          archive?: string;
+        },
+      ) => {
         try {
           const { config } = await loadForCli(opts);
+          if (opts.archive !== undefined) {
+            const { verifyArchive } = await import('../audit/index.js');
+            const { trustedKeysFor } = await import('./audit-proofs.js');
+            const r = await verifyArchive(opts.archive, await trustedKeysFor(config, opts.publicKey));
+            const { header: _h, frontier: _f, ...shown } = r;
+            if (opts.json) printJson(shown);
+            else if (r.ok) {
+              process.stdout.write(
+                `archive intact: entries ${r.from}..${r.through} (${r.entries}) match the checkpoint signed at ${r.through}; sha256 ${r.sha256}\n`,
+              );
+            } else {
+              process.stdout.write(
+                `archive BROKEN at entry ${r.problem?.seq} (${r.problem?.kind}): ${r.problem?.message}\n`,
+              );
+            }
+            process.exitCode = r.ok ? 0 : 1;
+            return;
+          }
           const { openStore } = await import('../store/index.js');
           const { verifyChain } = await import('../audit/index.js');
           const { trustedKeysFor } = await import('./audit-proofs.js');
