@@ -5,7 +5,15 @@
  * synchronous=FULL) and on PostgreSQL; then verifying a long chain.
  */
 import { join } from 'node:path';
-import { type AuditInput, AuditLog, verifyChain } from '../../src/audit/index.js';
+import {
+  type AuditInput,
+  AuditLog,
+  addTrustedKeys,
+  Checkpointer,
+  loadCheckpointSigner,
+  MerkleTree,
+  verifyChain,
+} from '../../src/audit/index.js';
 import { openStore, redactUrl, type Store } from '../../src/store/index.js';
 import { benchSchema, dropSchema, PG_URL, probePg, tempDir } from './fixtures.js';
 import {
@@ -94,7 +102,38 @@ async function fill(store: Store, n: number): Promise<void> {
   }
 }
 
-async function verifyRow(ctx: BenchContext): Promise<MicroResult> {
+/** Median rate of `rounds` timed runs of `fn` over `n` entries, after one untimed warm-up. */
+async function rateOf(ctx: BenchContext, n: number, fn: () => Promise<void>): Promise<number[]> {
+  const rates: number[] = [];
+  for (let r = -1; r < ctx.timing.rounds; r++) {
+    const t = performance.now();
+    await fn();
+    const ms = performance.now() - t;
+    if (r >= 0) rates.push((n * 1000) / ms);
+  }
+  return rates;
+}
+
+function entriesRow(name: string, rates: number[], n: number, note: string): MicroResult {
+  const value = Math.round(median(rates));
+  return {
+    group: G,
+    name,
+    unit: 'entries/s',
+    value,
+    spread: [Math.round(Math.min(...rates)), Math.round(Math.max(...rates))],
+    p50Us: sig(1e6 / value),
+    rounds: rates.length,
+    ops: n * rates.length,
+    note,
+  };
+}
+
+/**
+ * Verify throughput: the chain alone, and the chain with the Merkle tree rebuilt and every
+ * checkpoint checked (issue #9); and the background tree builder's throughput.
+ */
+async function verifyRows(ctx: BenchContext): Promise<MicroResult[]> {
   const n = ctx.quick ? 10_000 : 50_000;
   const tmp = tempDir('verify');
   const store = await openStore(`sqlite:${join(tmp.dir, 'audit.db')}`);
@@ -102,31 +141,79 @@ async function verifyRow(ctx: BenchContext): Promise<MicroResult> {
     ctx.progress(`audit: building a ${n.toLocaleString('en-US')}-entry chain`);
     await fill(store, n);
     ctx.progress('audit: verify');
-    const rates: number[] = [];
-    // The first walk warms the page cache and the JIT; it is not counted.
-    for (let r = -1; r < ctx.timing.rounds; r++) {
-      const t = performance.now();
-      const result = await verifyChain(store);
-      const ms = performance.now() - t;
+    const expectOk = (result: Awaited<ReturnType<typeof verifyChain>>) => {
       if (!result.ok || result.entries !== n) {
         throw new Error(
           `verify failed on a clean chain: ${JSON.stringify(result.problem ?? result.entries)}`,
         );
       }
-      if (r >= 0) rates.push((n * 1000) / ms);
-    }
-    const value = Math.round(median(rates));
-    return {
-      group: G,
-      name: `verify chain, ${n.toLocaleString('en-US')} entries (sqlite)`,
-      unit: 'entries/s',
-      value,
-      spread: [Math.round(Math.min(...rates)), Math.round(Math.max(...rates))],
-      p50Us: sig(1e6 / value),
-      rounds: rates.length,
-      ops: n * rates.length,
-      note: `verifyChain, default 1,000-row pages; p50Us = µs per entry; ${against(value, 200_000, 'higher', '≥ 200,000 entries/s')}`,
     };
+    const chain = await rateOf(ctx, n, async () => expectOk(await verifyChain(store)));
+
+    ctx.progress('audit: Merkle tree build');
+    const tree = new MerkleTree(store);
+    const rewind = () =>
+      store.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('audit_tree_node').execute();
+        await trx
+          .updateTable('audit_tree')
+          .set({ size: 0, head_hash: '0'.repeat(64), frontier: '[]' })
+          .where('id', '=', 1)
+          .execute();
+      });
+    const build = await rateOf(ctx, n, async () => {
+      await rewind();
+      if ((await tree.advance()).size !== n) throw new Error('the tree did not reach the end');
+    });
+
+    ctx.progress('audit: verify with tree and checkpoints');
+    const signer = await loadCheckpointSigner({ ref: { file: join(tmp.dir, 'cp.jwk') }, generate: true });
+    const checkpoints = new Checkpointer({
+      store,
+      tree,
+      signer,
+      log: { info() {}, warn() {}, error() {} },
+      config: {
+        enabled: true,
+        intervalMs: 60_000,
+        maxEntries: 10_000,
+        signingKey: { ref: { file: join(tmp.dir, 'cp.jwk') }, generate: false },
+        trustedKeyFiles: [],
+        publish: { webhooks: [] },
+      },
+    });
+    // One checkpoint per 1,000 entries: far denser than the default (10,000 or a minute).
+    for (let size = 1_000; size <= n; size += 1_000) await checkpoints.checkpointNow(size);
+    const trusted = new Map();
+    await addTrustedKeys(trusted, signer.publicJwk, 'bench');
+    const withTree = await rateOf(ctx, n, async () => {
+      const r = await verifyChain(store, { tree: { trusted } });
+      expectOk(r);
+      if (r.tree?.checkpoints !== n / 1_000) throw new Error('not every checkpoint was checked');
+    });
+    const target = (v: number) => against(v, 200_000, 'higher', '≥ 200,000 entries/s');
+    const chainValue = median(chain);
+    const treeValue = median(withTree);
+    return [
+      entriesRow(
+        `verify chain, ${n.toLocaleString('en-US')} entries (sqlite)`,
+        chain,
+        n,
+        `verifyChain, default 1,000-row pages; p50Us = µs per entry; ${target(chainValue)}`,
+      ),
+      entriesRow(
+        `verify chain + Merkle tree + ${n / 1_000} checkpoints (sqlite)`,
+        withTree,
+        n,
+        `verifyChain with tree: the tree rebuilt, tile nodes and signatures checked; ${Math.round((treeValue / chainValue) * 100)} % of chain-only; ${target(treeValue)}`,
+      ),
+      entriesRow(
+        'Merkle tree build, from empty (sqlite)',
+        build,
+        n,
+        'MerkleTree.advance: read, link-check, hash and store tiles; the background builder keeps up while appends stay below this',
+      ),
+    ];
   } finally {
     await store.close();
     tmp.remove();
@@ -166,6 +253,6 @@ export async function auditBench(ctx: BenchContext): Promise<MicroResult[]> {
     }
   }
 
-  out.push(await verifyRow(ctx));
+  out.push(...(await verifyRows(ctx)));
   return out;
 }

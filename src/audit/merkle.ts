@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 // RFC 9162 (Certificate Transparency 2.0) §2.1 Merkle trees over SHA-256. The audit log's
 // tamper evidence (issue #9) rests on these definitions, so they follow the RFC's wording
@@ -10,6 +10,9 @@ export const HASH_SIZE = 32;
 
 const LEAF_PREFIX = Uint8Array.of(0x00);
 const NODE_PREFIX = Uint8Array.of(0x01);
+// Reused inputs for one-shot hashing (synchronous, so never shared by two calls at once).
+const LEAF_SCRATCH = Buffer.alloc(1 + HASH_SIZE, 0x00);
+const NODE_SCRATCH = Buffer.alloc(1 + 2 * HASH_SIZE, 0x01);
 
 function sha256(...parts: readonly Uint8Array[]): Uint8Array {
   const hash = createHash('sha256');
@@ -24,11 +27,28 @@ export function emptyRoot(): Uint8Array {
 
 /** The leaf hash SHA-256(0x00 || data) (RFC 9162 §2.1.1). */
 export function leafHash(data: Uint8Array): Uint8Array {
+  if (data.length === HASH_SIZE) {
+    // The common case (a leaf is an entry's hash): one-shot hashing of a reused buffer, about
+    // twice as fast as a Hash object for inputs this small.
+    LEAF_SCRATCH.set(data, 1);
+    return hash('sha256', LEAF_SCRATCH, 'buffer');
+  }
   return sha256(LEAF_PREFIX, data);
+}
+
+/** Leaf hash of a 32-byte value given as 64 hex digits (no validation: the caller checked it). */
+export function leafHashOfHex(hex: string): Uint8Array {
+  LEAF_SCRATCH.write(hex, 1, HASH_SIZE, 'hex');
+  return hash('sha256', LEAF_SCRATCH, 'buffer');
 }
 
 /** The interior node hash SHA-256(0x01 || left || right) (RFC 9162 §2.1.1). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
+  if (left.length === HASH_SIZE && right.length === HASH_SIZE) {
+    NODE_SCRATCH.set(left, 1);
+    NODE_SCRATCH.set(right, 1 + HASH_SIZE);
+    return hash('sha256', NODE_SCRATCH, 'buffer');
+  }
   return sha256(NODE_PREFIX, left, right);
 }
 

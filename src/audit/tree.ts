@@ -26,7 +26,7 @@
 import { WardenError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { emptyRoot, fromHex, leafHash, MerkleAccumulator, nodeHash, toHex } from './merkle.js';
+import { emptyRoot, fromHex, leafHash, leafHashOfHex, MerkleAccumulator, nodeHash, toHex } from './merkle.js';
 
 /** Stored subtree roots every TILE levels. */
 export const TILE = 8;
@@ -37,7 +37,7 @@ const NODE_CHUNK = 500;
 
 /** Leaf hash of an entry: SHA-256(0x00 || its 32-byte chain hash). */
 export function entryLeafHash(entryHashHex: string): Uint8Array {
-  return leafHash(fromHex(entryHashHex));
+  return /^[0-9a-f]{64}$/.test(entryHashHex) ? leafHashOfHex(entryHashHex) : leafHash(fromHex(entryHashHex));
 }
 
 /** The tree as built: size, the chain hash at that size, the right edge, the log's id. */
