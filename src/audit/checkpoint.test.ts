@@ -347,3 +347,72 @@ it('writes the default key file once, 0600, and refuses a key that is not a priv
   expect(isWardenError(e, 'CONFIG_INVALID')).toBe(true);
   expect((e as Error).message).toContain('private Ed25519 JWK');
 });
+
+it('publishes checkpoints to a webhook with a Standard Webhooks signature, and alerts when it cannot', async () => {
+  const { createServer } = await import('node:http');
+  const { verifyWebhook } = await import('../notify/webhook-signature.js');
+  const target = makeTarget('sqlite');
+  const store = await target.open();
+  const received: { body: string; headers: Record<string, string | string[] | undefined> }[] = [];
+  let failing = false;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      received.push({ body, headers: req.headers });
+      res.writeHead(failing ? 500 : 204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/checkpoints`;
+  const secretFile = join(dir, 'hook.secret');
+  writeFileSync(secretFile, 'whsec_dGVzdC1zZWNyZXQtZm9yLWNoZWNrcG9pbnRz');
+  const alerts: { kind: string }[] = [];
+  try {
+    const log = new AuditLog(store);
+    const tree = new MerkleTree(store);
+    const cps = new Checkpointer({
+      store,
+      tree,
+      signer,
+      log: quiet,
+      alert: (a) => alerts.push(a),
+      config: {
+        enabled: true,
+        intervalMs: 60_000,
+        maxEntries: 10_000,
+        signingKey: { ref: { file: join(dir, 'cp.jwk') }, generate: false },
+        trustedKeyFiles: [],
+        publish: { webhooks: [{ url, secret: { file: secretFile }, timeoutMs: 2000 }] },
+      },
+    });
+    await log.appendMany([input(1), input(2)]);
+    const cp = await cps.checkpointNow();
+    expect(received).toHaveLength(1);
+    const got = received[0]!;
+    const parsed = JSON.parse(got.body) as { type: string; checkpoint: Checkpoint };
+    expect(parsed).toMatchObject({ type: 'audit.checkpoint', checkpoint: { size: 2, jws: cp.jws } });
+    const check = verifyWebhook(
+      'whsec_dGVzdC1zZWNyZXQtZm9yLWNoZWNrcG9pbnRz',
+      got.headers,
+      got.body,
+      60_000,
+      Date.now(),
+    );
+    expect(check.ok).toBe(true);
+    expect(await openCheckpoint(parsed.checkpoint.jws, trusted)).toMatchObject({ ok: true });
+
+    failing = true;
+    await log.append(input(3));
+    await cps.checkpointNow();
+    // Three attempts, then one alert naming the receiver (not the secret).
+    expect(received).toHaveLength(4);
+    expect(alerts).toEqual([expect.objectContaining({ kind: 'audit.checkpoint-unpublished' })]);
+  } finally {
+    server.close();
+    await store.close();
+    await target.cleanup();
+  }
+}, 20_000);
