@@ -133,8 +133,9 @@ export function registerAuditProofs(audit: Command): void {
         }
         const { config } = await loadForCli(opts);
         const { archiveEntries, AuditLog, lastSeqBefore, pruneArchived } = await import('../audit/index.js');
-        const trusted = await trustedKeysFor(config, undefined);
         const result = await withCheckpoints(config, async (s) => {
+          // Read after the signing key exists (withCheckpoints creates the default one).
+          const trusted = await trustedKeysFor(config, undefined);
           const through =
             opts.through !== undefined
               ? positiveInt(opts.through, '--through')
