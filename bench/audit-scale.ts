@@ -39,13 +39,13 @@ const store = await openStore(`sqlite:${join(dir, 'audit.db')}`);
 try {
   const audit = new AuditLog(store);
   let t = performance.now();
-  const batch = 256;
+  const batch = 4096;
   for (let done = 0; done < entries; done += batch) {
     // Not flushed per batch: this fills a test log, it does not measure appends.
     await audit.appendMany(Array.from({ length: Math.min(batch, entries - done) }, sampleEntry), {
       durable: false,
     });
-    if (done % 500_000 === 0)
+    if (done % (batch * 128) === 0)
       log(`filling: ${done.toLocaleString('en-US')} / ${entries.toLocaleString('en-US')}`);
   }
   const fillS = (performance.now() - t) / 1000;
