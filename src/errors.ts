@@ -102,6 +102,8 @@ export const ERROR_STATUS = {
   UPSTREAM_TIMEOUT: 504,
   AUDIT_UNAVAILABLE: 503,
   STORE_UNAVAILABLE: 503,
+  /** Too many audit streams (`GET /admin/v1/audit/stream`) are open on this gateway: retry later. */
+  AUDIT_STREAM_LIMIT: 503,
   LIMITS_UNAVAILABLE: 503,
   POLICY_UNAVAILABLE: 503,
   CONFIG_INVALID: 500,

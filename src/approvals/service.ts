@@ -70,6 +70,8 @@ export type ApprovalAsk = Pick<
    * values already replaced (inspect-input). Absent = `arguments` (key-name redaction still applies).
    */
   shownArguments?: unknown;
+  /** The audit log's copy: as `shownArguments`, each marker with its HMAC (issue #9). Absent = that. */
+  auditArguments?: unknown;
 };
 
 /** The approval queue. */
@@ -207,7 +209,7 @@ export class ApprovalService {
           sessionId: ask.sessionId,
           triggerUserId: ask.userId,
           toolName: ask.toolName,
-          parameters: ask.shownArguments ?? ask.arguments,
+          parameters: ask.auditArguments ?? ask.shownArguments ?? ask.arguments,
           reasoning: ask.reasoning,
           result: kind === 'approval' ? 'pending' : 'success',
           decision:

@@ -37,6 +37,7 @@ import type { SecurityAlert } from '../notify/types.js';
 import { signWebhook } from '../notify/webhook-signature.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { readOrCreateKey } from '../util/key-file.js';
 import { toHex } from './merkle.js';
 import { ChainBreakError, type MerkleTree } from './tree.js';
 
@@ -89,36 +90,12 @@ function isEd25519(jwk: unknown): jwk is JWK {
   );
 }
 
-/** Create the default key file (0600) unless it exists; the loser of a race keeps the winner's key. */
-async function createKeyFile(path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const { privateJwk } = await generateJwkPair('EdDSA');
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'wx', 0o600);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
-    throw e;
-  }
-  try {
-    await fh.writeFile(`${JSON.stringify(privateJwk)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** The checkpoint signing key: loaded from its reference, created first when it is the default file. */
 export async function loadCheckpointSigner(keyRef: AuditKeyRef): Promise<CheckpointSigner> {
-  if (keyRef.generate && 'file' in keyRef.ref) {
-    try {
-      await readFile(keyRef.ref.file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      await createKeyFile(keyRef.ref.file);
-    }
-  }
-  const text = await resolveSecret(keyRef.ref);
+  const text = await readOrCreateKey(
+    keyRef,
+    async () => `${JSON.stringify((await generateJwkPair('EdDSA')).privateJwk)}\n`,
+  );
   let jwk: unknown;
   try {
     jwk = JSON.parse(text);

@@ -11,8 +11,41 @@ export {
   type TrustedKeys,
 } from './checkpoint.js';
 export { canonicalJson, entryHash, sha256Hex } from './entry.js';
+export {
+  type AuditFilter,
+  EVENT_NAME,
+  EXPORT_PAGE_SIZE,
+  type ExportSummary,
+  exportJsonl,
+  headSeq,
+  type LineSink,
+  parseTimeArg,
+  readPage,
+  type ScanOptions,
+  type ScanPage,
+  scanPages,
+} from './export.js';
 export { formatEntry } from './format.js';
-export { type AppendOptions, AuditLog, type AuditLogOptions, type AuditReadOptions } from './log.js';
+export { AuditHealth, type AuditHealthAlert, type AuditHealthDeps, PROBE_INTERVAL_MS } from './health.js';
+export {
+  AuditHmac,
+  HMAC_PATTERN,
+  HMAC_PREFIX,
+  type HmacLookup,
+  type HmacMatch,
+  hmacKeyBytes,
+  loadAuditHmacKey,
+  lookupHmac,
+  MIN_HMAC_KEY_BYTES,
+  searchHmac,
+} from './hmac.js';
+export {
+  type AppendOptions,
+  AuditLog,
+  type AuditLogObserver,
+  type AuditLogOptions,
+  type AuditReadOptions,
+} from './log.js';
 export {
   consistencyProof,
   emptyRoot,
@@ -48,6 +81,15 @@ export {
   pruneArchived,
   verifyArchive,
 } from './retention.js';
+export { readCursor, type SinkCursor } from './sink-cursor.js';
+export { batchId, type SinkPayload } from './sink-webhook.js';
+export {
+  type AuditSinkMetrics,
+  AuditSinks,
+  type AuditSinksDeps,
+  type AuditSinksLog,
+  type SinkStatus,
+} from './sinks.js';
 export { ChainBreakError, entryLeafHash, MerkleTree, TreeReader } from './tree.js';
 export type {
   ActorType,

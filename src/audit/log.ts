@@ -66,15 +66,47 @@ const MAX_REASONING_CHARS = 10_000;
 const MAX_LATENCY_MS = 2_147_483_647;
 /** Upper bound for `read`/`latest` page sizes. */
 const MAX_READ = 10_000;
+/** Entries kept in memory for a store that is down (about 2 KB each: ~20 MB at worst). */
+const MAX_RETAINED = 10_000;
+/** Retrying retained entries: first after this, doubling up to RETRY_MAX_MS. */
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 10_000;
 
 export interface AuditLogOptions {
   clock?: Clock;
   ids?: IdGenerator;
+  /**
+   * Keys the values redaction replaces (issue #9): `[REDACTED:<kind>:hmac-sha256:<hex>]`
+   * instead of `[REDACTED:<kind>]` (see hmac.ts). Absent = plain markers.
+   */
+  hmac?: { of(value: unknown): string };
+  /** Entries `retain` keeps in memory while the store is down, at most (default 10,000). */
+  maxRetained?: number;
 }
 
 export interface AppendOptions {
   /** Default true: resolve only once the entry is on disk. */
   durable?: boolean;
+  /**
+   * When the store cannot take the entry now, keep it in memory and write it once the store is
+   * back, in order (bounded by `maxRetained`). The promise still rejects (AUDIT_UNAVAILABLE with
+   * `data.retained: true`): for entries whose event already happened (an outcome), not for an
+   * entry that gates an action.
+   */
+  retain?: boolean;
+}
+
+/** What the log tells its observers (the health tracker, metrics). */
+export interface AuditLogObserver {
+  /**
+   * A batch of entries committed. `startedAt` (performance.now() when its write began) lets
+   * an observer tell a write that began before an outage was noticed from one after it.
+   */
+  committed?(startedAt: number): void;
+  /** A batch failed for a reason other than its own content: the store is down, locked or read-only. */
+  unavailable?(error: WardenError, startedAt: number): void;
+  /** Retained entries were dropped: `full` (the queue was), `rejected` (the store refused the entry itself). */
+  dropped?(count: number, reason: 'full' | 'rejected'): void;
 }
 
 export interface AuditReadOptions {
@@ -118,6 +150,14 @@ export class AuditLog {
   /** PostgreSQL: the head as this process last committed it (undefined: unknown, take the lock). */
   private knownHead: { seq: number; hash: string } | undefined;
   private lockedBatches = 0;
+  private readonly hmac: ((value: unknown) => string) | undefined;
+  private readonly observers = new Set<AuditLogObserver>();
+  /** Entries waiting for the store (`retain`), oldest first. */
+  private retainedItems: Prepared[] = [];
+  private readonly maxRetained: number;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay = RETRY_MIN_MS;
+  private flushing: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -125,6 +165,46 @@ export class AuditLog {
   ) {
     this.clock = opts.clock ?? systemClock;
     this.ids = opts.ids ?? randomId;
+    const hmac = opts.hmac;
+    this.hmac = hmac === undefined ? undefined : (v) => hmac.of(v);
+    this.maxRetained = opts.maxRetained ?? MAX_RETAINED;
+  }
+
+  /** Watch commits and failures (the audit health tracker); returns the unsubscribe. */
+  observe(observer: AuditLogObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Entries kept in memory until the store takes them (see `retain`). */
+  get retained(): number {
+    return this.retainedItems.length;
+  }
+
+  /**
+   * Whether the store takes writes now: a write transaction that changes nothing (it takes the
+   * head lock and lets it go). Throws AUDIT_UNAVAILABLE when it cannot.
+   */
+  async probe(): Promise<void> {
+    await guard(() =>
+      this.store.db.transaction().execute(async (trx) => {
+        await trx.executeQuery(CompiledQuery.raw(SQLITE.lock, []));
+      }),
+    );
+  }
+
+  /**
+   * Try the retained entries now (the store is back); resolves once this attempt is over.
+   * What still fails stays retained and is tried again later.
+   */
+  retryRetained(): Promise<void> {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.flushing ??= this.flushRetained().finally(() => {
+      this.flushing = undefined;
+      if (this.retainedItems.length > 0) this.scheduleRetry();
+    });
+    return this.flushing;
   }
 
   /**
@@ -145,14 +225,106 @@ export class AuditLog {
     let items: Prepared[];
     try {
       // Redaction runs here, outside the lock, so a large argument never holds up other appends.
-      items = inputs.map((input) => ({ id: this.ids('aud'), ...prepare(input) }));
+      items = inputs.map((input) => ({ id: this.ids('aud'), ...prepare(input, this.hmac) }));
     } catch (e) {
       return Promise.reject(unavailable(e));
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ items, durable: opts.durable !== false, resolve, reject });
-      if (!this.draining) void this.drain();
+    const durable = opts.durable !== false;
+    const written = this.submit([{ items, durable }]);
+    if (opts.retain !== true) return written[0]!;
+    return written[0]!.catch((e: unknown) => {
+      if (isDataError(e)) throw e;
+      const kept = this.retain(items);
+      throw new WardenError('AUDIT_UNAVAILABLE', 'The audit log is unavailable', {
+        detail: `${kept ? 'kept in memory until the store is back' : 'DROPPED: the retry queue is full'}: ${unavailable(e).detail ?? ''}`,
+        cause: e,
+        data: { retained: kept },
+      });
     });
+  }
+
+  /** Queue jobs for the writer (at the front: retained entries go before newer ones); one promise each. */
+  private submit(jobs: Array<Pick<Job, 'items' | 'durable'>>, front = false): Promise<AuditEntry[]>[] {
+    const queued: Job[] = [];
+    const promises = jobs.map(
+      (j) => new Promise<AuditEntry[]>((resolve, reject) => queued.push({ ...j, resolve, reject })),
+    );
+    if (front) this.queue.unshift(...queued);
+    else this.queue.push(...queued);
+    if (!this.draining) void this.drain();
+    return promises;
+  }
+
+  /** Keep `items` for a later write; false when the queue is full (they are dropped, loudly). */
+  private retain(items: Prepared[]): boolean {
+    if (this.retainedItems.length + items.length > this.maxRetained) {
+      this.emit((o) => o.dropped?.(items.length, 'full'));
+      return false;
+    }
+    this.retainedItems.push(...items);
+    this.scheduleRetry();
+    return true;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.flushing) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.retryRetained();
+    }, this.retryDelay);
+    this.retryTimer.unref();
+    this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+  }
+
+  /** Write retained entries, oldest first, a batch at a time, until one batch fails for the store. */
+  private async flushRetained(): Promise<void> {
+    while (this.retainedItems.length > 0) {
+      const chunk = this.retainedItems.slice(0, MAX_BATCH);
+      // One job per entry: an entry the store refuses for its content fails alone (see commit).
+      const results = await Promise.allSettled(
+        this.submit(
+          chunk.map((item) => ({ items: [item], durable: false })),
+          true,
+        ),
+      );
+      const kept: Prepared[] = [];
+      let rejected = 0;
+      for (const [i, r] of results.entries()) {
+        if (r.status === 'fulfilled') continue;
+        const item = chunk[i]!;
+        if (!isDataError(r.reason)) kept.push(item);
+        // A duplicate id: an earlier try committed after all (its answer was lost with the connection).
+        else if (!(await this.exists(item.id))) rejected++;
+      }
+      if (rejected > 0) this.emit((o) => o.dropped?.(rejected, 'rejected'));
+      this.retainedItems = [...kept, ...this.retainedItems.slice(chunk.length)];
+      if (kept.length > 0) return;
+      this.retryDelay = RETRY_MIN_MS;
+    }
+  }
+
+  private async exists(id: string): Promise<boolean> {
+    try {
+      return (
+        (await this.store.db
+          .selectFrom('audit_log')
+          .select('seq')
+          .where('id', '=', id)
+          .executeTakeFirst()) !== undefined
+      );
+    } catch {
+      return false;
+    }
+  }
+
+  private emit(f: (o: AuditLogObserver) => void): void {
+    for (const o of this.observers) {
+      try {
+        f(o);
+      } catch {
+        // An observer's bug must not fail an append.
+      }
+    }
   }
 
   /** Entries in ascending seq, filtered; page with `afterSeq`. */
@@ -223,6 +395,7 @@ export class AuditLog {
   }
 
   private async commit(batch: Job[]): Promise<void> {
+    const startedAt = performance.now();
     try {
       const entries = await this.writeWithRetry(
         batch.flatMap((j) => j.items),
@@ -233,6 +406,9 @@ export class AuditLog {
         job.resolve(entries.slice(i, i + job.items.length));
         i += job.items.length;
       }
+      this.emit((o) => o.committed?.(startedAt));
+      // The store takes writes again: what waited in memory goes next.
+      if (this.retainedItems.length > 0 && !this.flushing) queueMicrotask(() => void this.retryRetained());
     } catch (e) {
       if (batch.length > 1 && isDataError(e)) {
         // One bad entry (say, a duplicate id) must not fail the others that happened to share
@@ -242,6 +418,7 @@ export class AuditLog {
         return;
       }
       const err = unavailable(e);
+      if (!isDataError(e)) this.emit((o) => o.unavailable?.(err, startedAt));
       for (const job of batch) job.reject(err);
     }
   }
@@ -407,10 +584,15 @@ function chain(
  * their canonical (JCS) text, the hashed text (so the verifier need not re-encode them), and
  * the record holds that text parsed back: what reading the row returns, key order included.
  */
-function prepare(input: AuditInput): { record: AuditRecord; json: JsonTexts } {
-  const parameters = stored(redactParameters(input.parameters));
+function prepare(
+  input: AuditInput,
+  hmac: ((value: unknown) => string) | undefined,
+): { record: AuditRecord; json: JsonTexts } {
+  const parameters = stored(redactParameters(input.parameters, hmac));
   const decision = stored(decisionOf(input.decision));
-  const data = stored(input.data === null || input.data === undefined ? null : redactParameters(input.data));
+  const data = stored(
+    input.data === null || input.data === undefined ? null : redactParameters(input.data, hmac),
+  );
   const record: AuditRecord = {
     traceId: cleanText(String(input.traceId), MAX_ID_CHARS),
     event: cleanText(String(input.event), MAX_ID_CHARS) as AuditEvent,

@@ -66,13 +66,42 @@ export function cleanText(s: string, max: number = MAX_STRING): string {
   return out;
 }
 
-/** `value` made safe to store in the audit log: secrets under secret-looking keys replaced, size bounded, plain JSON. */
-export function redactParameters(value: unknown): unknown {
-  return walk(value, 0, new Set()) ?? null;
+/** Keys a redacted value: `hmac-sha256:<hex>` (see hmac.ts). */
+export type ValueHmac = (value: unknown) => string;
+
+/**
+ * `value` made safe to store in the audit log: secrets under secret-looking keys replaced, size
+ * bounded, plain JSON. With `hmac`, a replaced value becomes `[REDACTED:<kind>:hmac-sha256:<hex>]`:
+ * the same value always gives the same marker, so an investigator holding the key can find it.
+ */
+export function redactParameters(value: unknown, hmac?: ValueHmac): unknown {
+  return walk(value, 0, { ancestors: new Set(), hmac }) ?? null;
+}
+
+/** One whole `[REDACTED:<TYPE>:hmac-sha256:<hex>]` marker. */
+const KEYED_MARKER = /^\[REDACTED:[A-Za-z0-9_.-]{1,64}:hmac-sha256:[0-9a-f]{64}\]$/;
+
+interface Ctx {
+  ancestors: Set<object>;
+  hmac: ValueHmac | undefined;
+}
+
+/** The marker for a value under a secret-looking key. */
+function marker(kind: string, x: unknown, hmac: ValueHmac | undefined): string {
+  if (hmac === undefined) return `[REDACTED:${kind}]`;
+  // Already one detector marker with its HMAC (inspect-input), of the whole value: keep it, so
+  // the HMAC stays that of the value itself and an investigator's lookup finds it.
+  if (typeof x === 'string' && KEYED_MARKER.test(x)) return x;
+  try {
+    return `[REDACTED:${kind}:${hmac(x)}]`;
+  } catch {
+    // A value that has no canonical JSON (a cycle, a BigInt deep inside) is still redacted.
+    return `[REDACTED:${kind}]`;
+  }
 }
 
 /** Returns undefined for "omit" (undefined in an object), as JSON.stringify does. */
-function walk(v: unknown, depth: number, ancestors: Set<object>): Json | undefined {
+function walk(v: unknown, depth: number, ctx: Ctx): Json | undefined {
   switch (typeof v) {
     case 'string':
       return cleanText(v);
@@ -91,28 +120,28 @@ function walk(v: unknown, depth: number, ancestors: Set<object>): Json | undefin
   }
   if (v === null || typeof v !== 'object') return null;
   if (depth >= MAX_DEPTH) return '[TRUNCATED:depth]';
-  if (ancestors.has(v)) return '[CIRCULAR]';
-  ancestors.add(v);
+  if (ctx.ancestors.has(v)) return '[CIRCULAR]';
+  ctx.ancestors.add(v);
   try {
-    return container(v, depth, ancestors);
+    return container(v, depth, ctx);
   } catch {
     // Proxies and getters can throw anything; the audit write must not.
     return '[UNSERIALIZABLE:object]';
   } finally {
-    ancestors.delete(v);
+    ctx.ancestors.delete(v);
   }
 }
 
-function container(v: object, depth: number, ancestors: Set<object>): Json | undefined {
+function container(v: object, depth: number, ctx: Ctx): Json | undefined {
   if (ArrayBuffer.isView(v)) return `[BINARY:${v.byteLength} bytes]`;
   if (v instanceof ArrayBuffer) return `[BINARY:${v.byteLength} bytes]`;
-  if (Array.isArray(v)) return list(v, depth, ancestors);
-  if (v instanceof Set) return list([...v], depth, ancestors);
+  if (Array.isArray(v)) return list(v, depth, ctx);
+  if (v instanceof Set) return list([...v], depth, ctx);
   if (v instanceof Map)
     return record(
       [...v].map(([k, x]) => [String(k), x]),
       depth,
-      ancestors,
+      ctx,
     );
   if (v instanceof Error)
     return record(
@@ -121,11 +150,11 @@ function container(v: object, depth: number, ancestors: Set<object>): Json | und
         ['message', v.message],
       ],
       depth,
-      ancestors,
+      ctx,
     );
   const toJSON = (v as { toJSON?: unknown }).toJSON;
   // Dates and similar: use their JSON form, one level deeper so a toJSON chain cannot loop.
-  if (typeof toJSON === 'function') return walk(toJSON.call(v), depth + 1, ancestors);
+  if (typeof toJSON === 'function') return walk(toJSON.call(v), depth + 1, ctx);
   const entries = Object.keys(v).map((k): [string, unknown] => {
     try {
       return [k, (v as Record<string, unknown>)[k]];
@@ -133,29 +162,25 @@ function container(v: object, depth: number, ancestors: Set<object>): Json | und
       return [k, '[UNSERIALIZABLE:getter]'];
     }
   });
-  return record(entries, depth, ancestors);
+  return record(entries, depth, ctx);
 }
 
-function list(items: readonly unknown[], depth: number, ancestors: Set<object>): Json[] {
+function list(items: readonly unknown[], depth: number, ctx: Ctx): Json[] {
   const n = Math.min(items.length, MAX_ITEMS);
   // Index loop, not map(): holes become null, as in JSON.
   const out: Json[] = [];
-  for (let i = 0; i < n; i++) out.push(walk(items[i], depth + 1, ancestors) ?? null);
+  for (let i = 0; i < n; i++) out.push(walk(items[i], depth + 1, ctx) ?? null);
   if (items.length > n) out.push(`[TRUNCATED:${items.length - n} more items]`);
   return out;
 }
 
-function record(
-  entries: [string, unknown][],
-  depth: number,
-  ancestors: Set<object>,
-): { [key: string]: Json } {
+function record(entries: [string, unknown][], depth: number, ctx: Ctx): { [key: string]: Json } {
   const out: [string, Json][] = [];
   for (const [key, x] of entries.slice(0, MAX_ITEMS)) {
     const kind = secretKind(key);
     // null/undefined under a secret key reveal nothing; keep them so "no password given" stays visible.
     const value =
-      kind !== null && x !== null && x !== undefined ? `[REDACTED:${kind}]` : walk(x, depth + 1, ancestors);
+      kind !== null && x !== null && x !== undefined ? marker(kind, x, ctx.hmac) : walk(x, depth + 1, ctx);
     if (value !== undefined) out.push([cleanText(key), value]);
   }
   if (entries.length > MAX_ITEMS) out.push(['[TRUNCATED]', `${entries.length - MAX_ITEMS} more keys`]);

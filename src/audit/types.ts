@@ -68,7 +68,12 @@ export type AuditEvent =
   | 'CIRCUIT_OPENED'
   | 'CIRCUIT_CLOSED'
   /** Entries up to data.through were archived (data.archive, data.sha256) and pruned (issue #9). */
-  | 'AUDIT_PRUNED';
+  | 'AUDIT_PRUNED'
+  /**
+   * An investigator looked a value up by its HMAC (issue #9): data has the HMAC and how many
+   * entries matched, never the value itself.
+   */
+  | 'AUDIT_QUERIED';
 
 /** Who acted: the article's key distinction between agent and human actions. */
 export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';

@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { WardenConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
@@ -15,6 +14,7 @@ import type { Store } from '../store/index.js';
 import { parseDuration } from '../util/duration.js';
 import { loadForCli } from './context.js';
 import { iso, printJson, reportError } from './output.js';
+import { progress } from './progress.js';
 
 interface Common {
   config?: string;
@@ -142,7 +142,7 @@ export function registerAuditProofs(audit: Command): void {
               : await lastSeqBefore(s.store, pointInTime(opts.before!, '--before'));
           const from = ((await s.tree.pruned())?.throughSeq ?? 0) + 1;
           const file = opts.out ?? join(config.audit.retention.archiveDir, `audit-${from}-${through}.jsonl`);
-          const bar = progressBar(opts.json, 'archiving');
+          const bar = progress('archiving', { show: !opts.json });
           const archived = await archiveEntries(s, {
             through,
             file,
@@ -353,24 +353,4 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** A progress bar on a terminal's stderr (nothing for --json or when not a terminal). */
-function progressBar(json: boolean | undefined, what: string) {
-  if (json || !process.stderr.isTTY) return { update: (_d: number, _t: number) => {}, stop: () => {} };
-  const bar = new cliProgress.SingleBar(
-    { format: `${what} [{bar}] {percentage}% | {value}/{total} entries`, stream: process.stderr },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update(done: number, total: number) {
-      if (!started) {
-        bar.start(total, 0);
-        started = true;
-      }
-      bar.update(done);
-    },
-    stop: () => started && bar.stop(),
-  };
 }

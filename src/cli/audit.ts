@@ -1,52 +1,18 @@
 /** `warden audit verify|tail`: prove the chain, read the latest entries. */
 import { existsSync } from 'node:fs';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { AuditEntry } from '../audit/index.js';
 import { WardenError } from '../errors.js';
+import { registerAuditExport } from './audit-export.js';
+import { registerAuditHmac } from './audit-hmac.js';
 import { registerAuditProofs } from './audit-proofs.js';
 import { loadForCli } from './context.js';
 import { printJson, reportError } from './output.js';
+import { progress } from './progress.js';
 
 interface AuditOptions {
   config?: string;
   json?: boolean;
-}
-
-/** A progress reporter: a bar on a terminal, a line every ~10% otherwise, nothing for --json. */
-function progress(json: boolean | undefined) {
-  if (json) return { update: (_d: number, _t: number) => {}, stop: () => {} };
-  if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        format: 'verifying [{bar}] {percentage}% | {value}/{total} entries | {eta}s left',
-        stream: process.stderr,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    let started = false;
-    return {
-      update(done: number, total: number) {
-        if (!started) {
-          bar.start(total, 0);
-          started = true;
-        }
-        bar.update(done);
-      },
-      stop: () => started && bar.stop(),
-    };
-  }
-  let lastTenth = -1;
-  return {
-    update(done: number, total: number) {
-      const tenth = total === 0 ? 10 : Math.floor((done / total) * 10);
-      if (tenth !== lastTenth && total >= 10_000) {
-        lastTenth = tenth;
-        process.stderr.write(`verifying: ${done}/${total} entries\n`);
-      }
-    },
-    stop: () => {},
-  };
 }
 
 /** Register the `audit` command group. */
@@ -113,7 +79,7 @@ export function registerAudit(program: Command): void {
             ? undefined
             : { trusted: await trustedKeysFor(config, opts.publicKey), publishedFiles: published };
           const store = await openStore(config.store.url);
-          const bar = progress(opts.json);
+          const bar = progress('verifying', { show: !opts.json, lines: true });
           try {
             const r = await verifyChain(store, {
               onProgress: (d, t) => bar.update(d, t),
@@ -191,4 +157,6 @@ export function registerAudit(program: Command): void {
     });
 
   registerAuditProofs(audit);
+  registerAuditHmac(audit);
+  registerAuditExport(audit);
 }

@@ -29,7 +29,7 @@ const sinkName = z
 
 const publishWebhookSchema = z.strictObject({
   url: httpUrlField(false),
-  /** Signs each delivery (the same `X-Warden-Signature` scheme as the notifier webhooks). */
+  /** Signs each delivery with Standard Webhooks headers (webhook-id, -timestamp, -signature), as the notifier webhooks. */
   secret: ref.optional(),
   timeout: durationField({ min: 100, max: 60_000 }).default(AUDIT_DEFAULTS.publishTimeoutMs),
 });

@@ -27,6 +27,7 @@ export {
   type RedactJsonOptions,
   redactJson,
   redactText,
+  type SpanMarker,
   UNINSPECTED,
 } from './redact.js';
 export { detectSecrets, type SecretFinding } from './secrets.js';

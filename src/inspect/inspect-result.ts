@@ -13,7 +13,14 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { detectInjection } from './injection.js';
 import { normalize } from './normalize.js';
 import { detectPii, type PiiType } from './pii.js';
-import { inspectablePrefix, MAX_INSPECT_CHARS, redactJson, redactText, UNINSPECTED } from './redact.js';
+import {
+  inspectablePrefix,
+  MAX_INSPECT_CHARS,
+  redactJson,
+  redactText,
+  type SpanMarker,
+  UNINSPECTED,
+} from './redact.js';
 import { detectSecrets } from './secrets.js';
 
 export interface ResultInspectionOptions {
@@ -70,6 +77,8 @@ interface TextVerdict {
   flagged: boolean;
   /** Whether the text was cut at the inspection budget (the rest became UNINSPECTED). */
   cut: boolean;
+  /** The text redacted with the caller's own markers (see redactSecretsInJson's `mark`). */
+  marked?: string;
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -219,8 +228,13 @@ export async function inspectResult(
  * A copy of JSON `value` (tool arguments, say) with every secret in its string values replaced by
  * `[REDACTED:<TYPE>]`, for records that must not keep them (the audit log). Keys are left as they
  * are; the walk is bounded like {@link inspectResult}'s. `found` counts the secrets replaced.
+ * With `mark`, `marked` is a second copy from the same findings, each span replaced by
+ * `mark(type, matched text)` (the audit log's keyed markers, issue #9).
  */
-export async function redactSecretsInJson(value: unknown): Promise<{ value: unknown; found: number }> {
+export async function redactSecretsInJson(
+  value: unknown,
+  opts: { mark?: SpanMarker } = {},
+): Promise<{ value: unknown; marked: unknown; found: number }> {
   const bounded = redactJson(value, () => []);
   const units: string[] = [];
   mapStrings(bounded.value, (leaf) => {
@@ -232,10 +246,23 @@ export async function redactSecretsInJson(value: unknown): Promise<{ value: unkn
     units,
     { pii: 'off', piiTypes: [], secrets: 'redact', injection: 'off', injectionThreshold: 1, tool: '' },
     findings,
+    opts.mark,
   );
   let i = 0;
   const out = mapStrings(bounded.value, (leaf) => verdicts[i++]?.redacted ?? leaf);
-  return { value: out, found: Object.values(findings.secrets).reduce((a, b) => (a ?? 0) + (b ?? 0), 0) ?? 0 };
+  let j = 0;
+  const marked =
+    opts.mark === undefined
+      ? out
+      : mapStrings(bounded.value, (leaf) => {
+          const v = verdicts[j++];
+          return v?.marked ?? v?.redacted ?? leaf;
+        });
+  return {
+    value: out,
+    marked,
+    found: Object.values(findings.secrets).reduce((a, b) => (a ?? 0) + (b ?? 0), 0) ?? 0,
+  };
 }
 
 /**
@@ -248,6 +275,7 @@ async function inspectUnits(
   units: readonly string[],
   opts: ResultInspectionOptions,
   findings: ResultFindings,
+  mark?: SpanMarker,
 ): Promise<TextVerdict[]> {
   if (units.length === 0) return [];
   const starts: number[] = [];
@@ -316,6 +344,7 @@ async function inspectUnits(
     findings.redacted += mine.length;
     return {
       redacted: mine.length > 0 ? redactText(text, mine) : text,
+      ...(mark !== undefined && mine.length > 0 ? { marked: redactText(text, mine, { mark }) } : {}),
       spans: mine.length,
       flagged: flagged[u] ?? false,
       cut: false,

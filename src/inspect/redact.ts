@@ -29,23 +29,33 @@ export function inspectablePrefix(text: string, max: number = MAX_INSPECT_CHARS)
   return text.slice(0, splitsPair(text, cut) ? cut - 1 : cut);
 }
 
+/** The marker for one replaced span, given its type and the exact text it covers. */
+export type SpanMarker = (type: string, matched: string) => string;
+
 /**
- * Replaces each span of `text` with `[REDACTED:<TYPE>]`; overlapping spans are merged into the first one's
+ * Replaces each span of `text` with `[REDACTED:<TYPE>]` (or what `mark` makes of it); overlapping spans are merged into the first one's
  * marker, and a span edge inside a surrogate pair widens to the whole character. Text beyond `maxChars`
  * (default {@link MAX_INSPECT_CHARS}) becomes {@link UNINSPECTED}.
  */
 export function redactText(
   text: string,
   findings: readonly { type: string; start: number; end: number }[],
-  opts: { maxChars?: number } = {},
+  opts: { maxChars?: number; mark?: SpanMarker } = {},
 ): string {
   const head = inspectablePrefix(text, opts.maxChars);
   const tail = head.length < text.length ? UNINSPECTED : '';
   if (findings.length === 0) return tail === '' ? text : head + tail;
   const limit = head.length;
   const spans = [...findings].sort((a, b) => a.start - b.start || b.end - a.end);
+  const mark = opts.mark ?? ((type: string) => `[REDACTED:${type}]`);
   let out = '';
   let at = 0;
+  // The span being replaced: its marker is written once its end is known (overlaps widen it).
+  let open: { type: string; start: number } | undefined;
+  const close = () => {
+    if (open) out += mark(open.type, text.slice(open.start, at));
+    open = undefined;
+  };
   for (const f of spans) {
     let start = Math.min(Math.max(Math.trunc(f.start) || 0, 0), limit);
     let end = Math.min(Math.max(Math.trunc(f.end) || 0, start), limit);
@@ -56,9 +66,12 @@ export function redactText(
       at = Math.max(at, end); // overlaps the span just replaced: widen it, no second marker
       continue;
     }
-    out += `${text.slice(at, start)}[REDACTED:${f.type}]`;
+    close();
+    out += text.slice(at, start);
+    open = { type: f.type, start };
     at = end;
   }
+  close();
   return out + text.slice(at, limit) + tail;
 }
 

@@ -99,6 +99,10 @@ export class Metrics implements PipelineMetrics, MonitorMetrics {
   private readonly kills: Counter<'scope'>;
   private readonly killSeconds: Histogram;
   private readonly readingErrors: Counter<'source'>;
+  private auditDroppedEntries: Counter<'reason'> | undefined;
+  private auditSinks:
+    | { lag: Gauge<'sink'>; failures: Counter<'sink'>; delivered: Counter<'sink'> }
+    | undefined;
   private readonly clock: Clock;
   private readonly readingTtlMs: number;
   /** Calls inside the pipeline now: a plain number, set on the gauge only when scraped. */
@@ -271,6 +275,83 @@ export class Metrics implements PipelineMetrics, MonitorMetrics {
         for (const [scope, n] of Object.entries(byScope ?? {})) this.set({ scope }, n);
       },
     });
+  }
+
+  /**
+   * Serve the audit store's health (issue #9): `warden_audit_writable` (1 or 0) and
+   * `warden_audit_retained_entries` (outcome entries waiting in memory for the store),
+   * read from `read` on scrape; `auditDropped` counts into `warden_audit_dropped_entries_total`.
+   */
+  collectAuditHealth(read: () => { writable: boolean; retained: number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'warden_audit_writable',
+      help: 'Whether the audit log can be written (1) or not (0: tool calls are refused with AUDIT_UNAVAILABLE).',
+      registers,
+      collect() {
+        this.set(read().writable ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'warden_audit_retained_entries',
+      help: 'Outcome entries of calls that ran, kept in memory until the audit store takes them.',
+      registers,
+      collect() {
+        this.set(read().retained);
+      },
+    });
+    this.auditDroppedEntries ??= new Counter({
+      name: 'warden_audit_dropped_entries_total',
+      help: 'Outcome entries dropped: the in-memory retry queue was full (full) or the store refused them (rejected).',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+
+  /** Retained audit entries that were dropped. */
+  auditDropped(count: number, reason: string): void {
+    this.auditDroppedEntries?.inc({ reason }, count);
+  }
+
+  /** `warden_audit_sink_lag_entries{sink}`: entries an audit sink has yet to deliver (head seq − its cursor). */
+  auditSinkLag(sink: string, lag: number): void {
+    this.sinkMetrics().lag.set({ sink }, lag);
+  }
+
+  /** `warden_audit_sink_delivery_failures_total{sink}`: one failed delivery (it is retried). */
+  auditSinkFailure(sink: string): void {
+    this.sinkMetrics().failures.inc({ sink });
+  }
+
+  /** `warden_audit_sink_delivered_entries_total{sink}`: entries a sink accepted. */
+  auditSinkDelivered(sink: string, entries: number): void {
+    this.sinkMetrics().delivered.inc({ sink }, entries);
+  }
+
+  /** The audit sink metrics, declared on first use (label values are configured sink names). */
+  private sinkMetrics() {
+    const registers = [this.registry];
+    this.auditSinks ??= {
+      lag: new Gauge({
+        name: 'warden_audit_sink_lag_entries',
+        help: 'Audit entries a sink has yet to deliver: the head seq minus its cursor (filtered-out entries count until passed).',
+        labelNames: ['sink'],
+        registers,
+      }),
+      failures: new Counter({
+        name: 'warden_audit_sink_delivery_failures_total',
+        help: 'Failed deliveries to an audit sink (non-2xx, timeout, connection error); each is retried, no entry is dropped.',
+        labelNames: ['sink'],
+        registers,
+      }),
+      delivered: new Counter({
+        name: 'warden_audit_sink_delivered_entries_total',
+        help: 'Audit entries an audit sink accepted (2xx).',
+        labelNames: ['sink'],
+        registers,
+      }),
+    };
+    return this.auditSinks;
   }
 
   private reading<T>(source: string, read: () => T | Promise<T>): CachedReading<T> {

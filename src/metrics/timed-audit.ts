@@ -6,7 +6,7 @@
 
 /** The one method of the audit log the pipeline uses. */
 interface Appender<I, E> {
-  append(input: I, opts?: { durable?: boolean }): Promise<E>;
+  append(input: I, opts?: { durable?: boolean; retain?: boolean }): Promise<E>;
 }
 
 /** `log` with each append timed into `metrics` (failed appends too: a slow failure is still slow). */

@@ -95,6 +95,8 @@ interface Target {
 /** Alerts: one per kind, agent and tool per window; at most ALERTS_PER_WINDOW per window in all. */
 const ALERT_WINDOW_MS = 60_000;
 const ALERTS_PER_WINDOW = 30;
+/** Attempts at delivering an alert that could not be queued (the store is down). */
+const DIRECT_ATTEMPTS = 3;
 
 /** A claim outlives its attempt's timeout by this much before another process may take the row. */
 const LEASE_MARGIN_MS = 30_000;
@@ -243,9 +245,44 @@ export function createNotifications(deps: NotificationsDeps): Notifications {
       a.summary,
     );
     if (rows.length === 0) return;
-    enqueue(db, rows, now).then(kick, (e: unknown) =>
-      log.error({ err: (e as Error).message, alert: a.kind }, 'alert could not be queued'),
-    );
+    enqueue(db, rows, now).then(kick, (e: unknown) => {
+      log.error(
+        { err: (e as Error).message, alert: a.kind },
+        'alert could not be queued: delivering it directly',
+      );
+      for (const row of rows) void deliverDirect(row);
+    });
+  }
+
+  /**
+   * An alert whose outbox row cannot be written — the store is down, which is what an
+   * `audit.unavailable` alert is about — is delivered from memory: a few attempts with
+   * backoff, same id (receivers dedupe on it), nothing kept if the process stops.
+   */
+  async function deliverDirect(row: NewOutboxRow): Promise<void> {
+    const target = targets.get(row.target);
+    if (!target) return;
+    const max = Math.min(target.maxAttempts, DIRECT_ATTEMPTS);
+    for (let n = 1; n <= max && !shutdown.signal.aborted; n++) {
+      const due: DueRow = { ...row, attempts: n - 1, nextAttemptAt: clock.now() };
+      let result: AttemptResult;
+      try {
+        result = await target.deliver(due, clock.now(), shutdown.signal);
+      } catch (e) {
+        result = { ok: false, error: `internal error: ${(e as Error).message}`, permanent: false };
+      }
+      const fields = { notificationId: row.id, target: row.target, event: row.event, attempts: n };
+      if (result.ok) return void log.info(fields, 'notification delivered directly');
+      if (result.permanent || n === max) {
+        return void log.error(
+          { ...fields, error: result.error },
+          'notification lost: not queued, not delivered',
+        );
+      }
+      await new Promise((r) =>
+        setTimeout(r, backoffDelay(n, config.retry, random, result.retryAfterMs)).unref(),
+      );
+    }
   }
 
   /** Claim, attempt and settle one row; true when an attempt was made. */

@@ -10,7 +10,10 @@ export function pipelineDepsFor(
     Required<PipelineDeps>,
     'tokens' | 'sessions' | 'tools' | 'audit' | 'clock' | 'limiter' | 'policy' | 'metrics'
   > &
-    Pick<PipelineDeps, 'log' | 'approvals' | 'alert' | 'inFlight' | 'tracer' | 'breakers'> & {
+    Pick<
+      PipelineDeps,
+      'log' | 'approvals' | 'alert' | 'inFlight' | 'tracer' | 'breakers' | 'auditHmac' | 'auditHealth'
+    > & {
       /** The operator's injection classifier, built from `inspection.classifier` (headers resolved). */
       classifier?: { classify(text: string, source: 'input' | 'tool-result'): Promise<ClassifierVerdict> };
     },

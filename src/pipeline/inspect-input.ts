@@ -77,13 +77,14 @@ const percent = (x: number) => Math.round(Math.min(1, Math.max(0, x)) * 100);
  * this step never refuses a call; policy reads `context.detectors` and
  * decides what a score means.
  */
-export function inspectInput(deps: Pick<PipelineDeps, 'inspection'>): Step {
+export function inspectInput(deps: Pick<PipelineDeps, 'inspection' | 'auditHmac'>): Step {
   return {
     name: 'inspect-input',
     async run(state: CallState) {
       const cfg = deps.inspection;
       // Run again on an approver's edited arguments: nothing from the first run may linger.
       state.auditParameters = undefined;
+      state.shownParameters = undefined;
       if (!cfg || !state.parameters) return;
       const on = cfg.arguments;
       const classifier = cfg.classifier?.on.includes('arguments') ? cfg.classifier : undefined;
@@ -110,7 +111,13 @@ export function inspectInput(deps: Pick<PipelineDeps, 'inspection'>): Step {
         if (secrets.length > 0) {
           found.secretTypes = [...new Set(secrets.map((s) => s.type))];
           // The call goes on (or not) as policy decides; the audit log keeps the arguments without them.
-          state.auditParameters = (await redactSecretsInJson(state.parameters)).value;
+          const hmac = deps.auditHmac;
+          const redacted = await redactSecretsInJson(
+            state.parameters,
+            hmac ? { mark: (type, matched) => `[REDACTED:${type}:${hmac.of(matched)}]` } : {},
+          );
+          state.auditParameters = redacted.marked;
+          state.shownParameters = redacted.value;
         }
       }
       if (on.pii) found.pii = detectPii(text, { normalized }).length;

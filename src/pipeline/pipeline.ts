@@ -3,10 +3,11 @@
  * step in this list, not an `if` inside another step.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { toWardenError, type WardenError } from '../errors.js';
+import { isWardenError, toWardenError, type WardenError } from '../errors.js';
 import { noMetrics, type PipelineMetrics } from '../metrics/index.js';
 import type { CallSpan } from '../tracing/index.js';
 import { auditFields } from './audit-fields.js';
+import { AUDIT_GATE_RULE, auditGate } from './audit-gate.js';
 import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { budget } from './budget.js';
@@ -52,6 +53,8 @@ export class Pipeline {
       await scopes.run(state);
     };
     this.steps = [
+      // Issue #9: while the audit log cannot be written, nothing else is worth trying.
+      auditGate(deps),
       authenticate(deps),
       sessionGuard(deps),
       // Reachable by the kill switch from here on: approval waits and the upstream call abort with it.
@@ -166,6 +169,8 @@ export class Pipeline {
     }
     // Missing token on a tool call is noise, not an event; a presented-but-bad token is worth recording.
     if (error.code === 'UNAUTHENTICATED' && !state.request.token) return 'denied';
+    // Refused because the log is down: a denial entry would fail too (and wait for it).
+    if (error.rule === AUDIT_GATE_RULE) return 'denied';
     const rejected = !state.agent || UNAUTHENTICATED_CODES.has(error.code);
     await this.deps.audit
       .append({
@@ -237,10 +242,18 @@ export class Pipeline {
           },
         },
         // The attempt entry was made durable before the tool ran; the outcome rides on the next flush.
-        { durable: false },
+        // The store down: the log keeps the outcome in memory and writes it once the store is back.
+        { durable: false, retain: true },
       )
       // The tool has run and cannot be un-run: the caller gets its result, operators get told.
-      .catch((e: unknown) => this.auditFailed('outcome', state, e));
+      .catch((e: unknown) =>
+        isWardenError(e) && e.data?.['retained'] === true
+          ? this.deps.log?.warn?.(
+              { traceId: state.request.traceId, attemptSeq: state.attempt?.seq },
+              'audit outcome entry kept in memory until the audit store is back',
+            )
+          : this.auditFailed('outcome', state, e),
+      );
   }
 
   /** An entry that could not be written after the decision was made: logged and counted, never silent. */

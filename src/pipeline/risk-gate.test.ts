@@ -136,10 +136,14 @@ describe('risk gate: what the approver is shown', () => {
   it('asks with the arguments as sent (for the hash) and shows the copy with secrets redacted', async () => {
     const { asks, state, gate } = held();
     const redacted = { ...args, reason: 'key [REDACTED:AWS_ACCESS_KEY]' };
-    await expect(gate.run(state({ auditParameters: redacted }))).rejects.toMatchObject({
+    const keyed = { ...args, reason: `key [REDACTED:AWS_ACCESS_KEY:hmac-sha256:${'a'.repeat(64)}]` };
+    await expect(
+      gate.run(state({ shownParameters: redacted, auditParameters: keyed })),
+    ).rejects.toMatchObject({
       code: 'APPROVAL_PENDING',
     });
-    expect(asks[0]).toMatchObject({ arguments: args, shownArguments: redacted });
+    // Approvers see plain markers; the audit log's copy keeps the HMACs (issue #9).
+    expect(asks[0]).toMatchObject({ arguments: args, shownArguments: redacted, auditArguments: keyed });
   });
 
   it('holds a low-risk call of a session monitoring put on hold, under rule anomaly.hold', async () => {

@@ -243,7 +243,9 @@ function askOf(
     configuredRisk: configured,
     arguments: parameters,
     // A secret found in a value (inspect-input) never reaches an approver's screen, Slack or webhook.
-    ...(state.auditParameters === undefined ? {} : { shownArguments: state.auditParameters }),
+    // Plain markers: the audit log's HMACs stay in the log (issue #9).
+    ...(state.shownParameters === undefined ? {} : { shownArguments: state.shownParameters }),
+    ...(state.auditParameters === undefined ? {} : { auditArguments: state.auditParameters }),
     reasoning: state.reasoning ?? null,
     rule,
     policyIds: state.policyIds ?? [],

@@ -76,8 +76,13 @@ export interface CallState {
   rewrite?: { original: Record<string, unknown>; patch: Record<string, unknown> };
   /** The session's taint bits as of this call's claim (TAINT in src/identity). */
   taint?: number;
-  /** The arguments as the audit log records them: secrets found in them replaced (inspect-input). */
+  /**
+   * The arguments as the audit log records them: secrets found in them replaced (inspect-input),
+   * each marker with the HMAC of the value it replaced when the log has a key (issue #9).
+   */
   auditParameters?: unknown;
+  /** The same with plain `[REDACTED:<TYPE>]` markers: what approvers are shown (no HMAC leaves the log). */
+  shownParameters?: unknown;
   /** The detectors' findings on the arguments (inspect-input), for policy and the audit entry. */
   detectors?: ArgumentFindings;
   /** What inspect-output found in (and did to) the result. */
@@ -137,7 +142,19 @@ export interface PipelineDeps {
       opts: { signal?: AbortSignal; timeoutMs?: number; userId?: string },
     ): Promise<CallToolResult>;
   };
-  audit: { append(input: AuditInput, opts?: { durable?: boolean }): Promise<AuditEntry> };
+  audit: {
+    append(input: AuditInput, opts?: { durable?: boolean; retain?: boolean }): Promise<AuditEntry>;
+  };
+  /**
+   * Keys the markers of secrets found in arguments for the audit copy (issue #9): `hmac-sha256:<hex>`
+   * of the matched text. Absent = plain markers.
+   */
+  auditHmac?: { of(value: string): string };
+  /**
+   * Whether the audit log can be written now (issue #9). While it cannot, calls are refused at
+   * once with AUDIT_UNAVAILABLE. Absent = always assumed writable (the attempt entry still guards).
+   */
+  auditHealth?: { readonly writable: boolean };
   /** The configured risk class of a tool (public name). */
   riskOf(toolName: string): RiskClass;
   /**
@@ -197,5 +214,8 @@ export interface PipelineDeps {
   /** Raises an alert to the operators (notifiers); never throws, never waits. */
   alert?(alert: SecurityAlert): void;
   /** Operator log for what must not pass silently (an audit entry that could not be written). */
-  log?: { error(fields: Record<string, unknown>, message: string): void };
+  log?: {
+    error(fields: Record<string, unknown>, message: string): void;
+    warn?(fields: Record<string, unknown>, message: string): void;
+  };
 }

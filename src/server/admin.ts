@@ -15,6 +15,8 @@ import type { UserGrant, UserGrants } from '../oauth/index.js';
 import type { PinnedTools } from '../pins/index.js';
 import { type AdminAgentsDeps, mountAdminAgents } from './admin-agents.js';
 import { type AdminAuditDeps, mountAdminAudit } from './admin-audit.js';
+import { type AdminAuditHmacDeps, mountAuditHmac } from './admin-audit-hmac.js';
+import { type AuditStreams, mountAuditStream } from './admin-audit-stream.js';
 import { mountToolPins } from './admin-tools.js';
 import {
   bearerOf,
@@ -36,6 +38,10 @@ export interface AdminDeps {
   monitor?: AdminAgentsDeps;
   /** Signed checkpoints, proofs and the checkpoint key (issue #9). */
   tamperEvidence?: AdminAuditDeps;
+  /** Investigators' lookups of values by their audit HMAC (issue #9). */
+  auditHmac?: AdminAuditHmacDeps;
+  /** The audit log as Server-Sent Events for SIEMs (issue #9). */
+  auditStream?: AuditStreams;
   operators: OperatorTokens;
   /** Agent token verification, for the agents' own approval status route. */
   verifyAgent(token: string, traceId: string): Promise<{ agent: { id: string } }>;
@@ -279,6 +285,8 @@ export function mountAdmin(app: Hono<{ Bindings: NodeBindings }>, deps: AdminDep
   if (deps.pins) mountToolPins(app, deps.pins, { asOperator, readBody, via });
   if (deps.monitor) mountAdminAgents(app, deps.monitor, { asOperator, readBody, via });
   if (deps.tamperEvidence) mountAdminAudit(app, deps.tamperEvidence, { asOperator, readBody, via });
+  if (deps.auditHmac) mountAuditHmac(app, deps.auditHmac, { asOperator, readBody, via });
+  if (deps.auditStream) mountAuditStream(app, deps.auditStream, { asOperator, readBody, via });
 
   // An agent polls its own request (REST agents that chose not to wait). Never another agent's.
   app.get('/v1/approvals/:id', async (c) => {

@@ -6,7 +6,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { ApprovalService, OperatorTokens } from '../approvals/index.js';
-import { type AuditLog, Checkpointer, loadCheckpointSigner, MerkleTree } from '../audit/index.js';
+import {
+  AuditHealth,
+  type AuditLog,
+  AuditSinks,
+  Checkpointer,
+  loadCheckpointSigner,
+  MerkleTree,
+} from '../audit/index.js';
 import { loadConfig, resolveSecret } from '../config/index.js';
 import type { WardenConfig } from '../config/types.js';
 import {
@@ -44,6 +51,7 @@ import { UpstreamPool } from '../upstream/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { VERSION } from '../version.js';
 import { mountAdmin } from './admin.js';
+import { AuditStreams } from './admin-audit-stream.js';
 import { createApp } from './app.js';
 import { buildClassifier } from './classifier.js';
 import { delegationDeps, perUserCredentials } from './delegation.js';
@@ -56,6 +64,8 @@ export interface GatewayOptions {
   clock?: Clock;
   /** PostgreSQL schema (tests). */
   pgSchema?: string;
+  /** SQLite busy timeout in ms (tests of lock outages; default 5 s). */
+  sqliteBusyTimeoutMs?: number;
   /** Operator log; default pino on stderr at config.log.level. */
   logger?: Logger;
   /** Replaces the fetch for OAuth client metadata documents (tests: an https server with a private CA). */
@@ -95,6 +105,9 @@ export interface Gateway {
   /** The audit log's Merkle tree and its signed checkpoints (issue #9). */
   tree: MerkleTree;
   checkpoints: Checkpointer;
+  /** Audit webhook sinks and SSE streams for SIEMs (issue #9). */
+  auditSinks: AuditSinks;
+  auditStreams: AuditStreams;
   close(): Promise<void>;
 }
 
@@ -138,9 +151,14 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       clock,
       publicUrl,
       ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
+      ...(options.sqliteBusyTimeoutMs === undefined
+        ? {}
+        : { sqliteBusyTimeoutMs: options.sqliteBusyTimeoutMs }),
     });
     const { store, audit, agents, sessions, keys, tokens } = services;
     closers.push(() => store.close());
+    // Runs just before the store closes: outcome entries still held in memory get a last try.
+    closers.push(() => audit.retryRetained());
     await syncAgents(services, config);
     await keys.init();
     const subjectTokens = new SubjectTokenVerifier(config.identityProviders, {
@@ -326,6 +344,49 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     });
     checkpoints.start();
     closers.push(() => checkpoints.close());
+    // Fail closed and recover (issue #9): the audit store's health, alerts, the writable gauge.
+    const auditHealth = new AuditHealth({
+      probe: () => audit.probe(),
+      recovered: () => void audit.retryRetained(),
+      retained: () => audit.retained,
+      alert: (a) => notifications.alert(a),
+      dropped: (n, reason) => metrics.auditDropped(n, reason),
+      log: logger.child({ component: 'audit' }),
+      clock,
+    });
+    const unobserve = audit.observe(auditHealth);
+    closers.push(async () => {
+      unobserve();
+      auditHealth.close();
+    });
+    metrics.collectAuditHealth(() => ({ writable: auditHealth.writable, retained: audit.retained }));
+    // Streaming to SIEMs (issue #9): webhook sinks (at least once, one replica per sink at a time)
+    // and SSE streams; both poll the store and wake at once after a commit in this process.
+    const onCommit = (listener: () => void) => audit.observe({ committed: () => listener() });
+    const auditSinks = new AuditSinks({
+      store,
+      sinks: config.audit.sinks.webhooks,
+      subscribe: onCommit,
+      alert: (a) => notifications.alert(a),
+      metrics,
+      clock,
+      log: logger.child({ component: 'audit-sinks' }),
+    });
+    auditSinks.start();
+    closers.push(() => auditSinks.close());
+    const auditStreams = new AuditStreams({ store, subscribe: onCommit });
+    // Before connections are cut: open streams end after their last whole event.
+    const closeApprovals = beforeClose;
+    beforeClose = async () => {
+      await auditStreams.close();
+      await closeApprovals?.();
+    };
+    if (store.dialect === 'postgres' && config.audit.hmac.key.generate) {
+      logger.warn(
+        { key: config.audit.hmac.key.ref },
+        "audit values are keyed with an HMAC key created in this replica's data directory: give every replica the same audit.hmac.key, or the same value gets a different HMAC on each and warden audit hmac finds only some",
+      );
+    }
     if (store.dialect === 'postgres' && config.audit.checkpoints.signingKey.generate) {
       logger.warn(
         { key: config.audit.checkpoints.signingKey.ref },
@@ -350,6 +411,8 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       tools: pins,
       // The pipeline's appends (attempt, denial, outcome) timed into warden_audit_append_seconds.
       audit: timedAppends(audit, metrics),
+      auditHmac: services.hmac,
+      auditHealth,
       clock,
       limiter,
       policy,
@@ -392,6 +455,8 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
           pins,
           monitor: { agents, sessions, kill, inFlight, audit, breakers, anomalies, now: () => clock.now() },
           tamperEvidence: { store, tree, checkpoints, signer: checkpointSigner },
+          auditHmac: { store, hmac: services.hmac, audit },
+          auditStream: auditStreams,
           operators: operatorTokens,
           verifyAgent: auditedVerify(pipelineDeps),
           audit: (input) => audit.append(input),
@@ -412,6 +477,14 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
         protectedResourceMetadata({ issuer: services.issuer, audience: services.audience }),
       authorizationServer: () => oauth.metadata(),
       readiness: async () => {
+        // An unwritable audit log refuses every call: take the replica out of rotation.
+        if (!auditHealth.writable) {
+          const h = auditHealth.status();
+          return {
+            ready: false,
+            audit: { writable: false, since: new Date(h.downSince ?? 0).toISOString() },
+          };
+        }
         const head = await audit.head();
         const upstreams = pool.status();
         const limits = limiter.status();
@@ -462,6 +535,8 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       breakers,
       tree,
       checkpoints,
+      auditSinks,
+      auditStreams,
       close,
     };
   } catch (e) {

@@ -2,7 +2,7 @@
  * The store-backed services the gateway and the offline CLI commands share,
  * built in one place so both audit the same way.
  */
-import { AuditLog } from '../audit/index.js';
+import { AuditLog, loadAuditHmacKey } from '../audit/index.js';
 import type { WardenConfig } from '../config/types.js';
 import { AgentRegistry, KeyManager, SessionStore, TokenService } from '../identity/index.js';
 import { openStore } from '../store/index.js';
@@ -11,6 +11,8 @@ import { type Clock, systemClock } from '../util/clock.js';
 export interface ServiceOptions {
   clock?: Clock;
   pgSchema?: string;
+  /** SQLite: the busy timeout (tests of lock outages; default 5 s). */
+  sqliteBusyTimeoutMs?: number;
   /** Base URL of the gateway (issuer = `<url>/oauth`, audience = `<url>`); default config.server.publicUrl. */
   publicUrl?: string;
 }
@@ -18,11 +20,24 @@ export interface ServiceOptions {
 /** Open the store and build audit, agents, sessions, keys and tokens over it. */
 export async function openServices(config: WardenConfig, options: ServiceOptions = {}) {
   const clock = options.clock ?? systemClock;
-  const store = await openStore(config.store.url, options.pgSchema ? { pgSchema: options.pgSchema } : {});
+  const store = await openStore(config.store.url, {
+    ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
+    ...(options.sqliteBusyTimeoutMs === undefined
+      ? {}
+      : { sqliteBusyTimeoutMs: options.sqliteBusyTimeoutMs }),
+  });
   const publicUrl = (options.publicUrl ?? config.server.publicUrl).replace(/\/+$/, '');
   const issuer = `${publicUrl}/oauth`;
   const audience = publicUrl;
-  const audit = new AuditLog(store, { clock });
+  // The same key in the gateway and the offline commands: one value, one HMAC, one log (issue #9).
+  let hmac: Awaited<ReturnType<typeof loadAuditHmacKey>>;
+  try {
+    hmac = await loadAuditHmacKey(config.audit.hmac.key);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const audit = new AuditLog(store, { clock, hmac });
   const agents = new AgentRegistry(store, clock);
   const sessions = new SessionStore(store, clock);
   const keys = new KeyManager(store, {
@@ -62,7 +77,7 @@ export async function openServices(config: WardenConfig, options: ServiceOptions
       });
     },
   });
-  return { clock, store, audit, agents, sessions, keys, tokens, issuer, audience, publicUrl };
+  return { clock, store, audit, hmac, agents, sessions, keys, tokens, issuer, audience, publicUrl };
 }
 
 /** What openServices returns. */

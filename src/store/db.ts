@@ -83,6 +83,11 @@ export interface OpenStoreOptions {
   poolSize?: number;
   /** Skip migrations (read-only tools that must not change the schema). */
   migrate?: boolean;
+  /**
+   * SQLite only: how long a statement waits for another process's lock (default 5 s). The wait
+   * blocks the event loop (better-sqlite3 is synchronous); tests of lock outages shorten it.
+   */
+  sqliteBusyTimeoutMs?: number;
 }
 
 // BIGINT (int8, OID 20) comes back from pg as a string; our BIGINTs are epoch ms and
@@ -121,7 +126,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     sqlite.pragma('journal_mode = WAL');
     // FULL: a committed audit entry survives power loss (fail-closed audit needs durability).
     sqlite.pragma('synchronous = FULL');
-    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.sqliteBusyTimeoutMs ?? 5000))}`);
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) });
   } else {
@@ -139,6 +144,10 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     });
     // An idle client's error (server restart) must not crash the process; the next query reports it.
     pool.on('error', () => {});
+    // Nor a checked-out one's: a connection cut between two statements of a transaction makes its
+    // client emit 'error' with nobody listening (the pool listens only to idle clients). The
+    // transaction's next statement fails instead, and the pool drops the client (issue #9).
+    pool.on('connect', (client) => client.on('error', () => {}));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     if (schema) {
       const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });

@@ -522,6 +522,27 @@ const m011AuditTree = (dialect: StoreDialect): Migration => ({
   },
 });
 
+/**
+ * Audit sinks (issue #9, src/audit/sinks.ts): per configured sink, the last seq
+ * delivered (the cursor only moves on a receiver's 2xx) and a lease — which process
+ * delivers now, and until when — taken and renewed by compare-and-set, so replicas
+ * on one PostgreSQL do not deliver the same entries twice.
+ */
+const m012AuditSinks: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('audit_sink_cursor')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('seq', 'bigint', (c) => c.notNull())
+      .addColumn('leased_by', 'text')
+      .addColumn('lease_until', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('last_error', 'text')
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
 /** Bring the schema up to date; throws with the failing migration's name. */
 export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {
   // Kysely looks for its migration tables in every schema unless told which one;
@@ -545,6 +566,7 @@ export async function migrate(db: Kysely<unknown>, dialect: StoreDialect): Promi
         '009_monitoring': m009Monitoring,
         '010_circuit_breakers': m010CircuitBreakers,
         '011_audit_tree': m011AuditTree(dialect),
+        '012_audit_sinks': m012AuditSinks,
       };
     },
   };

@@ -396,6 +396,23 @@ export interface AnomaliesTable {
   audit_seq: number | null;
 }
 
+/** An audit sink's delivery position and lease (migration 012). */
+export interface AuditSinkCursorTable {
+  /** The sink's configured name. */
+  name: string;
+  /** The last seq delivered (or filtered out): the next delivery starts after it. */
+  seq: number;
+  /** The process delivering now (null: nobody). */
+  leased_by: string | null;
+  /** Epoch ms when that lease lapses unless renewed. */
+  lease_until: number;
+  /** Consecutive failed deliveries (0 after a success). */
+  failures: number;
+  /** The last failure's reason (a status or network error, never a body). */
+  last_error: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   anomalies: AnomaliesTable;
   monitor_buckets: MonitorBucketsTable;
@@ -418,4 +435,5 @@ export interface Database {
   audit_tree_node: AuditTreeNodeTable;
   audit_checkpoint: AuditCheckpointTable;
   audit_prune: AuditPruneTable;
+  audit_sink_cursor: AuditSinkCursorTable;
 }

@@ -283,10 +283,10 @@ describeEachDialect('inspection, taint and alerts', (target) => {
     expect(up.calls.length).toBe(before);
     const denied = byEvent(await t.gw.audit.latest(5), 'TOOL_DENIED').at(-1);
     expect(dataOf(denied)['detectors']).toMatchObject({ leaks: 1, leakTypes: ['AWS_ACCESS_KEY_ID'] });
-    // The audit log keeps the arguments, not the secret in them.
+    // The audit log keeps the arguments, not the secret in them: its keyed HMAC (issue #9).
     expect(denied?.parameters).toEqual({
       to: 'ops@example.com',
-      body: 'the key is [REDACTED:AWS_ACCESS_KEY_ID]',
+      body: expect.stringMatching(/^the key is \[REDACTED:AWS_ACCESS_KEY_ID:hmac-sha256:[0-9a-f]{64}\]$/),
     });
     expect(JSON.stringify(await t.gw.audit.latest(20))).not.toContain(AWS_KEY);
   });

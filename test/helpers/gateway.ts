@@ -33,7 +33,7 @@ export interface TestGateway {
 export async function startTestGateway(
   target: DialectTarget,
   tweak: (config: WardenConfig) => void = () => {},
-  options: Pick<GatewayOptions, 'oauthFetch'> = {},
+  options: Pick<GatewayOptions, 'oauthFetch' | 'sqliteBusyTimeoutMs'> = {},
 ): Promise<TestGateway> {
   const clock = new ManualClock(Date.now());
   const dir = mkdtempSync(join(tmpdir(), 'warden-e2e-'));
