@@ -25,4 +25,27 @@ describe('errors', () => {
     expect(e.message).toBe('Internal error');
     expect(e.status).toBe(500);
   });
+
+  it('wraps store failures (SQLite locked, PostgreSQL gone) as STORE_UNAVAILABLE, not INTERNAL', () => {
+    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    const gone = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01',
+    });
+    const cut = new Error('Connection terminated unexpectedly');
+    const wrapped = new Error('claim failed', {
+      cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }),
+    });
+    for (const err of [busy, gone, cut, wrapped]) {
+      const e = toWardenError(err);
+      expect(e.code).toBe('STORE_UNAVAILABLE');
+      expect(e.status).toBe(503);
+      expect(e.message).toBe('The store is unavailable');
+    }
+    // A constraint violation is the request's (or a bug), not the store being down.
+    const dup = Object.assign(new Error('UNIQUE constraint failed'), {
+      code: 'SQLITE_CONSTRAINT_PRIMARYKEY',
+    });
+    expect(toWardenError(dup).code).toBe('INTERNAL');
+    expect(toWardenError(Object.assign(new Error('dup'), { code: '23505' })).code).toBe('INTERNAL');
+  });
 });

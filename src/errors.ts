@@ -151,7 +151,34 @@ export function isWardenError(e: unknown, ...codes: WardenErrorCode[]): e is War
 export function toWardenError(e: unknown): WardenError {
   if (e instanceof WardenError) return e;
   const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  // The store down or locked is not a bug: the caller gets a clear, retryable 503.
+  if (isStoreFailure(e))
+    return new WardenError('STORE_UNAVAILABLE', 'The store is unavailable', { detail, cause: e });
   return new WardenError('INTERNAL', 'Internal error', { detail, cause: e });
+}
+
+/**
+ * A failure of the store itself, not of the request: SQLite locked, busy, out of space or
+ * read-only; PostgreSQL unreachable, its connection lost, shutting down, out of resources.
+ */
+export function isStoreFailure(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 8; c = c.cause, depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (/^SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|PROTOCOL)/.test(code)) return true;
+      // SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (operator intervention).
+      if (/^(08|53|57)[0-9A-Z]{3}$/.test(code)) return true;
+      if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'].includes(code)) return true;
+    }
+    if (
+      /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+        c.message,
+      )
+    ) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** The public JSON shape of an error: `{ error: { code, message, traceId } }`. */
