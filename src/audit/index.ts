@@ -103,5 +103,6 @@ export type {
   VerifyProblem,
   VerifyResult,
 } from './types.js';
+export { AUDIT_EVENTS } from './types.js';
 export { type VerifyOptions, verifyChain } from './verify.js';
 export type { TreeVerifyOptions, TreeVerifyReport } from './verify-tree.js';

@@ -75,6 +75,54 @@ export type AuditEvent =
    */
   | 'AUDIT_QUERIED';
 
+/** Every AuditEvent, for checking names given at run time (config, filters). */
+export const AUDIT_EVENTS = [
+  'SESSION_CREATED',
+  'SESSION_EXPIRED',
+  'TOOL_CALL',
+  'TOOL_DENIED',
+  'RATE_LIMITED',
+  'POLICY_RELOADED',
+  'REQUEST_REJECTED',
+  'AGENT_REGISTERED',
+  'AGENT_UPDATED',
+  'AGENT_DISABLED',
+  'TOKEN_ISSUED',
+  'SESSION_REVOKED',
+  'APPROVAL_REQUESTED',
+  'APPROVAL_GRANTED',
+  'APPROVAL_DENIED',
+  'REVIEW_FLAGGED',
+  'REVIEW_RECORDED',
+  'USER_UPDATED',
+  'USER_LOGIN',
+  'USER_LOGIN_FAILED',
+  'CONSENT_GRANTED',
+  'CONSENT_DENIED',
+  'GRANT_REVOKED',
+  'CLIENT_REGISTERED',
+  'UPSTREAM_CONNECTED',
+  'UPSTREAM_DISCONNECTED',
+  'SESSION_TAINTED',
+  'SECRET_LEAK_PREVENTED',
+  'INJECTION_DETECTED',
+  'TOOL_PINNED',
+  'TOOL_PENDING',
+  'TOOL_DEFINITION_CHANGED',
+  'AGENT_KILLED',
+  'AGENT_ENABLED',
+  'SESSION_KILLED',
+  'ANOMALY_DETECTED',
+  'CIRCUIT_OPENED',
+  'CIRCUIT_CLOSED',
+  'AUDIT_PRUNED',
+  'AUDIT_QUERIED',
+] as const satisfies readonly AuditEvent[];
+
+/** Does not compile while an event of the union is missing from AUDIT_EVENTS. */
+type AssertNever<T extends never> = T;
+export type AuditEventsListed = AssertNever<Exclude<AuditEvent, (typeof AUDIT_EVENTS)[number]>>;
+
 /** Who acted: the article's key distinction between agent and human actions. */
 export type ActorType = 'AI_AGENT' | 'HUMAN' | 'SYSTEM';
 

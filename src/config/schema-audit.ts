@@ -6,7 +6,10 @@
  */
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { durationField, field, httpUrlField, secretRef } from './fields.js';
+import { AUDIT_EVENTS, type AuditEvent } from '../audit/types.js';
+import { closest } from './closest.js';
+import { describeValue } from './describe.js';
+import { durationField, fail, field, httpUrlField, ok, secretRef } from './fields.js';
 import type { SecretRef } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -23,6 +26,13 @@ export const AUDIT_DEFAULTS = {
 } as const;
 
 const ref = field('a secret reference', (v) => secretRef(v, false));
+const eventName = field('an audit event name', (v) => {
+  if (typeof v === 'string' && (AUDIT_EVENTS as readonly string[]).includes(v)) return ok(v as AuditEvent);
+  const hint = typeof v === 'string' ? closest(v, AUDIT_EVENTS) : undefined;
+  return fail(
+    `unknown audit event ${describeValue(v)}${hint === undefined ? '' : ` (did you mean "${hint}"?)`}: expected an event name such as TOOL_CALL (docs/audit.md, "What is recorded", lists them)`,
+  );
+});
 const sinkName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'expected a lowercase name (a-z, 0-9, -)' });
@@ -39,7 +49,7 @@ const sinkWebhookSchema = z.strictObject({
   url: httpUrlField(false),
   secret: ref.optional(),
   /** Only these events (absent: all). */
-  events: z.array(z.string().min(1)).min(1).optional(),
+  events: z.array(eventName).min(1).optional(),
   batchSize: z.number().int().min(1).max(1000).default(AUDIT_DEFAULTS.sinkBatchSize),
   timeout: durationField({ min: 100, max: 60_000 }).default(AUDIT_DEFAULTS.sinkTimeoutMs),
 });
