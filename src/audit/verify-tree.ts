@@ -25,8 +25,8 @@ import {
   payloadMatches,
   type TrustedKeys,
 } from './checkpoint.js';
-import { MerkleAccumulator, toHex } from './merkle.js';
-import { entryLeafHash, frontierFromJson, TILE } from './tree.js';
+import { leafHashOfHex, MerkleAccumulator, toHex } from './merkle.js';
+import { frontierFromJson, TILE } from './tree.js';
 import type { VerifyProblem } from './types.js';
 
 /** What the tree layer is checked against. */
@@ -232,12 +232,16 @@ export class TreeChecker {
     return this.treeProblem;
   }
 
+  /** Collects the tile nodes the tree makes, to compare with the stored ones (bound once: per entry). */
+  private readonly onNode = (level: number, idx: number, hash: Uint8Array): void => {
+    if (level % TILE === 0 && this.treeProblem === undefined)
+      this.nodes.push({ level, idx, hash: toHex(hash) });
+  };
+
   private push(e: { seq: number; hash: string }): void {
     if (this.problem) return;
-    this.acc.push(entryLeafHash(e.hash), (level, idx, hash) => {
-      if (level % TILE === 0 && this.treeProblem === undefined)
-        this.nodes.push({ level, idx, hash: toHex(hash) });
-    });
+    // The chain walk recomputed this hash before accepting it: 64 lowercase hex digits.
+    this.acc.push(leafHashOfHex(e.hash), this.onNode);
     const size = this.acc.size;
     while (this.due.length > 0 && this.due[0]!.size <= size) this.checkDue(this.due.shift()!, size, e.hash);
     while (this.publishedAt < this.published.length && this.published[this.publishedAt]!.size <= size) {
