@@ -137,8 +137,19 @@ describeEachDialect('audit checkpoints and proofs', (base) => {
     return { store, log, tree, cps, clock };
   }
 
-  const verify = (store: Store, files: string[] = []) =>
-    verifyChain(store, { pageSize: 128, tree: { trusted, publishedFiles: files } });
+  /** Verify with the tree hashed inline and on a worker thread: both must say the same. */
+  const verify = async (store: Store, files: string[] = []) => {
+    const inline = await verifyChain(store, {
+      pageSize: 128,
+      tree: { trusted, publishedFiles: files, worker: false },
+    });
+    const worker = await verifyChain(store, {
+      pageSize: 128,
+      tree: { trusted, publishedFiles: files, worker: true },
+    });
+    expect({ ...worker, elapsedMs: 0 }).toEqual({ ...inline, elapsedMs: 0 });
+    return inline;
+  };
 
   afterEach(async () => {
     for (const { store, target } of opened.splice(0)) {

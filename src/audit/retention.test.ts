@@ -134,6 +134,9 @@ describeEachDialect('audit retention', (base) => {
     const again = await verifyChain(w.store, { tree: { trusted } });
     expect(again.ok, JSON.stringify(again.problem)).toBe(true);
     expect(again.tree?.prunedThrough).toBe(520);
+    // The worker thread resumes from the prune point's right edge as the inline hasher does.
+    const onWorker = await verifyChain(w.store, { tree: { trusted, worker: true } });
+    expect({ ...onWorker, elapsedMs: 0 }).toEqual({ ...again, elapsedMs: 0 });
   });
 
   it('refuses a damaged archive, an out-of-order prune, and deletes no prune covers', async () => {

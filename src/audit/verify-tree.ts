@@ -25,8 +25,9 @@ import {
   payloadMatches,
   type TrustedKeys,
 } from './checkpoint.js';
-import { leafHashOfHex, MerkleAccumulator, toHex } from './merkle.js';
-import { frontierFromJson, TILE } from './tree.js';
+import { MerkleAccumulator, toHex } from './merkle.js';
+import { frontierFromJson } from './tree.js';
+import { type HashRequest, inlineHasher, type TreeHasher, workerHasher } from './tree-hasher.js';
 import type { VerifyProblem } from './types.js';
 
 /** What the tree layer is checked against. */
@@ -35,7 +36,15 @@ export interface TreeVerifyOptions {
   trusted: TrustedKeys;
   /** Published checkpoints (e.g. the `audit.checkpoints.publish.file`), as JSON lines files. */
   publishedFiles?: readonly string[];
+  /**
+   * Hash the tree on a worker thread, overlapping with the chain walk: true, false, or by
+   * default when the log has at least WORKER_THRESHOLD entries to check.
+   */
+  worker?: boolean;
 }
+
+/** Logs at least this long get the tree hashed on a worker thread (starting one costs ~30 ms). */
+export const WORKER_THRESHOLD = 50_000;
 
 /** What the tree layer found, beside the chain's verdict. */
 export interface TreeVerifyReport {
@@ -66,7 +75,15 @@ interface Due {
 const NODE_BATCH = 500;
 
 export class TreeChecker {
-  private acc = new MerkleAccumulator();
+  private hasher: TreeHasher | undefined;
+  /** Entries handed to the hasher so far (the tree's size once they are hashed). */
+  private size = 0;
+  /** The batch being gathered for the hasher, and what to check once it is hashed. */
+  private batch: HashRequest = { hashes: [], roots: [], frontierAt: null };
+  private batchChecks: { d: Due; head: string }[] = [];
+  private batchCursorHead: string | undefined;
+  /** Batches handed to the hasher and not yet checked, in order. */
+  private inflight: Promise<void> = Promise.resolve();
   /** The last accepted entry's leaf, not yet pushed (the chain walk may take it back). */
   private pending: { seq: number; hash: string } | undefined;
   private due: Due[] = [];
@@ -116,7 +133,10 @@ export class TreeChecker {
         .limit(1)
         .executeTakeFirst(),
     );
-    if (prune === undefined) return { seq: 0, hash: '' };
+    if (prune === undefined) {
+      this.hasher = await this.makeHasher(0, []);
+      return { seq: 0, hash: '' };
+    }
     const k = Number(prune.through_seq);
     this.report.prunedThrough = k;
     const row = await guard(() =>
@@ -128,19 +148,22 @@ export class TreeChecker {
     const signed = await this.checkSignature(cp, 'stored');
     if (signed) return signed;
     let frontier: (Uint8Array | null)[];
+    let rootThere: string;
     try {
       frontier = frontierFromJson(prune.frontier);
-      this.acc = MerkleAccumulator.resume(k, frontier);
+      rootThere = toHex(MerkleAccumulator.resume(k, frontier).root());
     } catch {
       return bad(`the right edge recorded for the prune at ${k} is malformed`);
     }
-    if (toHex(this.acc.root()) !== cp.root || prune.through_hash !== cp.head) {
+    if (rootThere !== cp.root || prune.through_hash !== cp.head) {
       return bad(`the prune record at ${k} does not match the checkpoint signed there: it was altered`);
     }
     this.report.checkpoints++;
     this.report.latest = { size: cp.size, root: cp.root, ts: cp.ts, kid: cp.kid };
     this.lastGood = k;
     this.fetchedTo = k;
+    this.size = k;
+    this.hasher = await this.makeHasher(k, frontier);
     this.publishedAt = this.published.findIndex((p) => p.size > k);
     if (this.publishedAt < 0) this.publishedAt = this.published.length;
     return { seq: k, hash: prune.through_hash };
@@ -183,17 +206,38 @@ export class TreeChecker {
     return true;
   }
 
-  /** After a page: compare collected tile nodes; report the first tree problem. */
+  /**
+   * After a page: hand its entries to the hasher and check what the one before gave (the
+   * hasher works on this page while the walk reads the next); report the first problem.
+   */
   async flush(): Promise<VerifyProblem | undefined> {
     if (this.problem) return this.problem;
+    const before = this.inflight;
+    this.dispatch();
+    await before;
     if (this.nodes.length >= NODE_BATCH && this.treeProblem === undefined) await this.checkNodes();
     return this.problem;
+  }
+
+  /** Everything accepted so far hashed and checked: the first checkpoint problem, if any. */
+  async settle(): Promise<VerifyProblem | undefined> {
+    this.dispatch();
+    await this.inflight;
+    return this.problem;
+  }
+
+  /** Stop the worker, if any. */
+  async close(): Promise<void> {
+    const h = this.hasher;
+    this.hasher = undefined;
+    await h?.close();
   }
 
   /** After the walk: push the last entry, check what remains due. */
   async finish(lastSeq: number): Promise<VerifyProblem | undefined> {
     if (this.pending !== undefined) this.push(this.pending);
     this.pending = undefined;
+    await this.settle();
     if (this.problem) return this.problem;
     await this.checkNodes();
     // Checkpoints beyond the end: the log was cut short after they were signed.
@@ -232,28 +276,59 @@ export class TreeChecker {
     return this.treeProblem;
   }
 
-  /** Collects the tile nodes the tree makes, to compare with the stored ones (bound once: per entry). */
-  private readonly onNode = (level: number, idx: number, hash: Uint8Array): void => {
-    if (level % TILE === 0 && this.treeProblem === undefined)
-      this.nodes.push({ level, idx, hash: toHex(hash) });
-  };
-
-  private push(e: { seq: number; hash: string }): void {
-    if (this.problem) return;
-    // The chain walk recomputed this hash before accepting it: 64 lowercase hex digits.
-    this.acc.push(leafHashOfHex(e.hash), this.onNode);
-    const size = this.acc.size;
-    while (this.due.length > 0 && this.due[0]!.size <= size) this.checkDue(this.due.shift()!, size, e.hash);
-    while (this.publishedAt < this.published.length && this.published[this.publishedAt]!.size <= size) {
-      this.checkDue(this.published[this.publishedAt++]!, size, e.hash);
+  private async makeHasher(size: number, frontier: (Uint8Array | null)[]): Promise<TreeHasher> {
+    let useWorker = this.opts.worker;
+    if (useWorker === undefined) {
+      const head = await guard(() =>
+        this.store.db.selectFrom('audit_head').select('seq').where('id', '=', 1).executeTakeFirst(),
+      );
+      useWorker = Number(head?.seq ?? 0) - size >= WORKER_THRESHOLD;
     }
-    if (this.cursor !== undefined && this.cursor.size === size) this.checkCursor(e.hash);
+    return useWorker ? workerHasher(size, frontier) : inlineHasher(size, frontier);
   }
 
-  private checkDue(d: Due, size: number, head: string): void {
+  /** Entry `e` joins the batch; checkpoints and the cursor at its size are checked once it is hashed. */
+  private push(e: { seq: number; hash: string }): void {
     if (this.problem) return;
-    if (d.size < size) return; // below a prune point: covered by the archive
-    const root = toHex(this.acc.root());
+    this.batch.hashes.push(e.hash);
+    const size = ++this.size;
+    const due = (d: Due) => {
+      if (d.size < size) return; // below a prune point: covered by the archive
+      this.batchChecks.push({ d, head: e.hash });
+      this.batch.roots.push(size);
+    };
+    while (this.due.length > 0 && this.due[0]!.size <= size) due(this.due.shift()!);
+    while (this.publishedAt < this.published.length && this.published[this.publishedAt]!.size <= size) {
+      due(this.published[this.publishedAt++]!);
+    }
+    if (this.cursor !== undefined && this.cursor.size === size) {
+      this.batch.frontierAt = size;
+      this.batchCursorHead = e.hash;
+    }
+  }
+
+  /** Hand the gathered batch to the hasher; its results are checked in order. */
+  private dispatch(): void {
+    if (this.batch.hashes.length === 0 || this.hasher === undefined) return;
+    const req = this.batch;
+    const checks = this.batchChecks;
+    const cursorHead = this.batchCursorHead;
+    this.batch = { hashes: [], roots: [], frontierAt: null };
+    this.batchChecks = [];
+    this.batchCursorHead = undefined;
+    const hashed = this.hasher.run(req);
+    // Mark it handled here; the chain below re-raises a failure where it is awaited.
+    hashed.catch(() => {});
+    this.inflight = this.inflight.then(async () => {
+      const r = await hashed;
+      for (const c of checks) this.checkDue(c.d, r.roots.get(c.d.size), c.head);
+      if (this.treeProblem === undefined) this.nodes.push(...r.nodes);
+      if (r.frontier !== null && cursorHead !== undefined) this.checkCursor(r.frontier, cursorHead);
+    });
+  }
+
+  private checkDue(d: Due, root: string | undefined, head: string): void {
+    if (this.problem) return;
     if (root !== d.root || head !== d.head) {
       const from = this.lastGood + 1;
       this.problem = {
@@ -271,13 +346,13 @@ export class TreeChecker {
     }
   }
 
-  private checkCursor(head: string): void {
+  private checkCursor(frontier: (string | null)[], head: string): void {
     const c = this.cursor!;
     let ok = c.head === head;
     try {
       ok &&=
         JSON.stringify(frontierFromJson(c.frontier).map((h) => (h ? toHex(h) : null))) ===
-        JSON.stringify(this.acc.frontier().map((h) => (h ? toHex(h) : null)));
+        JSON.stringify(frontier);
     } catch {
       ok = false;
     }

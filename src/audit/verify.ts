@@ -123,6 +123,20 @@ const QUERIES: Record<StoreDialect, DialectQueries> = {
 
 /** Walk the whole chain and the head; ok when every entry and the head check out. */
 export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const checker = opts.tree === undefined ? undefined : new TreeChecker(store, opts.tree);
+  try {
+    return await walk(store, opts, checker);
+  } finally {
+    // A worker thread hashing the tree, if one was started, stops however the walk ended.
+    await checker?.close();
+  }
+}
+
+async function walk(
+  store: Store,
+  opts: VerifyOptions,
+  checker: TreeChecker | undefined,
+): Promise<VerifyResult> {
   const started = performance.now();
   const pageSize = Math.min(Math.max(Math.trunc(opts.pageSize ?? DEFAULT_PAGE), 1), MAX_PAGE);
   const queries = QUERIES[store.dialect];
@@ -139,7 +153,6 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
   let slowPages = 0;
   let slowRun = 1;
   // The tree layer, and where the walk starts (after a prune: the signed checkpoint there).
-  const checker = opts.tree === undefined ? undefined : new TreeChecker(store, opts.tree);
   let startSeq = 0;
 
   /**
@@ -231,7 +244,7 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
       for (const row of rows as AuditLogTable[]) {
         const n = entries + 1;
         const problem = await checkRow(store, row, n, prevHash);
-        if (problem !== undefined) return done(problem);
+        if (problem !== undefined) return done(await earliest(problem, checker));
         accept(n, row.hash);
       }
       slowPages -= 1;
@@ -243,24 +256,48 @@ export async function verifyChain(store: Store, opts: VerifyOptions = {}): Promi
 
   if (head.seq === entries && head.hash === prevHash) return done(await checker?.finish(entries));
   if (head.seq > entries) {
-    return done({
-      seq: entries + 1,
-      kind: 'truncated',
-      message: `the head is at seq ${head.seq} but the log ends at ${entries}: entries ${entries + 1}..${head.seq} were removed`,
-    });
+    return done(
+      await earliest(
+        {
+          seq: entries + 1,
+          kind: 'truncated',
+          message: `the head is at seq ${head.seq} but the log ends at ${entries}: entries ${entries + 1}..${head.seq} were removed`,
+        },
+        checker,
+      ),
+    );
   }
   if (head.seq < entries) {
-    return done({
-      seq: head.seq + 1,
-      kind: 'head-mismatch',
-      message: `the log has entries past the head (seq ${head.seq}): entries ${head.seq + 1}..${entries} were written around the writer or the head was rewound`,
-    });
+    return done(
+      await earliest(
+        {
+          seq: head.seq + 1,
+          kind: 'head-mismatch',
+          message: `the log has entries past the head (seq ${head.seq}): entries ${head.seq + 1}..${entries} were written around the writer or the head was rewound`,
+        },
+        checker,
+      ),
+    );
   }
-  return done({
-    seq: head.seq,
-    kind: 'head-mismatch',
-    message: `the head's hash differs from entry ${head.seq}'s hash`,
-  });
+  return done(
+    await earliest(
+      {
+        seq: head.seq,
+        kind: 'head-mismatch',
+        message: `the head's hash differs from entry ${head.seq}'s hash`,
+      },
+      checker,
+    ),
+  );
+}
+
+/**
+ * The chain found `problem`; the tree layer may still be hashing entries before it. Its
+ * problem, when it starts no later, tells the earlier story (as it did when hashing inline).
+ */
+async function earliest(problem: VerifyProblem, checker: TreeChecker | undefined): Promise<VerifyProblem> {
+  const t = await checker?.settle();
+  return t !== undefined && t.seq <= problem.seq ? t : problem;
 }
 
 /** The fast path's check (see the top of this file); false sends the row to the slow path. */
