@@ -327,6 +327,15 @@ describeEachDialect('audit checkpoints and proofs', (base) => {
     expect(isWardenError(e3, 'AUDIT_NOT_CHECKPOINTED')).toBe(true);
   });
 
+  it('stops the tree at a chain break and reports it in its status', async () => {
+    const { store, log, cps } = await world();
+    await log.appendMany([input(1), input(2)]);
+    await store.db.updateTable('audit_log').set({ prev_hash: 'c'.repeat(64) }).where('seq', '=', 602).execute();
+    await cps.tick();
+    await cps.tick();
+    expect(cps.status()).toMatchObject({ headSeq: 602, treeSize: 601, brokenAt: 602 });
+  });
+
   it('signs on the interval or after maxEntries, and once more at shutdown', async () => {
     const { log, cps, clock, store } = await world();
     await log.appendMany(Array.from({ length: 10 }, (_, k) => input(k)));
@@ -335,6 +344,7 @@ describeEachDialect('audit checkpoints and proofs', (base) => {
     clock.advance(60_000);
     await cps.tick();
     expect((await cps.latest())?.size).toBe(610);
+    expect(cps.status()).toMatchObject({ headSeq: 610, treeSize: 610, checkpoint: { size: 610 }, brokenAt: null });
     await log.append(input(1));
     await cps.close();
     expect((await cps.latest())?.size).toBe(611);

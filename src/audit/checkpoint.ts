@@ -278,6 +278,16 @@ interface CheckpointRow {
   jws: string;
 }
 
+/** The tree and its checkpoints as of the checkpointer's last round. */
+export interface CheckpointerStatus {
+  /** The log's last seq. */
+  headSeq: number;
+  treeSize: number;
+  checkpoint: { size: number; ts: number } | null;
+  /** The seq where the chain stopped linking (the tree stops before it), or null. */
+  brokenAt: number | null;
+}
+
 /** Builds the tree in the background, signs checkpoints when due, publishes them. */
 export class Checkpointer {
   private readonly clock: Clock;
@@ -286,6 +296,7 @@ export class Checkpointer {
   private closed = false;
   /** The chain break the tree stopped at, alerted once. */
   private breakAlerted: number | undefined;
+  private lastStatus: CheckpointerStatus | null = null;
   private logId: string | undefined;
 
   constructor(private readonly deps: CheckpointerDeps) {
@@ -323,7 +334,34 @@ export class Checkpointer {
     return this.running;
   }
 
+  /**
+   * What operators watch (metrics): the tree built so far, the newest checkpoint, and the chain
+   * break the tree stopped at, as of the last round. Null before the first round.
+   */
+  status(): CheckpointerStatus | null {
+    return this.lastStatus;
+  }
+
   private async round(): Promise<void> {
+    await this.signRound();
+    try {
+      const [state, last, head] = await Promise.all([
+        this.deps.tree.state(),
+        this.latest(),
+        this.deps.store.db.selectFrom('audit_head').select('seq').where('id', '=', 1).executeTakeFirst(),
+      ]);
+      this.lastStatus = {
+        headSeq: Number(head?.seq ?? state.size),
+        treeSize: state.size,
+        checkpoint: last === undefined ? null : { size: last.size, ts: last.ts },
+        brokenAt: this.breakAlerted ?? null,
+      };
+    } catch {
+      // The store is down: the audit health tracker says so; keep the last status.
+    }
+  }
+
+  private async signRound(): Promise<void> {
     let size: number;
     try {
       size = (await this.deps.tree.advance()).size;

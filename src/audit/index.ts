@@ -3,6 +3,7 @@ export {
   CHECKPOINT_TYP,
   type Checkpoint,
   Checkpointer,
+  type CheckpointerStatus,
   type CheckpointPayload,
   type CheckpointSigner,
   loadCheckpointSigner,

@@ -308,6 +308,53 @@ export class Metrics implements PipelineMetrics, MonitorMetrics {
     });
   }
 
+  /**
+   * Serve the tamper-evidence layer's state (issue #9), read on scrape: the Merkle tree's size,
+   * the entries not yet under a signed checkpoint, the newest checkpoint's age, and whether the
+   * tree builder stopped at a broken chain. Alert on a growing age or a broken chain.
+   */
+  collectAuditTree(
+    read: () => {
+      headSeq: number;
+      treeSize: number;
+      checkpoint: { size: number; ts: number } | null;
+      brokenAt: number | null;
+    } | null,
+    now: () => number,
+  ): void {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, value: (r: NonNullable<ReturnType<typeof read>>) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const r = read();
+          this.set(r === null ? Number.NaN : value(r));
+        },
+      });
+    gauge(
+      'warden_audit_tree_entries',
+      'Audit entries the Merkle tree has been built over.',
+      (r) => r.treeSize,
+    );
+    gauge(
+      'warden_audit_unsigned_entries',
+      'Audit entries after the newest signed checkpoint (not yet under a signature).',
+      (r) => Math.max(0, r.headSeq - (r.checkpoint?.size ?? 0)),
+    );
+    gauge(
+      'warden_audit_checkpoint_age_seconds',
+      'Seconds since the newest checkpoint was signed (NaN before the first).',
+      (r) => (r.checkpoint === null ? Number.NaN : Math.max(0, (now() - r.checkpoint.ts) / 1000)),
+    );
+    gauge(
+      'warden_audit_chain_broken',
+      'Whether the tree builder stopped at an audit entry that does not link (1): run warden audit verify.',
+      (r) => (r.brokenAt === null ? 0 : 1),
+    );
+  }
+
   /** Retained audit entries that were dropped. */
   auditDropped(count: number, reason: string): void {
     this.auditDroppedEntries?.inc({ reason }, count);

@@ -343,6 +343,10 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       alert: (a) => notifications.alert(a),
     });
     checkpoints.start();
+    metrics.collectAuditTree(
+      () => checkpoints.status(),
+      () => clock.now(),
+    );
     closers.push(() => checkpoints.close());
     // Fail closed and recover (issue #9): the audit store's health, alerts, the writable gauge.
     const auditHealth = new AuditHealth({

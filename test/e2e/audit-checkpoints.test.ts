@@ -73,6 +73,15 @@ describeEachDialect('audit checkpoints and proofs through the gateway', (target)
       expect(con.status).toBe(200);
       expect(await checkBundle(con.body, trusted)).toMatchObject({ ok: true });
     }
+    // Operators see the tamper-evidence layer in /metrics: built, signed, recent, not broken.
+    const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    const scrape = await until(async () => {
+      const text = await (await fetch(`${t.gw.url}/metrics`)).text();
+      return gauge(text, 'warden_audit_tree_entries') >= now.body.checkpoint.size ? text : undefined;
+    });
+    expect(gauge(scrape, 'warden_audit_chain_broken')).toBe(0);
+    expect(gauge(scrape, 'warden_audit_checkpoint_age_seconds')).toBeGreaterThanOrEqual(0);
+    expect(gauge(scrape, 'warden_audit_unsigned_entries')).toBeGreaterThanOrEqual(0);
     // Every signed checkpoint was published to the file, and the log verifies against it.
     const lines = readFileSync(published, 'utf8').trim().split('\n');
     expect(lines.length).toBeGreaterThanOrEqual(signed.body.checkpoints.length);
