@@ -330,7 +330,11 @@ describeEachDialect('audit checkpoints and proofs', (base) => {
   it('stops the tree at a chain break and reports it in its status', async () => {
     const { store, log, cps } = await world();
     await log.appendMany([input(1), input(2)]);
-    await store.db.updateTable('audit_log').set({ prev_hash: 'c'.repeat(64) }).where('seq', '=', 602).execute();
+    await store.db
+      .updateTable('audit_log')
+      .set({ prev_hash: 'c'.repeat(64) })
+      .where('seq', '=', 602)
+      .execute();
     await cps.tick();
     await cps.tick();
     expect(cps.status()).toMatchObject({ headSeq: 602, treeSize: 601, brokenAt: 602 });
@@ -344,7 +348,12 @@ describeEachDialect('audit checkpoints and proofs', (base) => {
     clock.advance(60_000);
     await cps.tick();
     expect((await cps.latest())?.size).toBe(610);
-    expect(cps.status()).toMatchObject({ headSeq: 610, treeSize: 610, checkpoint: { size: 610 }, brokenAt: null });
+    expect(cps.status()).toMatchObject({
+      headSeq: 610,
+      treeSize: 610,
+      checkpoint: { size: 610 },
+      brokenAt: null,
+    });
     await log.append(input(1));
     await cps.close();
     expect((await cps.latest())?.size).toBe(611);
