@@ -446,3 +446,35 @@ it('publishes checkpoints to a webhook with a Standard Webhooks signature, and a
     await target.cleanup();
   }
 }, 20_000);
+
+it('trusts no key before the default key exists, but refuses a configured key it cannot read', async () => {
+  const { loadTrustedKeys } = await import('./checkpoint.js');
+  const base = {
+    enabled: true,
+    intervalMs: 60_000,
+    maxEntries: 10_000,
+    trustedKeyFiles: [] as string[],
+    publish: { webhooks: [] },
+  };
+  // Fresh install: the default key is created by the first gateway start; nothing is signed yet.
+  const fresh = await loadTrustedKeys({
+    ...base,
+    signingKey: { ref: { file: join(dir, 'never-created.jwk') }, generate: true },
+  });
+  expect(fresh.size).toBe(0);
+  // A key the operator configured but that cannot be read is an error, not "no keys".
+  const missing = await loadTrustedKeys({
+    ...base,
+    signingKey: { ref: { file: join(dir, 'configured-but-missing.jwk') }, generate: false },
+  }).catch((x: unknown) => x);
+  expect(isWardenError(missing, 'CONFIG_INVALID')).toBe(true);
+  const garbage = join(dir, 'garbage.jwk');
+  writeFileSync(garbage, 'not json');
+  const bad = await loadTrustedKeys({
+    ...base,
+    signingKey: { ref: { file: join(dir, 'cp.jwk') }, generate: false },
+    trustedKeyFiles: [garbage],
+  }).catch((x: unknown) => x);
+  expect(isWardenError(bad, 'CONFIG_INVALID')).toBe(true);
+  expect((bad as Error).message).toContain('not JSON');
+});

@@ -18,6 +18,7 @@
  * other's public keys in `audit.checkpoints.trustedKeys`) for verify to trust them.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
@@ -151,12 +152,14 @@ export async function loadTrustedKeys(
   extraFiles: readonly string[] = [],
 ): Promise<TrustedKeys> {
   const keys: TrustedKeys = new Map();
-  try {
+  const ref = config.signingKey;
+  // The default key not created yet (no gateway has started): nothing was signed with it. Any
+  // other failure — a configured key unreadable or malformed — is the operator's to see.
+  const notYetCreated = ref.generate && 'file' in ref.ref && !existsSync(ref.ref.file);
+  if (!notYetCreated) {
     // Never create the key here: a verifier must not invent the key it then trusts.
-    const signer = await loadCheckpointSigner({ ...config.signingKey, generate: false });
+    const signer = await loadCheckpointSigner({ ...ref, generate: false });
     await addTrustedKeys(keys, signer.publicJwk, 'audit.checkpoints.signingKey');
-  } catch (e) {
-    if (config.trustedKeyFiles.length === 0 && extraFiles.length === 0) throw e;
   }
   for (const file of [...config.trustedKeyFiles, ...extraFiles]) {
     let text: string;
@@ -265,7 +268,7 @@ export interface CheckpointerDeps {
     error(o: object, msg: string): void;
   };
   alert?(a: SecurityAlert): void;
-  /** Resolves a publish webhook's secret (tests inject; default: the secret reference). */
+  /** The fetch publish webhooks are posted with (default: the global fetch). */
   fetch?: typeof fetch;
 }
 

@@ -53,7 +53,8 @@ export async function trustedKeysFor(config: WardenConfig, files: readonly strin
     }
     return keys;
   }
-  return loadTrustedKeys(config.audit.checkpoints).catch(() => new Map());
+  // Errors (a configured key unreadable or malformed) are shown, not turned into "no keys".
+  return loadTrustedKeys(config.audit.checkpoints);
 }
 
 /** Open the store and the tree-and-checkpoint services over it, for one command. */
