@@ -346,17 +346,18 @@ export class Checkpointer {
   }
 
   private async round(): Promise<void> {
-    await this.signRound();
+    const done = await this.signRound();
+    if (done === undefined) return;
     try {
-      const [state, last, head] = await Promise.all([
-        this.deps.tree.state(),
-        this.latest(),
-        this.deps.store.db.selectFrom('audit_head').select('seq').where('id', '=', 1).executeTakeFirst(),
-      ]);
+      const head = await this.deps.store.db
+        .selectFrom('audit_head')
+        .select('seq')
+        .where('id', '=', 1)
+        .executeTakeFirst();
       this.lastStatus = {
-        headSeq: Number(head?.seq ?? state.size),
-        treeSize: state.size,
-        checkpoint: last === undefined ? null : { size: last.size, ts: last.ts },
+        headSeq: Number(head?.seq ?? done.size),
+        treeSize: done.size,
+        checkpoint: done.last === undefined ? null : { size: done.last.size, ts: done.last.ts },
         brokenAt: this.breakAlerted ?? null,
       };
     } catch {
@@ -364,42 +365,47 @@ export class Checkpointer {
     }
   }
 
-  private async signRound(): Promise<void> {
+  /**
+   * Extend the tree and sign when due. Returns the tree's size and the newest checkpoint after
+   * the round (for `status`), or undefined when the store could not be read.
+   */
+  private async signRound(): Promise<{ size: number; last: Checkpoint | undefined } | undefined> {
     let size: number;
     try {
       size = (await this.deps.tree.advance()).size;
       this.breakAlerted = undefined;
     } catch (e) {
-      if (e instanceof ChainBreakError) {
-        if (this.breakAlerted !== e.seq) {
-          this.breakAlerted = e.seq;
-          this.deps.log.error({ seq: e.seq, err: e.message }, 'audit chain broken: checkpoints stopped');
-          this.deps.alert?.({
-            kind: 'audit.chain-broken',
-            severity: 'critical',
-            traceId: `audit-${randomUUID()}`,
-            agentId: null,
-            sessionId: null,
-            tool: null,
-            summary: `The audit chain does not link at entry ${e.seq}: no checkpoint will cover it. Run warden audit verify.`,
-            data: { seq: e.seq },
-          });
-        }
-        // What linked before the break is built: a checkpoint may still cover it.
-        size = (await this.deps.tree.state().catch(() => ({ size: 0 }))).size;
-      } else {
+      if (!(e instanceof ChainBreakError)) {
         this.deps.log.warn({ err: (e as Error).message }, 'audit: the Merkle tree could not be extended');
-        return;
+        return undefined;
       }
+      if (this.breakAlerted !== e.seq) {
+        this.breakAlerted = e.seq;
+        this.deps.log.error({ seq: e.seq, err: e.message }, 'audit chain broken: checkpoints stopped');
+        this.deps.alert?.({
+          kind: 'audit.chain-broken',
+          severity: 'critical',
+          traceId: `audit-${randomUUID()}`,
+          agentId: null,
+          sessionId: null,
+          tool: null,
+          summary: `The audit chain does not link at entry ${e.seq}: no checkpoint will cover it. Run warden audit verify.`,
+          data: { seq: e.seq },
+        });
+      }
+      // What linked before the break is built: a checkpoint may still cover it.
+      size = e.seq - 1;
     }
     try {
       const last = await this.latest();
       const grown = size - (last?.size ?? 0);
-      if (grown <= 0) return;
       const due = last === undefined || this.clock.now() - last.ts >= this.deps.config.intervalMs;
-      if (due || grown >= this.deps.config.maxEntries) await this.sign(size);
+      if (grown > 0 && (due || grown >= this.deps.config.maxEntries))
+        return { size, last: await this.sign(size) };
+      return { size, last };
     } catch (e) {
       this.deps.log.warn({ err: (e as Error).message }, 'audit: checkpoint failed');
+      return undefined;
     }
   }
 

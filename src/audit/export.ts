@@ -8,6 +8,7 @@
 import { WardenError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { fromRow } from './entry.js';
+import { guard } from './log.js';
 import type { AuditEntry } from './types.js';
 
 /** Entries per page unless told otherwise. */
@@ -166,18 +167,4 @@ export function parseTimeArg(flag: string, value: string, now: number): number {
     `${flag}: expected an ISO 8601 date-time such as 2025-01-31T08:00:00Z, a date, or a duration such as 24h or 7d; got "${value}"${hint}`,
     { rule: 'request.shape' },
   );
-}
-
-function unavailable(e: unknown): WardenError {
-  if (e instanceof WardenError) return e;
-  const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  return new WardenError('AUDIT_UNAVAILABLE', 'The audit log is unavailable', { detail, cause: e });
-}
-
-async function guard<T>(fn: () => T | Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw unavailable(e);
-  }
 }

@@ -677,7 +677,8 @@ function unavailable(e: unknown): WardenError {
   return new WardenError('AUDIT_UNAVAILABLE', 'The audit log is unavailable', { detail, cause: e });
 }
 
-async function guard<T>(fn: () => T | Promise<T>): Promise<T> {
+/** Run a read or write of the audit store; any failure becomes AUDIT_UNAVAILABLE (detail kept private). */
+export async function guard<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {

@@ -25,6 +25,7 @@ import {
   payloadMatches,
   type TrustedKeys,
 } from './checkpoint.js';
+import { guard } from './log.js';
 import { MerkleAccumulator, toHex } from './merkle.js';
 import { frontierFromJson } from './tree.js';
 import { type HashRequest, inlineHasher, type TreeHasher, workerHasher } from './tree-hasher.js';
@@ -466,14 +467,5 @@ export class TreeChecker {
     }
     this.published.push(...bySize.values());
     return undefined;
-  }
-}
-
-async function guard<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    throw new WardenError('AUDIT_UNAVAILABLE', 'The audit log is unavailable', { detail, cause: e });
   }
 }

@@ -68,6 +68,7 @@ import { CompiledQuery } from 'kysely';
 import { WardenError } from '../errors.js';
 import { type AuditLogTable, GENESIS_HASH, type Store, type StoreDialect } from '../store/index.js';
 import { CorruptEntryError, entryHash, fromRow, hashTextSql, sha256Hex } from './entry.js';
+import { guard } from './log.js';
 import type { AuditEntry, VerifyProblem, VerifyResult } from './types.js';
 import { TreeChecker, type TreeVerifyOptions } from './verify-tree.js';
 
@@ -494,13 +495,4 @@ async function readHead(store: Store): Promise<{ seq: number; hash: string }> {
     });
   }
   return { seq: Number(row.seq), hash: row.hash };
-}
-
-async function guard<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    throw new WardenError('AUDIT_UNAVAILABLE', 'The audit log is unavailable', { detail, cause: e });
-  }
 }
