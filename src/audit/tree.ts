@@ -201,7 +201,7 @@ export class MerkleTree {
     return new TreeReader(storeSource(this.store), state.size, pruned);
   }
 
-  /** Stored nodes at `level` from `fromIdx`, ascending (for tests and tools; proofs read them through TreeReader) at `level` from `fromIdx`, ascending. */
+  /** Stored nodes at `level` from `fromIdx`, ascending (for tests and tools; proofs read them through TreeReader). */
   async nodes(level: number, fromIdx: number, limit: number): Promise<{ idx: number; hash: string }[]> {
     const rows = await this.store.db
       .selectFrom('audit_tree_node')
