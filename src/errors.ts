@@ -41,6 +41,8 @@ export const ERROR_STATUS = {
   INSUFFICIENT_SCOPE: 403,
   CLIENT_IP_DENIED: 403,
   MCP_SESSION_MISMATCH: 403,
+  /** DNS-rebinding protection: the Host or Origin header names a site this gateway does not serve. */
+  ORIGIN_NOT_ALLOWED: 403,
   APPROVAL_REQUIRED: 403,
   POLICY_DENIED: 403,
   /** A human said no, or nobody said yes in time (fail closed). */

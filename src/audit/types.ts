@@ -73,7 +73,13 @@ export type AuditEvent =
    * An investigator looked a value up by its HMAC (issue #9): data has the HMAC and how many
    * entries matched, never the value itself.
    */
-  | 'AUDIT_QUERIED';
+  | 'AUDIT_QUERIED'
+  /**
+   * An upstream asked the agent's client back (issue #10): sampling, elicitation or roots, relayed to
+   * the agent's own MCP session or refused (`upstreams[].relay`); data has the upstream and method,
+   * and of the answer only its shape (elicitation's action, sampling's model), never its content.
+   */
+  | 'UPSTREAM_REQUEST';
 
 /** Every AuditEvent, for checking names given at run time (config, filters). */
 export const AUDIT_EVENTS = [
@@ -117,6 +123,7 @@ export const AUDIT_EVENTS = [
   'CIRCUIT_CLOSED',
   'AUDIT_PRUNED',
   'AUDIT_QUERIED',
+  'UPSTREAM_REQUEST',
 ] as const satisfies readonly AuditEvent[];
 
 /** Does not compile while an event of the union is missing from AUDIT_EVENTS. */

@@ -226,6 +226,7 @@ function resolveUpstream(u: ConfigFile['upstreams'][number], dir: string): Upstr
       ...common,
       transport: 'http',
       url: u.url,
+      ...(u.relay.sampling || u.relay.elicitation || u.relay.roots ? { relay: { ...u.relay } } : {}),
       credentials: {
         headers: mapValues(u.credentials.headers, (r) => absoluteRef(r, dir)),
         ...(u.credentials.oauth === undefined

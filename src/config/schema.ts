@@ -95,6 +95,20 @@ const serverSchema = strict({
   maxJsonDepth: z.number().int().min(1).max(1000).default(DEFAULTS.maxJsonDepth),
   trustProxy: z.boolean().default(DEFAULTS.trustProxy),
   metrics: z.boolean().default(DEFAULTS.metrics),
+  allowedHosts: z
+    .array(
+      z.string().regex(/^[A-Za-z0-9.-]+$/, {
+        error: 'expected a host name without scheme or port, like mcp.example.com',
+      }),
+    )
+    .default(() => []),
+  allowedOrigins: z
+    .array(
+      z.string().refine((v) => URL.parse(v)?.origin === v.replace(/\/+$/, '').toLowerCase(), {
+        error: 'expected an origin like https://app.example.com (scheme, host and optional port, no path)',
+      }),
+    )
+    .default(() => []),
 })
   .prefault({})
   .transform((s) => ({
@@ -105,6 +119,10 @@ const serverSchema = strict({
     maxJsonDepth: s.maxJsonDepth,
     trustProxy: s.trustProxy,
     metrics: s.metrics,
+    ...(s.allowedHosts.length === 0 ? {} : { allowedHosts: s.allowedHosts.map((h) => h.toLowerCase()) }),
+    ...(s.allowedOrigins.length === 0
+      ? {}
+      : { allowedOrigins: s.allowedOrigins.map((o) => o.replace(/\/+$/, '').toLowerCase()) }),
   }));
 
 const tokensSchema = strict({
@@ -224,8 +242,23 @@ const httpUpstreamSchema = strict({
         'use credentials.oauth (the gateway’s own token) or credentials.userOAuth (each user’s), not both',
     })
     .prefault({}),
+  // Which of the agent's client features this upstream may use (server-to-client requests relayed
+  // to the agent's MCP session). Off unless the operator turns them on: sampling spends the agent's
+  // model on the upstream's prompt, elicitation asks its user, roots reveal its workspace.
+  relay: strict({
+    sampling: z.boolean().default(false),
+    elicitation: z.boolean().default(false),
+    roots: z.boolean().default(false),
+  }).prefault({}),
   ...timeouts,
-});
+}).refine(
+  (u) => u.credentials.userOAuth === undefined || !(u.relay.sampling || u.relay.elicitation || u.relay.roots),
+  {
+    error:
+      'relay is not available with credentials.userOAuth (one connection per user, not per agent session)',
+    path: ['relay'],
+  },
+);
 
 const upstreamSchema = z.discriminatedUnion('transport', [stdioUpstreamSchema, httpUpstreamSchema]);
 

@@ -23,6 +23,13 @@ export interface ServerConfig {
   trustProxy: boolean;
   /** Serve Prometheus metrics at /metrics. */
   metrics: boolean;
+  /**
+   * DNS-rebinding protection of the agent faces (/mcp, /v1): host names a request's Host header may
+   * carry besides IP literals, localhost and publicUrl's host. Lower case, no port.
+   */
+  allowedHosts?: string[];
+  /** Origins (scheme://host[:port]) a browser request may come from besides loopback ones and publicUrl's. */
+  allowedOrigins?: string[];
 }
 
 export interface StoreConfig {
@@ -87,6 +94,18 @@ export interface HttpUpstreamConfig extends UpstreamBase {
     /** Each user's own account at the upstream (issue #6): their token is attached to their calls. */
     userOAuth?: UpstreamUserOAuthConfig;
   };
+  /**
+   * The agent's client features this upstream may use: its sampling, elicitation and roots requests
+   * are relayed to the calling agent's own MCP session, and refused (and audited) otherwise. Absent = all off.
+   */
+  relay?: RelayConfig;
+}
+
+/** Server-to-client features an upstream may use through Warden (all off by default). */
+export interface RelayConfig {
+  sampling: boolean;
+  elicitation: boolean;
+  roots: boolean;
 }
 
 /** Per-user credentials: users connect their account at `issuer`; Warden keeps their tokens, encrypted. */

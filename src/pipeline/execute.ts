@@ -13,9 +13,12 @@ export function execute(deps: Pick<PipelineDeps, 'tools'>): Step {
       const signal = callSignal(state);
       // The user the session acts for: an upstream with per-user credentials uses their own account.
       const userId = state.session?.userId ?? null;
+      const { onUpstreamProgress, session } = state.request;
       state.result = await deps.tools.callTool(state.tool.name, state.parameters, {
         ...(signal ? { signal } : {}),
         ...(userId ? { userId } : {}),
+        ...(onUpstreamProgress ? { onProgress: onUpstreamProgress } : {}),
+        ...(session ? { session } : {}),
       });
     },
   };

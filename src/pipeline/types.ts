@@ -16,7 +16,7 @@ import type { InFlightCalls } from '../monitor/in-flight.js';
 import type { SecurityAlert } from '../notify/index.js';
 import type { AuthzDecision, AuthzInput, Obligations } from '../policy/index.js';
 import type { CallTracer } from '../tracing/index.js';
-import type { AggregatedTool } from '../upstream/index.js';
+import type { AggregatedTool, SessionScope, UpstreamProgress } from '../upstream/index.js';
 import type { Clock } from '../util/clock.js';
 import type { ArgumentFindings } from './inspect-input.js';
 
@@ -47,6 +47,10 @@ export interface ToolCallRequest {
   usage?: unknown;
   /** Keeps a held call alive (MCP progress notifications); called while the call waits for a human. */
   onProgress?: (message: string) => void;
+  /** The upstream's own progress reports on the call, passed on to the agent (issue #10). */
+  onUpstreamProgress?: (progress: UpstreamProgress) => void;
+  /** The agent MCP session's scope: session-scoped upstream connections and relaying (issue #10). */
+  session?: SessionScope;
 }
 
 /** What the steps learn as the call moves along; each step reads and adds. */
@@ -139,7 +143,13 @@ export interface PipelineDeps {
     callTool(
       name: string,
       args: Record<string, unknown>,
-      opts: { signal?: AbortSignal; timeoutMs?: number; userId?: string },
+      opts: {
+        signal?: AbortSignal;
+        timeoutMs?: number;
+        userId?: string;
+        onProgress?: (progress: UpstreamProgress) => void;
+        session?: SessionScope;
+      },
     ): Promise<CallToolResult>;
   };
   audit: {

@@ -2,11 +2,12 @@
  * The HTTP application: routes only. Every route's work lives in a face or a
  * small handler; this file says what is served where.
  */
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import { WardenError } from '../errors.js';
 import type { Logger } from './logger.js';
 import type { McpFace } from './mcp.js';
+import type { OriginGuard } from './origin-guard.js';
 import { errorResponse, type NodeBindings, traceIdOf } from './request.js';
 
 export interface AppDeps {
@@ -23,6 +24,8 @@ export interface AppDeps {
   metrics?: { text(): Promise<string>; contentType: string };
   /** More routes (the admin API, notifier callbacks), mounted before the not-found handler. */
   mount?: (app: Hono<{ Bindings: NodeBindings }>) => void;
+  /** DNS-rebinding protection of the agent faces (src/server/origin-guard.ts); absent = no check. */
+  originGuard?: OriginGuard;
 }
 
 /** Build the Hono app serving every route except /oauth/* (handed to the authorization server below Hono). */
@@ -53,6 +56,20 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: NodeBindings }> {
     app.get(path, async (c) => c.json(await deps.authorizationServer()));
   }
 
+  const guard = deps.originGuard;
+  if (guard) {
+    // Before authentication: a rebound browser request learns nothing, not even whether its token is valid.
+    const check: MiddlewareHandler = async (c, next) => {
+      try {
+        guard(c.req.header('host'), c.req.header('origin'));
+      } catch (e) {
+        return errorResponse(c, e as WardenError, traceIdOf(c));
+      }
+      await next();
+    };
+    app.use('/mcp', check);
+    app.use('/v1/*', check);
+  }
   app.on(['GET', 'POST', 'DELETE'], '/mcp', (c) => deps.mcp.handle(c));
   app.post('/v1/tool-calls', (c) => deps.toolCalls(c));
   deps.mount?.(app);

@@ -57,6 +57,7 @@ import { buildClassifier } from './classifier.js';
 import { delegationDeps, perUserCredentials } from './delegation.js';
 import { createLogger, type Logger } from './logger.js';
 import { McpFace } from './mcp.js';
+import { originGuard } from './origin-guard.js';
 import { restToolCalls } from './rest.js';
 import { openServices, syncAgents } from './services.js';
 
@@ -443,6 +444,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       resourceMetadataUrl,
       version: VERSION,
       logger: logger.child({ component: 'mcp' }),
+      upstreams: pool,
     });
     closers.push(() => mcp.close());
     mcpRef = mcp;
@@ -450,6 +452,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     const app = createApp({
       mcp,
       logger,
+      originGuard: originGuard(config.server),
       mount: (a) => {
         const slack = notifications.slackInteractions(approvals.decideFromChat);
         if (slack) a.post('/notify/slack/interactions', (c) => slack(c.req.raw));

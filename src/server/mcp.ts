@@ -8,15 +8,23 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  CreateMessageResultSchema,
+  CreateMessageResultWithToolsSchema,
+  ElicitResultSchema,
   isInitializeRequest,
+  ListRootsResultSchema,
   ListToolsRequestSchema,
+  type Request,
+  ResultSchema,
+  SetLevelRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Context } from 'hono';
 import { errorBody, toWardenError, WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
 import { type Pipeline, visibleTools } from '../pipeline/index.js';
-import type { AggregatedTool } from '../upstream/index.js';
+import { type AggregatedTool, type RelayRecord, SessionUpstreams } from '../upstream/index.js';
+import type { SessionConnectionFactory } from '../upstream/session.js';
 import type { Clock } from '../util/clock.js';
 import { randomId } from '../util/clock.js';
 import type { Logger } from './logger.js';
@@ -46,6 +54,10 @@ interface McpSession {
   agentId: string;
   expiresAt: number;
   lastSeen: number;
+  /** Tool calls in flight (a session with calls running is never closed to make room). */
+  active: number;
+  /** Its own upstream connections, when its client declared sampling, elicitation or roots (issue #10). */
+  upstreams?: SessionUpstreams;
 }
 
 export interface McpFaceDeps {
@@ -71,6 +83,26 @@ export interface McpFaceDeps {
   idleTimeoutMs?: number;
   /** Bound on open MCP sessions per agent session (memory is finite). */
   maxPerAgentSession?: number;
+  /** Opens session-scoped upstream connections (the pool); absent = every session shares the pool's. */
+  upstreams?: SessionConnectionFactory;
+  /** How long a relayed sampling or elicitation request may wait for the agent's client. Default 10 min. */
+  relayTimeoutMs?: number;
+}
+
+/** What the agent's client must answer to each server-to-client request Warden relays. */
+function relayedResultSchema(req: Request) {
+  switch (req.method) {
+    case 'sampling/createMessage':
+      return (req.params as { tools?: unknown } | undefined)?.tools === undefined
+        ? CreateMessageResultSchema
+        : CreateMessageResultWithToolsSchema;
+    case 'elicitation/create':
+      return ElicitResultSchema;
+    case 'roots/list':
+      return ListRootsResultSchema;
+    default:
+      return ResultSchema;
+  }
 }
 
 /** The MCP face: owns the live MCP sessions and answers POST/GET/DELETE /mcp. */
@@ -220,9 +252,21 @@ export class McpFace {
 
   private async open(p: Principal): Promise<McpSession> {
     const max = this.deps.maxPerAgentSession ?? 8;
-    let count = 0;
-    for (const s of this.sessions.values()) if (s.agentSessionId === p.session.id) count++;
-    if (count >= max) {
+    const mine = [...this.sessions.values()].filter((s) => s.agentSessionId === p.session.id);
+    if (mine.length >= max) {
+      // Clients that close without DELETE (the SDK's close() does not send it) leave sessions behind:
+      // the least recently used one with no call in flight makes room. Only this agent session's own.
+      const idle = mine.filter((s) => s.active === 0).sort((a, b) => a.lastSeen - b.lastSeen)[0];
+      if (idle) {
+        this.deps.logger.info(
+          { mcpSession: idle.id, agentId: p.agent.id },
+          'closing least recently used MCP session',
+        );
+        await this.closeSession(idle);
+        mine.splice(mine.indexOf(idle), 1);
+      }
+    }
+    if (mine.length >= max) {
       throw new WardenError('SESSION_LIMIT_EXCEEDED', `At most ${max} MCP sessions per agent session`, {
         rule: 'mcp.max-sessions-per-agent-session',
       });
@@ -231,7 +275,7 @@ export class McpFace {
     const server = new Server(
       { name: 'warden', version: this.deps.version },
       {
-        capabilities: { tools: { listChanged: true } },
+        capabilities: { tools: { listChanged: true }, logging: {} },
         instructions: 'Warden gateway: every tool call is authorised, limited and audited.',
         // One validator for every session: the SDK otherwise builds an Ajv instance (with
         // its formats) per server, which was most of an idle session's memory.
@@ -241,7 +285,10 @@ export class McpFace {
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
       onsessionclosed: (sid) => {
+        // The agent ended its MCP session (DELETE): its own upstream sessions end with it.
+        const ended = this.sessions.get(sid);
         this.sessions.delete(sid);
+        void ended?.upstreams?.close().catch(() => {});
       },
     });
     const entry: McpSession = {
@@ -252,14 +299,79 @@ export class McpFace {
       agentId: p.agent.id,
       expiresAt: p.session.expiresAt,
       lastSeen: this.deps.clock.now(),
+      active: 0,
     };
-    this.installHandlers(server);
+    if (this.deps.upstreams) entry.upstreams = this.sessionUpstreams(entry, server, p, this.deps.upstreams);
+    this.installHandlers(server, entry);
     await server.connect(transport);
     this.sessions.set(id, entry);
     return entry;
   }
 
-  private installHandlers(server: Server): void {
+  /** The session's relay: what its own upstream connections ask back goes to this session only. */
+  private sessionUpstreams(
+    entry: McpSession,
+    server: Server,
+    p: Principal,
+    pool: SessionConnectionFactory,
+  ): SessionUpstreams {
+    const timeout = this.deps.relayTimeoutMs ?? 10 * 60_000;
+    return new SessionUpstreams(pool, {
+      capabilities: () => server.getClientCapabilities(),
+      request: (req, relatedRequestId, signal) =>
+        server.request(req as never, relayedResultSchema(req), {
+          signal,
+          timeout,
+          ...(relatedRequestId === undefined ? {} : { relatedRequestId }),
+        }),
+      notify: (n, relatedRequestId) => {
+        void server
+          .notification(n as never, relatedRequestId === undefined ? {} : { relatedRequestId })
+          .catch(() => {});
+      },
+      record: (r) => void this.auditRelay(entry, p, r),
+    });
+  }
+
+  /** One server-to-client request, as the audit log records it (never its content). */
+  private async auditRelay(entry: McpSession, p: Principal, r: RelayRecord): Promise<void> {
+    await this.deps
+      .audit({
+        traceId: r.traceId ?? randomId(),
+        event: 'UPSTREAM_REQUEST',
+        actorType: 'SYSTEM',
+        actorId: `upstream:${r.upstream}`,
+        agentId: p.agent.id,
+        agentType: p.agent.type,
+        sessionId: p.session.id,
+        result: r.outcome === 'relayed' ? 'success' : r.outcome === 'refused' ? 'denied' : 'failure',
+        decision: {
+          allowed: r.outcome !== 'refused',
+          ...(r.outcome === 'refused' ? { code: 'RELAY_DENIED', rule: 'upstream.relay' } : {}),
+          reasons: [r.reason ?? `${r.method} relayed to the agent's MCP session`],
+        },
+        data: {
+          face: 'mcp',
+          upstream: r.upstream,
+          method: r.method,
+          mcpSession: entry.id,
+          ...(r.summary ? { answer: r.summary } : {}),
+        },
+      })
+      .catch((e: unknown) =>
+        this.deps.logger.warn(
+          { err: e instanceof Error ? e.message : String(e), upstream: r.upstream },
+          'could not audit a relayed upstream request',
+        ),
+      );
+  }
+
+  private installHandlers(server: Server, entry: McpSession): void {
+    // The level filters what this session's own upstream connections forward, and is passed on to them.
+    server.setRequestHandler(SetLevelRequestSchema, async (req) => {
+      await entry.upstreams?.setLogLevel(req.params.level);
+      return {};
+    });
     server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
       const p = extra.authInfo?.extra?.principal as Principal | undefined;
       if (!p) throw new Error('unauthenticated');
@@ -271,13 +383,17 @@ export class McpFace {
       const traceId = typeof principalExtra.traceId === 'string' ? principalExtra.traceId : randomId();
       const meta = req.params._meta as Record<string, unknown> | undefined;
       const progressToken = meta?.progressToken;
+      // One increasing sequence per call: approval ticks first, then the upstream's own reports
+      // (shifted past the ticks so that progress never goes back).
       let progress = 0;
+      let ticks = 0;
       // A call held for a human keeps its request alive with progress notifications
       // (clients that reset their timeout on progress wait as long as the approval does).
       const onProgress =
         typeof progressToken === 'string' || typeof progressToken === 'number'
           ? (message: string) => {
               progress += 1;
+              ticks = progress;
               void extra
                 .sendNotification({
                   method: 'notifications/progress',
@@ -286,7 +402,27 @@ export class McpFace {
                 .catch(() => {});
             }
           : undefined;
-      const out = await this.deps.pipeline.run({
+      const onUpstreamProgress =
+        typeof progressToken === 'string' || typeof progressToken === 'number'
+          ? (p: { progress: number; total?: number; message?: string }) => {
+              const value = ticks + p.progress;
+              if (!(value > progress) && !(progress === 0 && value === 0)) return;
+              progress = value;
+              void extra
+                .sendNotification({
+                  method: 'notifications/progress',
+                  params: {
+                    progressToken,
+                    progress: value,
+                    ...(p.total === undefined ? {} : { total: ticks + p.total }),
+                    ...(p.message === undefined ? {} : { message: p.message }),
+                  },
+                })
+                .catch(() => {});
+            }
+          : undefined;
+      entry.active++;
+      const running = this.deps.pipeline.run({
         token: info?.token,
         toolName: req.params.name,
         parameters:
@@ -302,7 +438,12 @@ export class McpFace {
         ...(meta?.['warden/approvalId'] === undefined ? {} : { approvalId: meta['warden/approvalId'] }),
         ...(meta?.['warden/approval'] === undefined ? {} : { approvalMode: meta['warden/approval'] }),
         ...(onProgress ? { onProgress } : {}),
+        ...(onUpstreamProgress ? { onUpstreamProgress } : {}),
+        ...(entry.upstreams ? { session: entry.upstreams.forCall(extra.requestId, traceId) } : {}),
         ...(principalExtra.principal ? { verified: principalExtra.principal as Principal } : {}),
+      });
+      const out = await running.finally(() => {
+        entry.active--;
       });
       if (out.ok) return out.result;
       return toolError(out.error, out.traceId);
@@ -375,6 +516,7 @@ export class McpFace {
 
   private async closeSession(s: McpSession): Promise<void> {
     this.sessions.delete(s.id);
+    await s.upstreams?.close().catch(() => {});
     await s.transport.close().catch(() => {});
     await s.server.close().catch(() => {});
   }

@@ -7,12 +7,22 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { AnySchema, SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import {
   type CallToolResult,
   CallToolResultSchema,
+  type ClientCapabilities,
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
   ErrorCode,
+  ListRootsRequestSchema,
   ListToolsResultSchema,
+  LoggingMessageNotificationSchema,
   McpError,
+  type Notification,
+  type Request,
+  type Result,
+  type ServerCapabilities,
   type Tool,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -40,6 +50,25 @@ export interface ConnectionDeps {
   onToolsChanged: () => void;
   /** HTTP only: the bearer token for each request (a user's own); `stale` = the one just refused. */
   bearer?: (stale?: string) => Promise<string>;
+  /** Set for a session-scoped connection (issue #10): one agent MCP session's own upstream session. */
+  session?: SessionLink;
+}
+
+/**
+ * What a session-scoped connection relays to its one agent MCP session. The client declares
+ * `capabilities` (the agent's own, less what the upstream may not use); every other request the
+ * upstream makes is refused through `refused`.
+ */
+export interface SessionLink {
+  /** The shared connection of the same upstream: its tool list and output schemas are used. */
+  parent: UpstreamConnection;
+  capabilities: ClientCapabilities;
+  /** A server-to-client request the client declared (sampling, elicitation, roots): the agent answers. */
+  request(request: Request, signal: AbortSignal): Promise<Result>;
+  /** A request the client did not declare: audited, then refused with the returned message. */
+  refused(request: Request): string;
+  /** A notification for the agent (logging, resource updates, list changes). */
+  notify(notification: Notification): void;
 }
 
 /** The client side of one upstream MCP server. */
@@ -50,6 +79,7 @@ export class UpstreamConnection {
   lastError: string | undefined;
   private client: Client | undefined;
   private stderrTail: () => string[] = () => [];
+  private transport: unknown;
   private validators = new Map<string, JsonSchemaValidator<unknown>>();
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -90,19 +120,28 @@ export class UpstreamConnection {
         logger,
         this.deps.bearer,
       );
-      const c = new Client(CLIENT_INFO, { capabilities: {} });
+      const link = this.deps.session;
+      const c = new Client(CLIENT_INFO, { capabilities: link?.capabilities ?? {} });
       client = c;
       c.onclose = () => this.onClientClosed(c);
       c.onerror = (e) => logger.debug?.({ upstream: this.name, err: e.message }, 'upstream transport error');
       c.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-        if (this.client === c) void this.refreshTools();
+        if (link) void link.parent.refreshTools();
+        else if (this.client === c) void this.refreshTools();
       });
+      if (link) relayTo(c, link);
       this.client = c;
       this.stderrTail = built.stderrTail;
+      this.transport = built.transport;
       await c.connect(built.transport, { timeout: this.config.connectTimeoutMs });
-      const tools = await this.listAllTools(c, this.config.connectTimeoutMs);
-      if (this.closed || this.client !== c) throw new Error('connection closed while listing tools');
-      this.setTools(tools);
+      if (link) {
+        // A session's own connection calls the tools its parent lists and checked.
+        if (this.closed || this.client !== c) throw new Error('connection closed while connecting');
+      } else {
+        const tools = await this.listAllTools(c, this.config.connectTimeoutMs);
+        if (this.closed || this.client !== c) throw new Error('connection closed while listing tools');
+        this.setTools(tools);
+      }
       this.state = 'up';
       this.attempt = 0;
       this.lastError = undefined;
@@ -280,10 +319,24 @@ export class UpstreamConnection {
     const controller = new AbortController();
     const unlink = options.signal ? linkAbort(options.signal, controller) : undefined;
     try {
+      const onProgress = options.onProgress;
       const result = await client.request(
         { method: 'tools/call', params: { name: tool, arguments: args } },
         CallToolResultSchema,
-        { signal: controller.signal, timeout },
+        {
+          signal: controller.signal,
+          timeout,
+          ...(onProgress
+            ? {
+                onprogress: (p: { progress: number; total?: number; message?: string }) =>
+                  onProgress({
+                    progress: p.progress,
+                    ...(p.total === undefined ? {} : { total: p.total }),
+                    ...(p.message === undefined ? {} : { message: p.message }),
+                  }),
+              }
+            : {}),
+        },
       );
       this.checkOutput(tool, result);
       return result;
@@ -294,9 +347,41 @@ export class UpstreamConnection {
     }
   }
 
+  /** What the upstream declared at initialize (undefined while it is not connected). */
+  serverCapabilities(): ServerCapabilities | undefined {
+    return this.state === 'up' ? this.client?.getServerCapabilities() : undefined;
+  }
+
+  /**
+   * Any other request (resources, prompts, completion, logging, subscriptions): the same timeout,
+   * abort and failure handling as callTool, failures thrown as WardenError.
+   */
+  async request<T extends AnySchema>(
+    request: Request,
+    schema: T,
+    options: Pick<CallToolOptions, 'signal' | 'timeoutMs'> = {},
+  ): Promise<SchemaOutput<T>> {
+    const client = this.client;
+    if (this.state !== 'up' || client === undefined) {
+      throw new WardenError('UPSTREAM_UNAVAILABLE', 'Upstream unavailable', {
+        detail: `upstream ${this.name} is ${this.state}${this.lastError ? ` (${this.lastError})` : ''}`,
+      });
+    }
+    const timeout = options.timeoutMs ?? this.config.timeoutMs;
+    const controller = new AbortController();
+    const unlink = options.signal ? linkAbort(options.signal, controller) : undefined;
+    try {
+      return await client.request(request, schema, { signal: controller.signal, timeout });
+    } catch (e) {
+      throw this.callError(e, client, request.method, timeout, options.signal);
+    } finally {
+      unlink?.();
+    }
+  }
+
   private checkOutput(tool: string, result: CallToolResult): void {
     if (result.isError) return;
-    const validate = this.validators.get(tool);
+    const validate = (this.deps.session?.parent ?? this).validators.get(tool);
     if (!validate) return;
     const problem =
       result.structuredContent === undefined
@@ -316,7 +401,7 @@ export class UpstreamConnection {
     timeout: number,
     signal: AbortSignal | undefined,
   ): WardenError {
-    const where = `upstream ${this.name} tool ${tool}`;
+    const where = `upstream ${this.name} ${tool.includes('/') ? tool : `tool ${tool}`}`;
     if (signal?.aborted) return abortError(signal.reason, where);
     if (e instanceof WardenError) return e;
     if (e instanceof McpError) {
@@ -372,8 +457,40 @@ export class UpstreamConnection {
     this.state = 'down';
     this.lastError = 'closed';
     await this.connecting?.catch(() => {});
+    // A session's own upstream session ends with it (HTTP DELETE), rather than waiting for the upstream to expire it.
+    const transport = this.transport as { terminateSession?: () => Promise<void> } | undefined;
+    if (client && this.deps.session && typeof transport?.terminateSession === 'function') {
+      await withTimeout(transport.terminateSession(), this.config.connectTimeoutMs).catch(() => {});
+    }
     await client?.close().catch(() => {});
   }
+}
+
+/** `p`, or a rejection after `ms`. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Installs the relay of a session-scoped client: declared requests go to the agent, the rest are refused. */
+function relayTo(c: Client, link: SessionLink): void {
+  const caps = link.capabilities;
+  const relay = async (req: Request, extra: { signal: AbortSignal }) => link.request(req, extra.signal);
+  // The SDK lets a client handle only what it declared; its own checks stay in front of ours.
+  if (caps.sampling) c.setRequestHandler(CreateMessageRequestSchema, relay as never);
+  if (caps.elicitation) c.setRequestHandler(ElicitRequestSchema, relay as never);
+  if (caps.roots) c.setRequestHandler(ListRootsRequestSchema, relay as never);
+  c.fallbackRequestHandler = async (req) => {
+    throw new McpError(ErrorCode.MethodNotFound, link.refused(req));
+  };
+  c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => link.notify(n));
+  c.fallbackNotificationHandler = async (n) => link.notify(n);
 }
 
 /** An aborted call: a WardenError reason (e.g. the kill switch) is kept; a timeout signal is a timeout. */

@@ -8,7 +8,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { aggregateTools } from './aggregate.js';
-import { UpstreamConnection } from './connection.js';
+import { type ConnectionDeps, type SessionLink, UpstreamConnection } from './connection.js';
 import { PerUserUpstream } from './per-user.js';
 import type {
   AggregatedTool,
@@ -30,6 +30,7 @@ export class UpstreamPool {
   private tools: AggregatedTool[] = [];
   private byName = new Map<string, { tool: AggregatedTool; connection: Upstream }>();
   private readonly listeners = new Set<(tools: AggregatedTool[]) => void>();
+  private readonly connectionDeps: ConnectionDeps;
 
   constructor(configs: readonly UpstreamConfig[], options: UpstreamPoolOptions) {
     this.logger = options.logger ?? silent;
@@ -42,15 +43,16 @@ export class UpstreamPool {
       }
       names.add(c.name);
     }
+    this.connectionDeps = {
+      resolveSecret: options.resolveSecret,
+      logger: this.logger,
+      initialBackoffMs: options.reconnect?.initialMs ?? 500,
+      maxBackoffMs: options.reconnect?.maxMs ?? 30_000,
+      random: options.random ?? Math.random,
+      onToolsChanged: () => {},
+    };
     this.connections = configs.map((config): Upstream => {
-      const deps = {
-        resolveSecret: options.resolveSecret,
-        logger: this.logger,
-        initialBackoffMs: options.reconnect?.initialMs ?? 500,
-        maxBackoffMs: options.reconnect?.maxMs ?? 30_000,
-        random: options.random ?? Math.random,
-        onToolsChanged: () => this.rebuild(),
-      };
+      const deps = { ...this.connectionDeps, onToolsChanged: () => this.rebuild() };
       if (config.transport === 'http' && config.credentials.userOAuth) {
         const per = options.userOAuth;
         if (!per) {
@@ -122,7 +124,26 @@ export class UpstreamPool {
     const entry = this.byName.get(publicName);
     if (!entry)
       throw new WardenError('TOOL_UNKNOWN', 'Unknown tool', { detail: `no published tool ${publicName}` });
-    return entry.connection.callTool(entry.tool.upstreamName, args, options);
+    const { session, ...rest } = options;
+    if (!session) return entry.connection.callTool(entry.tool.upstreamName, args, rest);
+    const own =
+      entry.connection instanceof UpstreamConnection
+        ? await session.connectionFor(entry.connection)
+        : undefined;
+    const done = session.track(entry.connection.name);
+    try {
+      return await (own ?? entry.connection).callTool(entry.tool.upstreamName, args, rest);
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * A session-scoped connection to `parent`'s upstream (issue #10): same config, its own upstream
+   * session, relaying what the upstream asks back to one agent session. The caller owns and closes it.
+   */
+  sessionConnection(parent: UpstreamConnection, link: Omit<SessionLink, 'parent'>): UpstreamConnection {
+    return new UpstreamConnection(parent.config, { ...this.connectionDeps, session: { ...link, parent } });
   }
 
   /** Health of each upstream, for /readyz. */

@@ -47,6 +47,31 @@ export interface CallToolOptions {
   timeoutMs?: number;
   /** The user the call is made for: upstreams with per-user credentials use this user's own account. */
   userId?: string | null;
+  /** Progress the upstream reports for this call (notifications/progress), in its own numbers. */
+  onProgress?: (progress: UpstreamProgress) => void;
+  /**
+   * The agent's MCP session the call comes from (issue #10): when it takes session-scoped
+   * upstream connections, the call runs on its own one, so what the upstream asks back (sampling,
+   * elicitation, roots) and logs reaches this session and no other.
+   */
+  session?: SessionScope;
+}
+
+/** One progress notification from an upstream. */
+export interface UpstreamProgress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** What the pool needs of an agent's MCP session to route a call (src/upstream/session.ts has one). */
+export interface SessionScope {
+  /** The session's own connection to `parent`'s upstream, or undefined to use the shared one. */
+  connectionFor(
+    parent: import('./connection.js').UpstreamConnection,
+  ): Promise<import('./connection.js').UpstreamConnection | undefined>;
+  /** Marks a call of this session in flight at `upstream` (what the upstream asks back is related to it). */
+  track(upstream: string): () => void;
 }
 
 export interface ReconnectOptions {
