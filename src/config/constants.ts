@@ -30,6 +30,8 @@ export const DEFAULTS = {
   clockSkewMs: 30 * SECOND,
   upstreamTimeoutMs: 30 * SECOND,
   upstreamConnectTimeoutMs: 10 * SECOND,
+  /** Bytes of one HTTP upstream response read at most (`upstreams[].maxResultBytes`). */
+  upstreamMaxResultBytes: 16 * 1024 * 1024,
   maxConcurrentSessions: 5,
   logLevel: 'info',
 } as const;

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { WardenError } from '../errors.js';
+import { DEFAULTS } from './constants.js';
 import { embeddedDefault } from './defaults.js';
 import { isSensitivePath } from './describe.js';
 import { checkPublicJwk, checkStoreUrl } from './fields.js';
@@ -227,6 +228,7 @@ function resolveUpstream(u: ConfigFile['upstreams'][number], dir: string): Upstr
       transport: 'http',
       url: u.url,
       ...(u.relay.sampling || u.relay.elicitation || u.relay.roots ? { relay: { ...u.relay } } : {}),
+      ...(u.maxResultBytes === DEFAULTS.upstreamMaxResultBytes ? {} : { maxResultBytes: u.maxResultBytes }),
       credentials: {
         headers: mapValues(u.credentials.headers, (r) => absoluteRef(r, dir)),
         ...(u.credentials.oauth === undefined

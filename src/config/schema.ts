@@ -189,6 +189,9 @@ const headerName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'expected an HTTP header name' });
 
+/** Smallest `upstreams[].maxResultBytes`: below it even a tool list or an error would not fit. */
+const MIN_RESULT_BYTES = 1024;
+
 const httpUpstreamSchema = strict({
   name: upstreamName,
   transport: z.literal('http'),
@@ -250,6 +253,10 @@ const httpUpstreamSchema = strict({
     elicitation: z.boolean().default(false),
     roots: z.boolean().default(false),
   }).prefault({}),
+  // Bounds what one response may make Warden read and buffer (issue #10).
+  maxResultBytes: sizeField
+    .refine((n) => n >= MIN_RESULT_BYTES, { error: 'expected at least 1kb' })
+    .default(DEFAULTS.upstreamMaxResultBytes),
   ...timeouts,
 }).refine(
   (u) => u.credentials.userOAuth === undefined || !(u.relay.sampling || u.relay.elicitation || u.relay.roots),

@@ -99,6 +99,11 @@ export interface HttpUpstreamConfig extends UpstreamBase {
    * are relayed to the calling agent's own MCP session, and refused (and audited) otherwise. Absent = all off.
    */
   relay?: RelayConfig;
+  /**
+   * Bytes of one response read at most (a POST's whole JSON body or event stream, one event of
+   * the GET stream); past it the request is aborted and the call fails. Absent = 16 MiB.
+   */
+  maxResultBytes?: number;
 }
 
 /** Server-to-client features an upstream may use through Warden (all off by default). */

@@ -31,6 +31,7 @@ import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/
 import type { UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { linkAbort } from './abort.js';
+import { RESULT_TOO_LARGE } from './response-guard.js';
 import { createUpstreamTransport } from './transports.js';
 import type { CallToolOptions, PoolLogger, SecretResolver, UpstreamState } from './types.js';
 
@@ -408,6 +409,14 @@ export class UpstreamConnection {
       if (e.code === ErrorCode.RequestTimeout) {
         return new WardenError('UPSTREAM_TIMEOUT', 'Upstream timed out', {
           detail: `${where}: no answer within ${timeout} ms`,
+          cause: e,
+        });
+      }
+      if (e.code === RESULT_TOO_LARGE) {
+        // Injected by the response guard: the upstream sent more than maxResultBytes.
+        return new WardenError('UPSTREAM_ERROR', 'Upstream result too large', {
+          rule: 'upstream.max-result-bytes',
+          detail: `${where}: ${describe(e)}`,
           cause: e,
         });
       }

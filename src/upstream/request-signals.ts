@@ -10,7 +10,7 @@
  * This fetch wrapper gives each request its own AbortController, aborted by a
  * single listener on the shared signal. A JSON response leaves the set as soon
  * as it arrives (its body is small and read at once); an event stream stays
- * abortable by the shared signal until it ends.
+ * abortable by the shared signal until it ends (or errors, or its reader cancels it).
  */
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 
@@ -55,13 +55,31 @@ export function perRequestSignals(inner: FetchLike): FetchLike {
       release();
       return res;
     }
-    const body = res.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        flush: release,
-      }),
+    // Released when the stream ends, errors or its reader gives up.
+    const reader = res.body.getReader();
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(c) {
+          let r: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
+          try {
+            r = await reader.read();
+          } catch (e) {
+            release();
+            return c.error(e);
+          }
+          if (r.done) {
+            release();
+            return c.close();
+          }
+          c.enqueue(r.value);
+        },
+        cancel(reason) {
+          release();
+          return reader.cancel(reason);
+        },
+      },
+      { highWaterMark: 0 },
     );
-    // Released also if the reader gives up early or the stream errors.
-    own.signal.addEventListener('abort', release, { once: true });
     return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 }

@@ -7,10 +7,12 @@
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { DEFAULTS } from '../config/constants.js';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { OAuthCredential } from './oauth-credentials.js';
 import { perRequestSignals } from './request-signals.js';
+import { responseGuard } from './response-guard.js';
 import { SerialSendTransport } from './serial-transport.js';
 import { withTraceparent } from './trace-headers.js';
 import type { PoolLogger, SecretResolver } from './types.js';
@@ -34,7 +36,7 @@ export async function createUpstreamTransport(
 ): Promise<UpstreamTransport> {
   return config.transport === 'stdio'
     ? createStdioTransport(config, resolveSecret, logger)
-    : { transport: createHttpTransport(config, resolveSecret, bearer), stderrTail: () => [] };
+    : { transport: createHttpTransport(config, resolveSecret, logger, bearer), stderrTail: () => [] };
 }
 
 async function resolveOrFail(
@@ -116,6 +118,7 @@ function bearerCredential(bearer: (stale?: string) => Promise<string>) {
 function createHttpTransport(
   config: HttpUpstreamConfig,
   resolveSecret: SecretResolver,
+  logger: PoolLogger,
   bearer?: (stale?: string) => Promise<string>,
 ): Transport {
   const headers = Object.entries(config.credentials.headers);
@@ -156,9 +159,16 @@ function createHttpTransport(
     }
     return res;
   };
+  // What comes back on each request's own response is checked before the SDK sees it: answers
+  // for other requests dropped, size bounded, cancelled requests cut (response-guard.ts).
+  const guarded = responseGuard(withTraceparent(withCredentials), {
+    upstream: config.name,
+    maxResultBytes: config.maxResultBytes ?? DEFAULTS.upstreamMaxResultBytes,
+    logger,
+  });
   // The SDK's default redirect policy (same origin only) keeps the credentials from
   // following a redirect to another host.
   return new StreamableHTTPClientTransport(new URL(config.url), {
-    fetch: perRequestSignals(withTraceparent(withCredentials)),
+    fetch: perRequestSignals(guarded),
   });
 }
