@@ -86,6 +86,11 @@ export interface RuleObligations {
  * `permit` grants, `forbid` denies (and wins), `obligation` only attaches its
  * obligations to a call something else permits — it never grants on its own.
  * Absent selectors mean "any".
+ *
+ * A rule is about tool calls (action `call`) unless it has `resources` or
+ * `prompts` (issue #10): then it is about reading those MCP resources / getting
+ * those prompts only, and may not also select tools, read arguments or
+ * detectors, or carry obligations (the config loader refuses the mix).
  */
 export interface PolicyRuleConfig {
   id: string;
@@ -99,6 +104,10 @@ export interface PolicyRuleConfig {
   /** Tools with any of these capabilities (`tools.<t>.capabilities`). */
   toolCapabilities?: ToolCapability[];
   risk?: RiskClass[];
+  /** MCP resource URIs, as Cedar `like` patterns (`*` any run of characters, `\*` a literal star). */
+  resources?: string[];
+  /** MCP prompt names (public names), as Cedar `like` patterns. */
+  prompts?: string[];
   when?: RuleConditions;
   obligations?: RuleObligations;
 }

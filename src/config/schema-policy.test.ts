@@ -101,6 +101,38 @@ describe('policy: the YAML shorthand', () => {
     expect(messages({ arguments: { n: 'number' } })[0]).toMatch(/string, integer or boolean/);
   });
 
+  it('takes resources and prompts, without what is about tool calls', () => {
+    expect(
+      messages({
+        rules: [
+          { id: 'r', effect: 'permit', agentTypes: ['t'], resources: ['kb://*'], prompts: ['s_*'] },
+          { id: 'f', effect: 'forbid', resources: ['kb://x/*'], when: { taint: { untrusted: true } } },
+        ],
+      }),
+    ).toEqual([]);
+    expect(
+      messages({
+        rules: [
+          {
+            id: 'm',
+            effect: 'permit',
+            prompts: ['p'],
+            toolTags: ['write'],
+            risk: ['high'],
+            toolCapabilities: ['private-data'],
+            when: { detectors: { pii: { gt: 0 } } },
+          },
+        ],
+      }),
+    ).toEqual([
+      'rules.0.toolTags: a rule about prompts cannot also have toolTags: that is about tool calls (write a separate rule)',
+      'rules.0.toolCapabilities: a rule about prompts cannot also have toolCapabilities: that is about tool calls (write a separate rule)',
+      'rules.0.risk: a rule about prompts cannot also have risk: that is about tool calls (write a separate rule)',
+      'rules.0.when.detectors: a rule about prompts cannot also have when.detectors: that is about tool calls (write a separate rule)',
+    ]);
+    expect(messages({ rules: [{ id: 'e', effect: 'permit', resources: [] }] })[0]).toMatch(/non-empty list/);
+  });
+
   it('refuses duplicate rule ids at the duplicate', () => {
     expect(
       messages({

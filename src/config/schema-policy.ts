@@ -119,6 +119,17 @@ const obligationsSchema = z.strictObject({
     .optional(),
 });
 
+/** What only a tool call has: a rule about resources or prompts may not use it. */
+const TOOL_ONLY: ReadonlyArray<readonly [(r: PolicyRuleConfig) => boolean, string[]]> = [
+  [(r) => r.tools !== undefined, ['tools']],
+  [(r) => r.toolTags !== undefined, ['toolTags']],
+  [(r) => r.toolCapabilities !== undefined, ['toolCapabilities']],
+  [(r) => r.risk !== undefined, ['risk']],
+  [(r) => r.when?.arguments !== undefined, ['when', 'arguments']],
+  [(r) => r.when?.detectors !== undefined, ['when', 'detectors']],
+  [(r) => r.obligations !== undefined && r.effect !== 'forbid', ['obligations']],
+];
+
 const ruleSchema = z
   .strictObject({
     id: z
@@ -134,6 +145,8 @@ const ruleSchema = z
     toolTags: nonEmptyList(name).optional(),
     toolCapabilities: nonEmptyList(capabilitySchema).optional(),
     risk: nonEmptyList(riskSchema).optional(),
+    resources: nonEmptyList(name).optional(),
+    prompts: nonEmptyList(name).optional(),
     when: conditionsSchema.optional(),
     obligations: obligationsSchema.optional(),
   })
@@ -149,6 +162,30 @@ const ruleSchema = z
         path: ['obligations'],
         message: 'a forbid denies outright; put obligations on a permit or an obligation rule',
       });
+    }
+    if (r.resources !== undefined || r.prompts !== undefined) {
+      const about =
+        r.prompts === undefined
+          ? 'resources'
+          : r.resources === undefined
+            ? 'prompts'
+            : 'resources and prompts';
+      if (r.effect === 'obligation') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['effect'],
+          message: `a rule about ${about} is a permit or a forbid (obligations are about tool calls)`,
+        });
+      }
+      for (const [present, path] of TOOL_ONLY) {
+        if (!present(r)) continue;
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `a rule about ${about} cannot also have ${path.join('.')}: that is about tool calls (write a separate rule)`,
+        });
+      }
+      return;
     }
     if (r.effect === 'obligation' && !hasObligations) {
       ctx.addIssue({

@@ -39,6 +39,18 @@ export function cedarString(s: string): string {
   return `${out}"`;
 }
 
+/**
+ * A Cedar `like` pattern literal for `pattern`: `*` matches any run of
+ * characters and `\*` is a literal star (as in Cedar); every other character,
+ * a backslash included, stands for itself.
+ */
+export function cedarPattern(pattern: string): string {
+  return `"${pattern
+    .split('\\*')
+    .map((piece) => cedarString(piece).slice(1, -1))
+    .join('\\*')}"`;
+}
+
 /** A Cedar entity reference `Warden::<type>::"<id>"`. */
 export function entityRef(type: string, id: string): string {
   return `Warden::${type}::${cedarString(id)}`;

@@ -16,13 +16,27 @@ import type {
   RuleConditions,
   TimeCondition,
 } from '../config/policy-types.js';
-import { attr, cedarScalar, cedarString, entityRef, hasAttr } from './cedar-text.js';
+import { attr, cedarPattern, cedarScalar, cedarString, entityRef, hasAttr } from './cedar-text.js';
+import { CEDAR, type CedarAction } from './schema.js';
 
 /** Ids of the generated allow / deny-list policies. */
 export const AGENT_ALLOW_POLICY = 'agent.allowedTools';
 export const AGENT_DENY_POLICY = 'agent.deniedTools';
 
 const CALL = 'action == Warden::Action::"call"';
+const READ_RESOURCE = `Warden::Action::"${CEDAR.readResource}"`;
+const GET_PROMPT = `Warden::Action::"${CEDAR.getPrompt}"`;
+
+/** A rule about MCP resources or prompts (issue #10) rather than tool calls. */
+export function isAccessRule(rule: PolicyRuleConfig): boolean {
+  return rule.resources !== undefined || rule.prompts !== undefined;
+}
+
+/** The actions a rule applies to: `call`, unless it selects resources or prompts (then those only). */
+function ruleActions(rule: PolicyRuleConfig): CedarAction[] {
+  if (!isAccessRule(rule)) return [CEDAR.call];
+  return [...(rule.resources ? [CEDAR.readResource] : []), ...(rule.prompts ? [CEDAR.getPrompt] : [])];
+}
 
 /** The two fixed policies that enforce every agent's allow and deny lists from the registry. */
 export function agentListPolicies(): Record<string, string> {
@@ -159,6 +173,8 @@ export interface CompiledFacts {
   tools: readonly string[];
   /** Attribute names the policy reads (of any entity or record), so requests can leave the rest out. */
   reads: readonly string[];
+  /** The actions the policy can apply to; absent = every action (a scope that names none). */
+  actions?: readonly CedarAction[];
 }
 
 /** What the two agent-list policies read. */
@@ -178,6 +194,8 @@ function ruleReads(rule: PolicyRuleConfig): string[] {
     ...(rule.toolCapabilities ? ['capabilities'] : []),
     ...(w?.detectors ? ['detectors', ...Object.keys(w.detectors)] : []),
     ...(w?.taint ? ['taint', ...Object.keys(w.taint)] : []),
+    ...(rule.resources ? ['uri'] : []),
+    ...(rule.prompts ? ['name'] : []),
   ];
 }
 
@@ -200,7 +218,47 @@ export function ruleFacts(rule: PolicyRuleConfig): CompiledFacts {
     ...(single === undefined ? {} : { agent: single }),
     tools: rule.tools ?? [],
     reads: ruleReads(rule),
+    actions: ruleActions(rule),
   };
+}
+
+/** `resource.<attr> like p1 || …` (patterns: `*` any run of characters, `\*` a literal star). */
+function likeAny(attribute: string, patterns: readonly string[]): string {
+  const parts = patterns.map((p) => `resource.${attribute} like ${cedarPattern(p)}`);
+  return parts.length === 1 ? parts[0]! : `(${parts.join(' || ')})`;
+}
+
+/**
+ * The action and resource of a rule's scope, and the condition its resource
+ * selectors add: `call` on tools, or `read_resource` / `get_prompt` by pattern.
+ */
+function actionAndResource(rule: PolicyRuleConfig, conditions: string[]): [string, string] {
+  const { resources, prompts } = rule;
+  if (resources && prompts) {
+    conditions.push(
+      `((resource is ${CEDAR.resource} && ${likeAny('uri', resources)})` +
+        ` || (resource is ${CEDAR.prompt} && ${likeAny('name', prompts)}))`,
+    );
+    return [`action in [${READ_RESOURCE}, ${GET_PROMPT}]`, 'resource'];
+  }
+  if (resources) {
+    conditions.push(likeAny('uri', resources));
+    return [`action == ${READ_RESOURCE}`, `resource is ${CEDAR.resource}`];
+  }
+  if (prompts) {
+    conditions.push(likeAny('name', prompts));
+    return [`action == ${GET_PROMPT}`, `resource is ${CEDAR.prompt}`];
+  }
+  let resource = 'resource';
+  const tools = rule.tools?.map((t) => entityRef('Tool', t));
+  if (tools?.length === 1) resource = `resource == ${tools[0]}`;
+  else if (tools) conditions.push(`resource in ${list(tools)}`);
+  if (rule.toolTags) conditions.push(`resource.tags.containsAny(${strings(rule.toolTags)})`);
+  if (rule.toolCapabilities) {
+    conditions.push(`resource.capabilities.containsAny(${strings(rule.toolCapabilities)})`);
+  }
+  if (rule.risk) conditions.push(`${strings(rule.risk)}.contains(resource.risk)`);
+  return [CALL, resource];
 }
 
 /** One rule as Cedar policy text (its id is the rule's id, given separately to the policy set). */
@@ -216,20 +274,12 @@ export function compileRule(rule: PolicyRuleConfig): string {
   else if (types) conditions.push(`principal in ${list(types)}`);
   if (rule.environments) conditions.push(`${strings(rule.environments)}.contains(principal.environment)`);
 
-  let resource = 'resource';
-  const tools = rule.tools?.map((t) => entityRef('Tool', t));
-  if (tools?.length === 1) resource = `resource == ${tools[0]}`;
-  else if (tools) conditions.push(`resource in ${list(tools)}`);
-  if (rule.toolTags) conditions.push(`resource.tags.containsAny(${strings(rule.toolTags)})`);
-  if (rule.toolCapabilities) {
-    conditions.push(`resource.capabilities.containsAny(${strings(rule.toolCapabilities)})`);
-  }
-  if (rule.risk) conditions.push(`${strings(rule.risk)}.contains(resource.risk)`);
+  const [action, resource] = actionAndResource(rule, conditions);
 
   if (rule.when) conditions.push(...contextConditions(rule.when));
 
   const effect = rule.effect === 'forbid' ? 'forbid' : 'permit';
-  const head = `${effect} (${principal}, ${CALL}, ${resource})`;
+  const head = `${effect} (${principal}, ${action}, ${resource})`;
   const body = conditions.length === 0 ? ';' : `\nwhen {\n  ${conditions.join('\n  && ')}\n};`;
   return [...annotations(rule), `${head}${body}`].join('\n');
 }

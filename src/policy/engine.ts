@@ -26,7 +26,14 @@ import { preparsePolicySet, statefulIsAuthorized } from './cedar.js';
 import { describeCedarError } from './files.js';
 import { mergeObligations, type Obligations } from './obligations.js';
 import { assemblePolicySet, type BuiltPolicySet, buildPolicySet, type KnownTools } from './policy-set.js';
-import { type AuthzInput, buildRequest, LocalTime, type ToolFacts } from './request.js';
+import {
+  type AccessInput,
+  type AuthzInput,
+  buildAccessRequest,
+  buildRequest,
+  LocalTime,
+  type ToolFacts,
+} from './request.js';
 
 /** The outcome of one authorization. Policy ids are sorted, so equal inputs give equal decisions. */
 export type AuthzDecision =
@@ -84,10 +91,16 @@ interface Slice {
   ids: readonly string[];
 }
 
-interface Active {
-  parity: 0 | 1;
+/** The slices one action evaluates: the shared one and, per agent, its own. */
+interface Slices {
   shared: Slice;
   agents: ReadonlyMap<string, Slice>;
+}
+
+interface Active extends Slices {
+  parity: 0 | 1;
+  /** The slices of resource reads and prompt gets (issue #10); `shared`/`agents` are tool calls'. */
+  access: Slices;
   set: BuiltPolicySet;
   time: LocalTime;
   loadedAt: number;
@@ -118,7 +131,7 @@ function unavailable(detail: string, cause?: unknown): WardenError {
   });
 }
 
-/** Decides tool calls with Cedar. Build one with {@link PolicyEngine.create}. */
+/** Decides tool calls, resource reads and prompt gets with Cedar. Build one with {@link PolicyEngine.create}. */
 export class PolicyEngine {
   private active: Active | null = null;
   private policy: PolicyConfig;
@@ -185,40 +198,36 @@ export class PolicyEngine {
       tags: cfg?.tags ?? [],
       capabilities: cfg?.capabilities ?? [],
     };
-    const forbids: string[] = [];
-    const permits: string[] = [];
-    const errored: Array<{ id: string; message: string }> = [];
+    let request: Omit<StatefulAuthorizationCall, 'preparsedPolicySetId'>;
     try {
       const used = this.activity.toolsUsed(input.session.id);
-      const request = buildRequest(input, facts, a.set.argumentTypes, a.time, used, a.set.reads);
-      const own = a.agents.get(input.agent.id);
-      for (const slice of own ? [a.shared, own] : [a.shared]) {
-        const answer = decide(a, slice.slot, request);
-        if (answer.type === 'failure') throw unavailable(answer.errors.map(describeCedarError).join('; '));
-        const { decision, diagnostics } = answer.response;
-        // In a denying slice the reasons are its satisfied forbids; in an allowing one, its permits.
-        (decision === 'deny' ? forbids : permits).push(...diagnostics.reason.map((r) => idOf(slice, r)));
-        for (const e of diagnostics.errors)
-          errored.push({ id: idOf(slice, e.policyId), message: e.error.message });
-      }
+      request = buildRequest(input, facts, a.set.argumentTypes, a.time, used, a.set.reads);
     } catch (e) {
       // INVALID_ARGUMENTS (a declared argument of the wrong type) is a decision, not an outage.
       if (e instanceof WardenError) throw e;
       throw unavailable(`Cedar request failed: ${e instanceof Error ? e.message : String(e)}`, e);
     }
+    return evaluate(a, a, input.agent.id, request);
+  }
 
-    const errors = errored.map((e) => `${e.id}: ${e.message}`);
-    if (forbids.length > 0) return { allowed: false, reason: 'forbid', policyIds: forbids.sort(), errors };
-    // Cedar skips a policy that errors; for a forbid that would be failing open.
-    const erroredForbids = errored.map((e) => e.id).filter((id) => a.set.meta.get(id)?.effect === 'forbid');
-    if (erroredForbids.length > 0) {
-      return { allowed: false, reason: 'forbid-error', policyIds: erroredForbids.sort(), errors };
+  /**
+   * Decide one MCP resource read or prompt get (issue #10), as {@link authorize}
+   * decides a call: default deny, a forbid wins, a forbid that errors applies,
+   * obligations from the allowing permits' annotations. Only policies that can
+   * apply to `read_resource` / `get_prompt` are evaluated. Throws POLICY_UNAVAILABLE
+   * when the engine cannot decide (fail closed).
+   */
+  authorizeAccess(input: AccessInput): AuthzDecision {
+    const a = this.active;
+    if (!a || this.closed) throw unavailable('no policy set is loaded');
+    let request: Omit<StatefulAuthorizationCall, 'preparsedPolicySetId'>;
+    try {
+      const used = this.activity.toolsUsed(input.session.id);
+      request = buildAccessRequest(input, a.time, used, a.set.reads);
+    } catch (e) {
+      throw unavailable(`Cedar request failed: ${e instanceof Error ? e.message : String(e)}`, e);
     }
-    const reasons = permits.sort();
-    const granting = reasons.filter((id) => !a.set.meta.get(id)?.obligationOnly);
-    if (granting.length === 0) return { allowed: false, reason: 'not-permitted', policyIds: [], errors };
-    const obligations = mergeObligations(reasons.map((id) => a.set.meta.get(id)?.annotations ?? {}));
-    return { allowed: true, policyIds: reasons, obligations, errors };
+    return evaluate(a, a.access, input.agent.id, request);
   }
 
   /** Record that `sessionId` was authorized to call `tool` (feeds `context.session.toolsUsed`). */
@@ -292,15 +301,22 @@ export class PolicyEngine {
       made.push({ slot, ids });
       return [];
     };
-    const problems = prepare(`${prefix}-shared`, set.shared);
-    const agents = new Map<string, Slice>();
-    let k = 0;
-    for (const [agent, ids] of set.byAgent) {
-      if (problems.length > 0) break;
-      problems.push(...prepare(`${prefix}-a${k++}`, ids));
-      const slice = made.at(-1);
-      if (slice && problems.length === 0) agents.set(agent, slice);
-    }
+    const problems: string[] = [];
+    const cut = (tag: string, shared: readonly string[], byAgent: ReadonlyMap<string, readonly string[]>) => {
+      problems.push(...prepare(`${prefix}-${tag}shared`, shared));
+      const sharedSlice = made.at(-1);
+      const agents = new Map<string, Slice>();
+      let k = 0;
+      for (const [agent, ids] of byAgent) {
+        if (problems.length > 0) break;
+        problems.push(...prepare(`${prefix}-${tag}a${k++}`, ids));
+        const slice = made.at(-1);
+        if (slice && problems.length === 0) agents.set(agent, slice);
+      }
+      return { shared: sharedSlice!, agents };
+    };
+    const calls = cut('', set.shared, set.byAgent);
+    const access = problems.length === 0 ? cut('r', set.access.shared, set.access.byAgent) : calls;
     if (problems.length > 0) {
       for (const m of made) free(m.slot);
       return problems;
@@ -309,8 +325,9 @@ export class PolicyEngine {
     // The switch: synchronous, so no decision sees half of one set and half of the other.
     this.active = {
       parity,
-      shared: made[0]!,
-      agents,
+      shared: calls.shared,
+      agents: calls.agents,
+      access,
       set,
       time: new LocalTime(policy.timezone),
       loadedAt: this.clock.now(),
@@ -426,8 +443,53 @@ function decide(a: Active, slot: string, request: Omit<StatefulAuthorizationCall
 }
 
 function release(a: Active): void {
-  free(a.shared.slot);
-  for (const s of a.agents.values()) free(s.slot);
+  for (const slices of [a, a.access]) {
+    free(slices.shared.slot);
+    for (const s of slices.agents.values()) free(s.slot);
+  }
+}
+
+/**
+ * Decide `request` over the shared slice of `slices` and the agent's own, merged
+ * exactly as Cedar would have decided over their union.
+ */
+function evaluate(
+  a: Active,
+  slices: Slices,
+  agent: string,
+  request: Omit<StatefulAuthorizationCall, 'preparsedPolicySetId'>,
+): AuthzDecision {
+  const forbids: string[] = [];
+  const permits: string[] = [];
+  const errored: Array<{ id: string; message: string }> = [];
+  try {
+    const own = slices.agents.get(agent);
+    for (const slice of own ? [slices.shared, own] : [slices.shared]) {
+      const answer = decide(a, slice.slot, request);
+      if (answer.type === 'failure') throw unavailable(answer.errors.map(describeCedarError).join('; '));
+      const { decision, diagnostics } = answer.response;
+      // In a denying slice the reasons are its satisfied forbids; in an allowing one, its permits.
+      (decision === 'deny' ? forbids : permits).push(...diagnostics.reason.map((r) => idOf(slice, r)));
+      for (const e of diagnostics.errors)
+        errored.push({ id: idOf(slice, e.policyId), message: e.error.message });
+    }
+  } catch (e) {
+    if (e instanceof WardenError) throw e;
+    throw unavailable(`Cedar request failed: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+
+  const errors = errored.map((e) => `${e.id}: ${e.message}`);
+  if (forbids.length > 0) return { allowed: false, reason: 'forbid', policyIds: forbids.sort(), errors };
+  // Cedar skips a policy that errors; for a forbid that would be failing open.
+  const erroredForbids = errored.map((e) => e.id).filter((id) => a.set.meta.get(id)?.effect === 'forbid');
+  if (erroredForbids.length > 0) {
+    return { allowed: false, reason: 'forbid-error', policyIds: erroredForbids.sort(), errors };
+  }
+  const reasons = permits.sort();
+  const granting = reasons.filter((id) => !a.set.meta.get(id)?.obligationOnly);
+  if (granting.length === 0) return { allowed: false, reason: 'not-permitted', policyIds: [], errors };
+  const obligations = mergeObligations(reasons.map((id) => a.set.meta.get(id)?.annotations ?? {}));
+  return { allowed: true, policyIds: reasons, obligations, errors };
 }
 
 /** Build a policy engine from config (see {@link PolicyEngine.create}). */

@@ -6,6 +6,7 @@ export {
   agentListPolicies,
   compileRule,
   compileRules,
+  isAccessRule,
 } from './compile.js';
 export {
   type AuthzDecision,
@@ -26,5 +27,12 @@ export {
   type PolicyMeta,
   type PolicySources,
 } from './policy-set.js';
-export { type AuthzInput, buildRequest, cedarIp, LocalTime } from './request.js';
-export { buildSchema, CEDAR } from './schema.js';
+export {
+  type AccessInput,
+  type AuthzInput,
+  buildAccessRequest,
+  buildRequest,
+  cedarIp,
+  LocalTime,
+} from './request.js';
+export { ACTIONS, buildSchema, CEDAR, type CedarAction } from './schema.js';

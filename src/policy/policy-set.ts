@@ -11,6 +11,9 @@
  * the set it evaluates (measured: ~2–6 µs each in wasm, even when the scope
  * does not match), so a decision evaluates the shared slice and its own agent's
  * slice only — 10,000 per-agent rules cost a decision no more than 10.
+ * Slices are cut per kind of action too: tool calls evaluate the policies that
+ * can apply to `call`, resource reads and prompt gets (issue #10) those that can
+ * apply to `read_resource` / `get_prompt`, so neither pays for the other's rules.
  */
 
 import { createHash } from 'node:crypto';
@@ -36,7 +39,7 @@ import {
   readCedarFile,
 } from './files.js';
 import { RISK_ORDER } from './obligations.js';
-import { buildSchema, CEDAR } from './schema.js';
+import { ACTIONS, buildSchema, CEDAR, type CedarAction, callOnlySchema } from './schema.js';
 import { secretsOutRule, taintRules } from './taint.js';
 
 /** What the engine knows about one policy besides its text. */
@@ -54,10 +57,17 @@ export interface PolicyMeta {
 export interface BuiltPolicySet {
   policies: Record<string, string>;
   meta: ReadonlyMap<string, PolicyMeta>;
-  /** Ids of the policies every decision evaluates. */
+  /** Ids of the policies every tool-call decision evaluates (those that can apply to `call`). */
   shared: readonly string[];
-  /** Ids of the policies whose scope names one agent, by agent id. */
+  /** Ids of the `call` policies whose scope names one agent, by agent id. */
   byAgent: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The same cut for resource reads and prompt gets (issue #10): the policies
+   * that can apply to `read_resource` or `get_prompt`. A policy whose scope names
+   * no action is in both; a rule about tools only in the first, one about
+   * resources only here.
+   */
+  access: { shared: readonly string[]; byAgent: ReadonlyMap<string, readonly string[]> };
   argumentTypes: ReadonlyMap<string, PolicyArgumentType>;
   /** What the set reads, so a request can leave out what no policy looks at. */
   reads: AttributeReads;
@@ -174,6 +184,15 @@ function readsOf(json: PolicyJson): { names: string[]; wholeContext: boolean } {
   return { names, wholeContext };
 }
 
+/** The actions a scope names; undefined when it names none (every action). */
+function scopeActions(json: PolicyJson): CedarAction[] | undefined {
+  const a = json.action;
+  if (a.op === 'All') return undefined;
+  const uids = 'entities' in a ? a.entities : 'entity' in a ? [a.entity] : [];
+  const ids = new Set(uids.map((u) => uidOf(u)?.id));
+  return ACTIONS.filter((x) => ids.has(x));
+}
+
 /** The facts of a policy read from a file, from Cedar's own parse of it. */
 function fileFacts(json: PolicyJson): CompiledFacts {
   const annotations: Record<string, string> = {};
@@ -185,14 +204,64 @@ function fileFacts(json: PolicyJson): CompiledFacts {
   const uid = (p.op === '==' || p.op === 'in') && 'entity' in p ? uidOf(p.entity) : undefined;
   const agent = uid?.type === CEDAR.agent && typeof uid.id === 'string' ? uid.id : undefined;
   const reads = readsOf(json);
+  const actions = scopeActions(json);
   return {
     effect: json.effect,
     annotations,
     ...(agent === undefined ? {} : { agent }),
     tools: toolRefs(json),
+    ...(actions === undefined ? {} : { actions }),
     // A policy that passes `context` around whole needs all of it: the marker name says so.
     reads: reads.wholeContext ? [...reads.names, WHOLE_CONTEXT] : reads.names,
   };
+}
+
+/** Policy ids cut into the shared slice and per-agent slices. */
+function slices() {
+  const shared: string[] = [];
+  const byAgent = new Map<string, string[]>();
+  return {
+    shared,
+    byAgent,
+    add(id: string, agent: string | undefined) {
+      if (agent === undefined) shared.push(id);
+      else byAgent.set(agent, [...(byAgent.get(agent) ?? []), id]);
+    },
+  };
+}
+
+/**
+ * The file policies that name no action, fail validation against the whole
+ * schema, and pass against the schema of `call` alone: by id, with the warnings
+ * that validation gave them (an impossible forbid is still refused).
+ */
+function callOnlyPolicies(
+  schema: SchemaJson<string>,
+  byId: ReadonlyMap<string, Entry>,
+  failed: readonly ValidationError[],
+): Map<string, ValidationError[]> {
+  const out = new Map<string, ValidationError[]>();
+  const candidates: Record<string, string> = {};
+  for (const err of failed) {
+    const e = byId.get(err.policyId);
+    if (e?.origin.kind === 'file' && e.facts.actions === undefined) candidates[e.id] = e.text;
+  }
+  if (Object.keys(candidates).length === 0) return out;
+  const v = validate({
+    schema: callOnlySchema(schema),
+    policies: { staticPolicies: candidates },
+    validationSettings: { mode: 'strict' },
+  });
+  if (v.type === 'failure') return out;
+  const bad = new Set(v.validationErrors.map((e) => e.policyId));
+  for (const id of Object.keys(candidates)) {
+    if (!bad.has(id))
+      out.set(
+        id,
+        v.validationWarnings.filter((w) => w.policyId === id),
+      );
+  }
+  return out;
 }
 
 /** Build and prove the policy set described by `src`, reading its files. Never throws for bad policy input. */
@@ -231,6 +300,7 @@ export function assemblePolicySet(
       annotations: {},
       tools: [],
       reads: AGENT_LIST_READS,
+      actions: [CEDAR.call],
     },
   }));
   for (const r of [...taintRules(src.taint), ...secretsOutRule(src.inspectArguments)]) {
@@ -264,10 +334,10 @@ export function assemblePolicySet(
 
   const meta = new Map<string, PolicyMeta>();
   const reads = new Set<string>();
-  const shared: string[] = [];
-  const byAgent = new Map<string, string[]>();
+  const calls = slices();
+  const access = slices();
   for (const [id, e] of byId) {
-    const { effect, annotations, agent } = e.facts;
+    const { effect, annotations } = e.facts;
     const obligationOnly = 'obligation' in annotations;
     const label = originLabel(e);
     if (obligationOnly && effect === 'forbid') {
@@ -289,8 +359,6 @@ export function assemblePolicySet(
     }
     meta.set(id, { effect, obligationOnly, annotations, origin: label });
     for (const r of e.facts.reads) reads.add(r);
-    if (agent === undefined) shared.push(id);
-    else byAgent.set(agent, [...(byAgent.get(agent) ?? []), id]);
 
     const known = src.knownTools;
     for (const t of known ? new Set(e.facts.tools) : []) {
@@ -313,8 +381,23 @@ export function assemblePolicySet(
         const e = byId.get(err.policyId);
         return e ? locate(e, err) : `policy "${err.policyId}": ${describeCedarError(err.error)}`;
       };
-      errors.push(...v.validationErrors.map(at));
-      for (const w of v.validationWarnings) {
+      // A file policy that names no action and reads what only tool calls have (context.arguments,
+      // a Tool attribute) was written when `call` was the only action: it stays about tool calls.
+      let validationErrors = v.validationErrors;
+      let validationWarnings = v.validationWarnings;
+      const callOnly = callOnlyPolicies(schema, byId, validationErrors);
+      for (const [id, warningsOfId] of callOnly) {
+        const e = byId.get(id)!;
+        e.facts = { ...e.facts, actions: [CEDAR.call] };
+        validationErrors = validationErrors.filter((err) => err.policyId !== id);
+        validationWarnings = [...validationWarnings.filter((w) => w.policyId !== id), ...warningsOfId];
+        warnings.push(
+          `${originLabel(e)}: policy "${id}" names no action but reads what only tool calls have, so it ` +
+            'applies to tool calls only (scope it `action == Warden::Action::"call"` to say so)',
+        );
+      }
+      errors.push(...validationErrors.map(at));
+      for (const w of validationWarnings) {
         // A forbid or an obligation that can never apply fails open without a sound: typically a
         // misspelt attribute behind `has` (`context.arguments has amuont`). That is an error; an
         // impossible permit only grants nothing, so it stays a warning.
@@ -327,6 +410,13 @@ export function assemblePolicySet(
     }
   }
 
+  for (const [id, e] of byId) {
+    const applies = e.facts.actions ?? ACTIONS;
+    if (applies.includes(CEDAR.call)) calls.add(id, e.facts.agent);
+    if (applies.includes(CEDAR.readResource) || applies.includes(CEDAR.getPrompt))
+      access.add(id, e.facts.agent);
+  }
+
   if (errors.length > 0) return { ok: false, errors: [...new Set(errors)], warnings: [...new Set(warnings)] };
   const hash = createHash('sha256');
   for (const id of [...byId.keys()].sort()) hash.update(`${id}\u0000${policies[id]}\u0000`);
@@ -335,8 +425,9 @@ export function assemblePolicySet(
     set: {
       policies,
       meta,
-      shared,
-      byAgent,
+      shared: calls.shared,
+      byAgent: calls.byAgent,
+      access: { shared: access.shared, byAgent: access.byAgent },
       argumentTypes: args.types,
       reads: { names: reads, wholeContext: reads.has(WHOLE_CONTEXT) },
       schema,

@@ -7,7 +7,12 @@
  * not sent as an entity of its own (Cedar does not need it to evaluate `in`).
  */
 import { isIP } from 'node:net';
-import type { CedarValueJson, EntityJson, StatefulAuthorizationCall } from '@cedar-policy/cedar-wasm/nodejs';
+import type {
+  CedarValueJson,
+  EntityJson,
+  EntityUidJson,
+  StatefulAuthorizationCall,
+} from '@cedar-policy/cedar-wasm/nodejs';
 import type { PolicyArgumentType } from '../config/policy-types.js';
 import { cedarArguments } from './arguments.js';
 import { CEDAR } from './schema.js';
@@ -35,6 +40,20 @@ export interface AuthzInput {
   /** What the session has taken in so far (issue #7). */
   taint?: { untrusted: boolean; privateData: boolean };
   /** Epoch milliseconds of the decision. */
+  now: number;
+}
+
+/** An MCP resource read or prompt get (issue #10). */
+export interface AccessInput {
+  agent: AuthzInput['agent'];
+  user?: AuthzInput['user'];
+  kind: 'resource' | 'prompt';
+  /** resource: its URI; prompt: its public name. */
+  name: string;
+  upstream: string;
+  session: { id: string; calls: number };
+  clientIp: string;
+  taint?: AuthzInput['taint'];
   now: number;
 }
 
@@ -112,11 +131,77 @@ export function buildRequest(
   toolsUsed: readonly string[],
   reads: { names: { has(name: string): boolean }; wholeContext: boolean } = READ_ALL,
 ): Omit<StatefulAuthorizationCall, 'preparsedPolicySetId'> {
+  const read = (name: string) => reads.names.has(name);
+  const inContext = (name: string) => reads.wholeContext || read(name);
+  const resource = { type: CEDAR.tool, id: input.tool.name };
+  const toolAttrs: Record<string, CedarValueJson> = {};
+  if (read('name')) toolAttrs['name'] = input.tool.name;
+  if (read('risk')) toolAttrs['risk'] = tool.risk;
+  if (read('upstream')) toolAttrs['upstream'] = input.tool.upstream;
+  if (read('tags')) toolAttrs['tags'] = [...tool.tags];
+  if (read('capabilities')) toolAttrs['capabilities'] = [...(tool.capabilities ?? [])];
+  const { principal, entities, context } = head(input, time, toolsUsed, reads);
+  entities.push({ uid: resource, attrs: toolAttrs, parents: [] });
+  if (inContext('arguments')) context['arguments'] = cedarArguments(input.arguments, argumentTypes);
+  if (input.detectors && inContext('detectors')) {
+    const d: Record<string, CedarValueJson> = {};
+    for (const [k, v] of Object.entries(input.detectors)) if (v !== undefined) d[k] = v;
+    context['detectors'] = d;
+  }
+  tail(input, entities, context, reads);
+  return {
+    principal,
+    action: { type: CEDAR.action, id: CEDAR.call },
+    resource,
+    context,
+    entities,
+  };
+}
+
+/**
+ * The Cedar request for a resource read (`read_resource` on `Warden::Resource::"<uri>"`)
+ * or a prompt get (`get_prompt` on `Warden::Prompt::"<name>"`); the same context as a
+ * call's without arguments and detectors, and the same rule about what is left out.
+ */
+export function buildAccessRequest(
+  input: AccessInput,
+  time: LocalTime,
+  toolsUsed: readonly string[],
+  reads: Reads = READ_ALL,
+): Omit<StatefulAuthorizationCall, 'preparsedPolicySetId'> {
+  const read = (name: string) => reads.names.has(name);
+  const { principal, entities, context } = head(input, time, toolsUsed, reads);
+  const isResource = input.kind === 'resource';
+  const resource = { type: isResource ? CEDAR.resource : CEDAR.prompt, id: input.name };
+  const attrs: Record<string, CedarValueJson> = {};
+  const key = isResource ? 'uri' : 'name';
+  if (read(key)) attrs[key] = input.name;
+  if (read('upstream')) attrs['upstream'] = input.upstream;
+  entities.push({ uid: resource, attrs, parents: [] });
+  tail(input, entities, context, reads);
+  return {
+    principal,
+    action: { type: CEDAR.action, id: isResource ? CEDAR.readResource : CEDAR.getPrompt },
+    resource,
+    context,
+    entities,
+  };
+}
+
+type Reads = { names: { has(name: string): boolean }; wholeContext: boolean };
+type Shared = Pick<AuthzInput, 'agent' | 'user' | 'session' | 'clientIp' | 'taint' | 'now'>;
+
+/** The principal entity, and the start of the context every action shares (time, session). */
+function head(
+  input: Shared,
+  time: LocalTime,
+  toolsUsed: readonly string[],
+  reads: Reads,
+): { principal: EntityUidJson; entities: EntityJson[]; context: Record<string, CedarValueJson> } {
   const { agent } = input;
   const read = (name: string) => reads.names.has(name);
   const inContext = (name: string) => reads.wholeContext || read(name);
   const principal = { type: CEDAR.agent, id: agent.id };
-  const resource = { type: CEDAR.tool, id: input.tool.name };
   const agentAttrs: Record<string, CedarValueJson> = {};
   if (read('type')) agentAttrs['type'] = agent.type;
   if (read('version')) agentAttrs['version'] = agent.version;
@@ -124,25 +209,24 @@ export function buildRequest(
   if (read('owner')) agentAttrs['owner'] = agent.owner;
   if (read('allowedTools')) agentAttrs['allowedTools'] = [...agent.allowedTools];
   if (read('deniedTools')) agentAttrs['deniedTools'] = [...agent.deniedTools];
-  const toolAttrs: Record<string, CedarValueJson> = {};
-  if (read('name')) toolAttrs['name'] = input.tool.name;
-  if (read('risk')) toolAttrs['risk'] = tool.risk;
-  if (read('upstream')) toolAttrs['upstream'] = input.tool.upstream;
-  if (read('tags')) toolAttrs['tags'] = [...tool.tags];
-  if (read('capabilities')) toolAttrs['capabilities'] = [...(tool.capabilities ?? [])];
   const entities: EntityJson[] = [
     { uid: principal, attrs: agentAttrs, parents: [{ type: CEDAR.agentType, id: agent.type }] },
-    { uid: resource, attrs: toolAttrs, parents: [] },
   ];
   const context: Record<string, CedarValueJson> = {};
   if (inContext('time')) context['time'] = time.at(input.now);
   if (inContext('session')) context['session'] = { calls: input.session.calls, toolsUsed: [...toolsUsed] };
-  if (inContext('arguments')) context['arguments'] = cedarArguments(input.arguments, argumentTypes);
-  if (input.detectors && inContext('detectors')) {
-    const d: Record<string, CedarValueJson> = {};
-    for (const [k, v] of Object.entries(input.detectors)) if (v !== undefined) d[k] = v;
-    context['detectors'] = d;
-  }
+  return { principal, entities, context };
+}
+
+/** The rest of the shared context (taint, client address, user), and the user entity when there is one. */
+function tail(
+  input: Shared,
+  entities: EntityJson[],
+  context: Record<string, CedarValueJson>,
+  reads: Reads,
+): void {
+  const read = (name: string) => reads.names.has(name);
+  const inContext = (name: string) => reads.wholeContext || read(name);
   if (input.taint && inContext('taint')) context['taint'] = { ...input.taint };
   const ip = inContext('clientIp') ? cedarIp(input.clientIp) : undefined;
   if (ip !== undefined) context['clientIp'] = { __extn: { fn: 'ip', arg: ip } };
@@ -155,11 +239,4 @@ export function buildRequest(
     });
     context['user'] = { __entity: user };
   }
-  return {
-    principal,
-    action: { type: CEDAR.action, id: CEDAR.call },
-    resource,
-    context,
-    entities,
-  };
 }

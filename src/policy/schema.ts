@@ -19,15 +19,36 @@ const optional = (t: Attr): Attr => ({ ...t, required: false });
 /** The Cedar type of each argument type a policy can compare. */
 const ARGUMENT_CEDAR: Record<PolicyArgumentType, Attr> = { string: str, integer: long, boolean: bool };
 
-/** The fixed names: entity types, the action. */
+/** The fixed names: entity types, the actions. */
 export const CEDAR = {
   agent: 'Warden::Agent',
   agentType: 'Warden::AgentType',
   user: 'Warden::User',
   tool: 'Warden::Tool',
+  /** An MCP resource, by URI (issue #10). */
+  resource: 'Warden::Resource',
+  /** An MCP prompt, by public name (issue #10). */
+  prompt: 'Warden::Prompt',
   action: 'Warden::Action',
   call: 'call',
+  readResource: 'read_resource',
+  getPrompt: 'get_prompt',
 } as const;
+
+/** The actions the schema declares. */
+export type CedarAction = typeof CEDAR.call | typeof CEDAR.readResource | typeof CEDAR.getPrompt;
+export const ACTIONS: readonly CedarAction[] = [CEDAR.call, CEDAR.readResource, CEDAR.getPrompt];
+
+/**
+ * The schema as it was before resources and prompts (only `call`): a file policy
+ * that does not name its action and validates only against this one reads what
+ * only tool calls have, and is taken to be about tool calls (see policy-set.ts).
+ */
+export function callOnlySchema(schema: SchemaJson<string>): SchemaJson<string> {
+  const ns = schema['Warden']!;
+  const { Resource: _r, Prompt: _p, ...entityTypes } = ns.entityTypes;
+  return { Warden: { ...ns, entityTypes, actions: { call: ns.actions['call']! } } };
+}
 
 /** The schema for a policy set whose `context.arguments` declares `argumentTypes`. */
 export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentType>): SchemaJson<string> {
@@ -35,6 +56,16 @@ export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentTyp
   for (const [name, type] of [...argumentTypes].sort(([a], [b]) => (a < b ? -1 : 1))) {
     args[name] = optional(ARGUMENT_CEDAR[type]);
   }
+  const accessContext: Attr = {
+    type: 'Record',
+    attributes: {
+      time: { type: 'Time' },
+      session: { type: 'SessionStats' },
+      clientIp: optional({ type: 'Extension', name: 'ipaddr' }),
+      user: optional({ type: 'Entity', name: 'User' }),
+      taint: optional({ type: 'Taint' }),
+    },
+  };
   return {
     Warden: {
       commonTypes: {
@@ -79,9 +110,10 @@ export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentTyp
             attributes: { name: str, risk: str, upstream: str, tags: strings, capabilities: strings },
           },
         },
+        Resource: { shape: { type: 'Record', attributes: { uri: str, upstream: str } } },
+        Prompt: { shape: { type: 'Record', attributes: { name: str, upstream: str } } },
       },
       actions: {
-        // read_resource / get_prompt join here when resources and prompts go through the gateway.
         call: {
           appliesTo: {
             principalTypes: ['Agent'],
@@ -99,6 +131,13 @@ export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentTyp
               },
             },
           },
+        },
+        // MCP resources and prompts (issue #10): the context of a call without what is about arguments.
+        read_resource: {
+          appliesTo: { principalTypes: ['Agent'], resourceTypes: ['Resource'], context: accessContext },
+        },
+        get_prompt: {
+          appliesTo: { principalTypes: ['Agent'], resourceTypes: ['Prompt'], context: accessContext },
         },
       },
     },

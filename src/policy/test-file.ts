@@ -14,72 +14,107 @@ import { isWardenError, WardenError } from '../errors.js';
 import { AGENT_DENY_POLICY } from './compile.js';
 import { type AuthzDecision, PolicyEngine, type PolicyLogger } from './engine.js';
 import { effectiveRisk } from './obligations.js';
-import type { AuthzInput } from './request.js';
+import type { AccessInput, AuthzInput } from './request.js';
 
 const risk = z.enum(['low', 'medium', 'high', 'critical']);
 
-const caseSchema = z.strictObject({
-  name: z.string().min(1),
-  agent: z.strictObject({
-    id: z.string().min(1),
-    /** Required unless the config declares an agent with this id (its fields are the defaults). */
-    type: z.string().min(1).optional(),
-    version: z.string().optional(),
-    environment: z.string().optional(),
-    owner: z.string().optional(),
-    allowedTools: z.array(z.string()).optional(),
-    deniedTools: z.array(z.string()).optional(),
-  }),
-  tool: z.strictObject({
+const caseSchema = z
+  .strictObject({
     name: z.string().min(1),
-    /** Overrides `tools.<name>.risk` for this case. */
-    risk: risk.optional(),
-    /** Overrides `tools.<name>.tags` for this case. */
-    tags: z.array(z.string()).optional(),
-    /** Overrides `tools.<name>.capabilities` for this case. */
-    capabilities: z.array(capabilitySchema).optional(),
-    upstream: z.string().optional(),
-  }),
-  arguments: z.record(z.string(), z.unknown()).optional(),
-  user: z.strictObject({ id: z.string().min(1), tier: z.string().optional() }).optional(),
-  /** When the call is made; default: now. */
-  time: z.iso.datetime({ offset: true }).optional(),
-  clientIp: z.string().optional(),
-  session: z
-    .strictObject({
-      id: z.string().optional(),
-      calls: z.number().int().min(0).optional(),
-      /** The session's taint (what the gateway's taint step would have recorded). */
-      taint: z
-        .strictObject({ untrusted: z.boolean().optional(), privateData: z.boolean().optional() })
-        .optional(),
-    })
-    .optional(),
-  /** The detectors' findings on the arguments: scores 0–100 (injection, classifier), counts (secrets, pii). */
-  detectors: z
-    .strictObject({
-      injection: z.number().int().min(0).max(100).optional(),
-      classifier: z.number().int().min(0).max(100).optional(),
-      secrets: z.number().int().min(0).optional(),
-      pii: z.number().int().min(0).optional(),
-    })
-    .optional(),
-  expect: z.strictObject({
-    decision: z.enum(['allow', 'deny']),
-    /** The error code a denial gets at the gateway: TOOL_DENIED, TOOL_NOT_ALLOWED, POLICY_DENIED, INVALID_ARGUMENTS… */
-    code: z.string().min(1).optional(),
-    /** Ids that must be among the determining policies. */
-    policies: z.array(z.string()).optional(),
-    obligations: z
+    agent: z.strictObject({
+      id: z.string().min(1),
+      /** Required unless the config declares an agent with this id (its fields are the defaults). */
+      type: z.string().min(1).optional(),
+      version: z.string().optional(),
+      environment: z.string().optional(),
+      owner: z.string().optional(),
+      allowedTools: z.array(z.string()).optional(),
+      deniedTools: z.array(z.string()).optional(),
+    }),
+    tool: z
       .strictObject({
-        /** `required` (or true): the call needs an approval; false: it must not. */
-        approval: z.union([z.string(), z.boolean()]).optional(),
-        /** The call's effective risk class (the tool's, raised by the policies' @risk / approval). */
+        name: z.string().min(1),
+        /** Overrides `tools.<name>.risk` for this case. */
         risk: risk.optional(),
+        /** Overrides `tools.<name>.tags` for this case. */
+        tags: z.array(z.string()).optional(),
+        /** Overrides `tools.<name>.capabilities` for this case. */
+        capabilities: z.array(capabilitySchema).optional(),
+        upstream: z.string().optional(),
       })
       .optional(),
-  }),
-});
+    /** An MCP resource read (issue #10) instead of a tool call: the resource's URI. */
+    resource: z.string().min(1).optional(),
+    /** An MCP prompt get (issue #10) instead of a tool call: the prompt's public name. */
+    prompt: z.string().min(1).optional(),
+    /** The upstream of the resource or prompt (default `test`). */
+    upstream: z.string().min(1).optional(),
+    arguments: z.record(z.string(), z.unknown()).optional(),
+    user: z.strictObject({ id: z.string().min(1), tier: z.string().optional() }).optional(),
+    /** When the call is made; default: now. */
+    time: z.iso.datetime({ offset: true }).optional(),
+    clientIp: z.string().optional(),
+    session: z
+      .strictObject({
+        id: z.string().optional(),
+        calls: z.number().int().min(0).optional(),
+        /** The session's taint (what the gateway's taint step would have recorded). */
+        taint: z
+          .strictObject({ untrusted: z.boolean().optional(), privateData: z.boolean().optional() })
+          .optional(),
+      })
+      .optional(),
+    /** The detectors' findings on the arguments: scores 0–100 (injection, classifier), counts (secrets, pii). */
+    detectors: z
+      .strictObject({
+        injection: z.number().int().min(0).max(100).optional(),
+        classifier: z.number().int().min(0).max(100).optional(),
+        secrets: z.number().int().min(0).optional(),
+        pii: z.number().int().min(0).optional(),
+      })
+      .optional(),
+    expect: z.strictObject({
+      decision: z.enum(['allow', 'deny']),
+      /** The error code a denial gets at the gateway: TOOL_DENIED, TOOL_NOT_ALLOWED, POLICY_DENIED, INVALID_ARGUMENTS… */
+      code: z.string().min(1).optional(),
+      /** Ids that must be among the determining policies. */
+      policies: z.array(z.string()).optional(),
+      obligations: z
+        .strictObject({
+          /** `required` (or true): the call needs an approval; false: it must not. */
+          approval: z.union([z.string(), z.boolean()]).optional(),
+          /** The call's effective risk class (the tool's, raised by the policies' @risk / approval). */
+          risk: risk.optional(),
+        })
+        .optional(),
+    }),
+  })
+  .superRefine((c, ctx) => {
+    const named = [
+      c.tool && 'tool',
+      c.resource !== undefined && 'resource',
+      c.prompt !== undefined && 'prompt',
+    ];
+    const given = named.filter((n): n is string => typeof n === 'string');
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: given.length === 0 ? [] : [given[1]!],
+        message: 'expected exactly one of tool, resource and prompt',
+      });
+      return;
+    }
+    if (c.tool === undefined) {
+      if (c.arguments !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['arguments'], message: `a ${given[0]} case has no arguments` });
+      }
+      if (c.detectors !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['detectors'], message: `a ${given[0]} case has no detectors` });
+      }
+    } else if (c.upstream !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'a tool case gives tool.upstream' });
+    }
+  });
 
 const fileSchema = z.array(caseSchema);
 
@@ -175,7 +210,7 @@ function decide(
   if (type === undefined) {
     throw new WardenError('CONFIG_INVALID', `agent.type is required: no agent "${c.agent.id}" in the config`);
   }
-  const input: AuthzInput = {
+  const shared = {
     agent: {
       id: c.agent.id,
       type,
@@ -185,18 +220,22 @@ function decide(
       allowedTools: c.agent.allowedTools ?? known?.allowedTools ?? [],
       deniedTools: c.agent.deniedTools ?? known?.deniedTools ?? [],
     },
-    tool: { name: c.tool.name, upstream: c.tool.upstream ?? 'test' },
-    arguments: c.arguments ?? {},
     // A session of its own per case: `context.session.toolsUsed` does not leak between cases.
     session: { id: c.session?.id ?? `policy-test-${index}`, calls: c.session?.calls ?? 0 },
     clientIp: c.clientIp ?? '127.0.0.1',
     now: c.time === undefined ? Date.now() : Date.parse(c.time),
     ...(c.user ? { user: c.user } : {}),
-    ...(c.detectors ? { detectors: c.detectors } : {}),
     taint: {
       untrusted: c.session?.taint?.untrusted ?? false,
       privateData: c.session?.taint?.privateData ?? false,
     },
+  };
+  if (c.tool === undefined) return decideAccess(engine, c, shared);
+  const input: AuthzInput = {
+    ...shared,
+    tool: { name: c.tool.name, upstream: c.tool.upstream ?? 'test' },
+    arguments: c.arguments ?? {},
+    ...(c.detectors ? { detectors: c.detectors } : {}),
   };
   let d: AuthzDecision;
   try {
@@ -218,6 +257,33 @@ function decide(
     risk: effectiveRisk(configured, d.obligations),
     ...errors,
   };
+}
+
+/** A resource or prompt case, decided as the gateway's access step would. */
+function decideAccess(
+  engine: PolicyEngine,
+  c: PolicyTestCase,
+  shared: Omit<AccessInput, 'kind' | 'name' | 'upstream'>,
+): PolicyTestResult['actual'] {
+  const kind = c.resource !== undefined ? 'resource' : 'prompt';
+  const d = engine.authorizeAccess({
+    ...shared,
+    kind,
+    name: c.resource ?? c.prompt ?? '',
+    upstream: c.upstream ?? 'test',
+  });
+  const errors = d.errors.length > 0 ? { errors: d.errors } : {};
+  if (!d.allowed) {
+    const code =
+      d.reason === 'not-permitted'
+        ? kind === 'resource'
+          ? 'RESOURCE_NOT_ALLOWED'
+          : 'PROMPT_NOT_ALLOWED'
+        : 'POLICY_DENIED';
+    return { decision: 'deny', code, policies: d.policyIds, ...errors };
+  }
+  // No risk: approvals and risk classes are about tool calls.
+  return { decision: 'allow', policies: d.policyIds, obligations: { ...d.obligations }, ...errors };
 }
 
 function compare(c: PolicyTestCase, got: PolicyTestResult['actual']): string[] {
@@ -263,7 +329,8 @@ export async function runPolicyTests(
   const engines = new Map<string, { engine: PolicyEngine; tools: Record<string, ToolConfig> }>();
   const engineFor = async (c: PolicyTestCase) => {
     const override =
-      c.tool.risk === undefined && c.tool.tags === undefined && c.tool.capabilities === undefined
+      c.tool === undefined ||
+      (c.tool.risk === undefined && c.tool.tags === undefined && c.tool.capabilities === undefined)
         ? ''
         : JSON.stringify([
             c.tool.name,
@@ -274,7 +341,7 @@ export async function runPolicyTests(
     const hit = engines.get(override);
     if (hit) return hit;
     const tools: Record<string, ToolConfig> = { ...config.tools };
-    if (override !== '') {
+    if (override !== '' && c.tool) {
       const base = Object.hasOwn(config.tools, c.tool.name) ? config.tools[c.tool.name] : undefined;
       tools[c.tool.name] = {
         ...(base ?? ({ risk: 'low', tags: [] } as unknown as ToolConfig)),
