@@ -45,6 +45,10 @@ export const ERROR_STATUS = {
   ORIGIN_NOT_ALLOWED: 403,
   APPROVAL_REQUIRED: 403,
   POLICY_DENIED: 403,
+  /** No policy permits this agent to read the MCP resource (default deny). */
+  RESOURCE_NOT_ALLOWED: 403,
+  /** No policy permits this agent to get the MCP prompt (default deny). */
+  PROMPT_NOT_ALLOWED: 403,
   /** A human said no, or nobody said yes in time (fail closed). */
   APPROVAL_DENIED: 403,
   APPROVAL_TIMEOUT: 403,
@@ -68,6 +72,10 @@ export const ERROR_STATUS = {
   TOOL_UNKNOWN: 404,
   NOT_FOUND: 404,
   MCP_SESSION_UNKNOWN: 404,
+  /** No upstream publishes this resource URI (or more than one does: ambiguous, fail closed). */
+  RESOURCE_UNKNOWN: 404,
+  /** No upstream publishes a prompt of this name. */
+  PROMPT_UNKNOWN: 404,
   APPROVAL_NOT_FOUND: 404,
   /** No such user in the embedded user store. */
   USER_UNKNOWN: 404,

@@ -79,7 +79,13 @@ export type AuditEvent =
    * the agent's own MCP session or refused (`upstreams[].relay`); data has the upstream and method,
    * and of the answer only its shape (elicitation's action, sampling's model), never its content.
    */
-  | 'UPSTREAM_REQUEST';
+  | 'UPSTREAM_REQUEST'
+  /**
+   * An agent read an MCP resource or got a prompt (issue #10): the attempt (`data.phase: attempt`,
+   * before the upstream is asked), then the outcome with what inspection did; or the denial.
+   */
+  | 'RESOURCE_READ'
+  | 'PROMPT_GET';
 
 /** Every AuditEvent, for checking names given at run time (config, filters). */
 export const AUDIT_EVENTS = [
@@ -124,6 +130,8 @@ export const AUDIT_EVENTS = [
   'AUDIT_PRUNED',
   'AUDIT_QUERIED',
   'UPSTREAM_REQUEST',
+  'RESOURCE_READ',
+  'PROMPT_GET',
 ] as const satisfies readonly AuditEvent[];
 
 /** Does not compile while an event of the union is missing from AUDIT_EVENTS. */

@@ -221,6 +221,16 @@ export class SessionStore {
     return row ? { calls: Number(row.call_count), taint: Number(row.taint) } : null;
   }
 
+  /** A session's taint bits now (0 for an unknown session): what resource and prompt policies see. */
+  async taintOf(id: string): Promise<number> {
+    const row = await this.store.db
+      .selectFrom('sessions')
+      .select('taint')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? Number(row.taint) : 0;
+  }
+
   /**
    * Adds taint bits to a session (issue #7); true when any bit was new. Committed
    * durably before the caller hands the result that tainted the session to the agent.

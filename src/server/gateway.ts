@@ -37,6 +37,7 @@ import {
 import { createNotifications } from '../notify/index.js';
 import { createAuthorizationServer, protectedResourceMetadata } from '../oauth/index.js';
 import { PinnedTools } from '../pins/index.js';
+import { AccessGate } from '../pipeline/access.js';
 import {
   auditedVerify,
   createPipeline,
@@ -431,6 +432,15 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
     });
     const pipeline = createPipeline(pipelineDeps);
     const resourceMetadataUrl = `${publicUrl}/.well-known/oauth-protected-resource`;
+    // Resources and prompts under the same policy, inspection and audit log as calls (issue #10).
+    const access = new AccessGate({
+      source: pool,
+      policy,
+      audit: pipelineDeps.audit,
+      sessions,
+      ...(pipelineDeps.inspection ? { inspection: pipelineDeps.inspection } : {}),
+      clock,
+    });
     const mcp = new McpFace({
       pipeline,
       verify: auditedVerify(pipelineDeps),
@@ -445,8 +455,11 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
       version: VERSION,
       logger: logger.child({ component: 'mcp' }),
       upstreams: pool,
+      access,
     });
     closers.push(() => mcp.close());
+    pool.onResourceUpdated((uri) => mcp.resourceUpdated(uri));
+    pool.onCatalogChanged((kinds) => mcp.catalogChanged(kinds));
     mcpRef = mcp;
     pins.onToolsChanged(() => mcp.toolsChanged());
     const app = createApp({

@@ -8,22 +8,39 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  CompleteRequestSchema,
   CreateMessageResultSchema,
   CreateMessageResultWithToolsSchema,
   ElicitResultSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
   isInitializeRequest,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListRootsResultSchema,
   ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
   type Request,
   ResultSchema,
   SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Context } from 'hono';
 import { errorBody, toWardenError, WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
+import type { AccessGate } from '../pipeline/access.js';
 import { type Pipeline, visibleTools } from '../pipeline/index.js';
-import { type AggregatedTool, type RelayRecord, SessionUpstreams } from '../upstream/index.js';
+import {
+  type AggregatedTool,
+  type RelayRecord,
+  SessionUpstreams,
+  type UpstreamProgress,
+} from '../upstream/index.js';
+import { progressOf } from '../upstream/progress.js';
 import type { SessionConnectionFactory } from '../upstream/session.js';
 import type { Clock } from '../util/clock.js';
 import { randomId } from '../util/clock.js';
@@ -56,6 +73,8 @@ interface McpSession {
   lastSeen: number;
   /** Tool calls in flight (a session with calls running is never closed to make room). */
   active: number;
+  /** Resource URIs this session subscribed to (each counted once at the pool). */
+  subscriptions: Set<string>;
   /** Its own upstream connections, when its client declared sampling, elicitation or roots (issue #10). */
   upstreams?: SessionUpstreams;
 }
@@ -87,6 +106,26 @@ export interface McpFaceDeps {
   upstreams?: SessionConnectionFactory;
   /** How long a relayed sampling or elicitation request may wait for the agent's client. Default 10 min. */
   relayTimeoutMs?: number;
+  /** Resources, prompts and completion under policy; absent = not offered. */
+  access?: AccessGate;
+}
+
+/** JSON-RPC error codes for Warden's errors on non-tool requests. */
+function mcpError(e: WardenError, traceId: string): Error {
+  const code =
+    e.code === 'RESOURCE_UNKNOWN'
+      ? -32002 // MCP's "resource not found"
+      : e.status === 400 || e.status === 404
+        ? ErrorCode.InvalidParams
+        : e.status === 403
+          ? -32003
+          : ErrorCode.InternalError;
+  // A plain error carrying code and data: the SDK sends its message as is (an McpError's message
+  // already says "MCP error <code>:", which the client would then prefix a second time).
+  return Object.assign(new Error(`${e.code}: ${e.message} (trace ${traceId})`), {
+    code,
+    data: errorBody(e, traceId).error,
+  });
 }
 
 /** What the agent's client must answer to each server-to-client request Warden relays. */
@@ -275,7 +314,17 @@ export class McpFace {
     const server = new Server(
       { name: 'warden', version: this.deps.version },
       {
-        capabilities: { tools: { listChanged: true }, logging: {} },
+        capabilities: {
+          tools: { listChanged: true },
+          logging: {},
+          ...(this.deps.access
+            ? {
+                resources: { subscribe: true, listChanged: true },
+                prompts: { listChanged: true },
+                completions: {},
+              }
+            : {}),
+        },
         instructions: 'Warden gateway: every tool call is authorised, limited and audited.',
         // One validator for every session: the SDK otherwise builds an Ajv instance (with
         // its formats) per server, which was most of an idle session's memory.
@@ -289,6 +338,7 @@ export class McpFace {
         const ended = this.sessions.get(sid);
         this.sessions.delete(sid);
         void ended?.upstreams?.close().catch(() => {});
+        if (ended) void this.dropSubscriptions(ended);
       },
     });
     const entry: McpSession = {
@@ -300,6 +350,7 @@ export class McpFace {
       expiresAt: p.session.expiresAt,
       lastSeen: this.deps.clock.now(),
       active: 0,
+      subscriptions: new Set(),
     };
     if (this.deps.upstreams) entry.upstreams = this.sessionUpstreams(entry, server, p, this.deps.upstreams);
     this.installHandlers(server, entry);
@@ -318,11 +369,15 @@ export class McpFace {
     const timeout = this.deps.relayTimeoutMs ?? 10 * 60_000;
     return new SessionUpstreams(pool, {
       capabilities: () => server.getClientCapabilities(),
-      request: (req, relatedRequestId, signal) =>
+      request: (req, relatedRequestId, signal, onProgress) =>
         server.request(req as never, relayedResultSchema(req), {
           signal,
           timeout,
           ...(relatedRequestId === undefined ? {} : { relatedRequestId }),
+          // The SDK gives the request its own progress token and routes the agent's progress here.
+          ...(onProgress
+            ? { onprogress: (p: UpstreamProgress) => onProgress(progressOf(p)), resetTimeoutOnProgress: true }
+            : {}),
         }),
       notify: (n, relatedRequestId) => {
         void server
@@ -372,6 +427,7 @@ export class McpFace {
       await entry.upstreams?.setLogLevel(req.params.level);
       return {};
     });
+    if (this.deps.access) this.installAccessHandlers(server, entry, this.deps.access);
     server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
       const p = extra.authInfo?.extra?.principal as Principal | undefined;
       if (!p) throw new Error('unauthenticated');
@@ -450,6 +506,109 @@ export class McpFace {
     });
   }
 
+  /** Resources, prompts and completion, each through the access gate (src/pipeline/access.ts). */
+  private installAccessHandlers(server: Server, entry: McpSession, gate: AccessGate): void {
+    const who = (extra: { authInfo?: { extra?: Record<string, unknown> }; signal: AbortSignal }) => {
+      const x = extra.authInfo?.extra ?? {};
+      const p = x['principal'] as Principal | undefined;
+      if (!p) throw new McpError(ErrorCode.InvalidRequest, 'unauthenticated');
+      const traceId = typeof x['traceId'] === 'string' ? x['traceId'] : randomId();
+      const ctx = {
+        traceId,
+        clientIp: typeof x['clientIp'] === 'string' ? x['clientIp'] : '',
+        signal: extra.signal,
+      };
+      return { p, ctx };
+    };
+    // Warden's errors as JSON-RPC errors carrying the same code and trace id (never a stack).
+    const guarded =
+      <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        try {
+          return await f(...args);
+        } catch (e) {
+          const extra = args[1] as { authInfo?: { extra?: Record<string, unknown> } } | undefined;
+          const traceId = extra?.authInfo?.extra?.['traceId'];
+          throw mcpError(toWardenError(e), typeof traceId === 'string' ? traceId : randomId());
+        }
+      };
+    server.setRequestHandler(
+      ListResourcesRequestSchema,
+      guarded(async (_req, extra) => {
+        const { p, ctx } = who(extra);
+        return { resources: await gate.resources(p, ctx) };
+      }),
+    );
+    server.setRequestHandler(
+      ListResourceTemplatesRequestSchema,
+      guarded(async (_req, extra) => {
+        const { p, ctx } = who(extra);
+        return { resourceTemplates: await gate.templates(p, ctx) };
+      }),
+    );
+    server.setRequestHandler(
+      ReadResourceRequestSchema,
+      guarded(async (req, extra) => {
+        const { p, ctx } = who(extra);
+        return gate.readResource(p, req.params.uri, ctx);
+      }),
+    );
+    server.setRequestHandler(
+      SubscribeRequestSchema,
+      guarded(async (req, extra) => {
+        const { p, ctx } = who(extra);
+        if (!entry.subscriptions.has(req.params.uri)) {
+          await gate.subscribe(p, req.params.uri, ctx);
+          entry.subscriptions.add(req.params.uri);
+        }
+        return {};
+      }),
+    );
+    server.setRequestHandler(
+      UnsubscribeRequestSchema,
+      guarded(async (req) => {
+        if (entry.subscriptions.delete(req.params.uri)) await gate.unsubscribe(req.params.uri);
+        return {};
+      }),
+    );
+    server.setRequestHandler(
+      ListPromptsRequestSchema,
+      guarded(async (_req, extra) => {
+        const { p, ctx } = who(extra);
+        return { prompts: await gate.prompts(p, ctx) };
+      }),
+    );
+    server.setRequestHandler(
+      GetPromptRequestSchema,
+      guarded(async (req, extra) => {
+        const { p, ctx } = who(extra);
+        return gate.getPrompt(p, req.params.name, req.params.arguments, ctx);
+      }),
+    );
+    server.setRequestHandler(
+      CompleteRequestSchema,
+      guarded(async (req, extra) => {
+        const { p, ctx } = who(extra);
+        return gate.complete(p, req.params, ctx);
+      }),
+    );
+  }
+
+  /** An upstream said a subscribed resource changed: tell the sessions subscribed to it. */
+  resourceUpdated(uri: string): void {
+    for (const s of this.sessions.values()) {
+      if (s.subscriptions.has(uri)) void s.server.sendResourceUpdated({ uri }).catch(() => {});
+    }
+  }
+
+  /** The published resources or prompts changed: tell every open session. */
+  catalogChanged(kinds: { resources: boolean; prompts: boolean }): void {
+    for (const s of this.sessions.values()) {
+      if (kinds.resources) void s.server.sendResourceListChanged().catch(() => {});
+      if (kinds.prompts) void s.server.sendPromptListChanged().catch(() => {});
+    }
+  }
+
   private async auditRejected(
     p: Principal,
     traceId: string,
@@ -517,8 +676,15 @@ export class McpFace {
   private async closeSession(s: McpSession): Promise<void> {
     this.sessions.delete(s.id);
     await s.upstreams?.close().catch(() => {});
+    await this.dropSubscriptions(s);
     await s.transport.close().catch(() => {});
     await s.server.close().catch(() => {});
+  }
+
+  private async dropSubscriptions(s: McpSession): Promise<void> {
+    const uris = [...s.subscriptions];
+    s.subscriptions.clear();
+    for (const uri of uris) await this.deps.access?.unsubscribe(uri).catch(() => {});
   }
 
   /** Close everything (shutdown). */

@@ -20,7 +20,10 @@ import {
   LoggingMessageNotificationSchema,
   McpError,
   type Notification,
+  PromptListChangedNotificationSchema,
   type Request,
+  ResourceListChangedNotificationSchema,
+  ResourceUpdatedNotificationSchema,
   type Result,
   type ServerCapabilities,
   type Tool,
@@ -31,9 +34,17 @@ import type { JsonSchemaType, JsonSchemaValidator } from '@modelcontextprotocol/
 import type { UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { linkAbort } from './abort.js';
+import { type Catalog, EMPTY_CATALOG, listCatalog } from './catalog.js';
+import { progressOf } from './progress.js';
 import { RESULT_TOO_LARGE } from './response-guard.js';
 import { createUpstreamTransport } from './transports.js';
-import type { CallToolOptions, PoolLogger, SecretResolver, UpstreamState } from './types.js';
+import type {
+  CallToolOptions,
+  PoolLogger,
+  SecretResolver,
+  UpstreamProgress,
+  UpstreamState,
+} from './types.js';
 
 const CLIENT_INFO = { name: 'warden-gateway', version: '0.1.0' };
 /** Bounds on tools/list paging, so a broken or hostile upstream cannot loop us forever. */
@@ -47,8 +58,10 @@ export interface ConnectionDeps {
   initialBackoffMs: number;
   maxBackoffMs: number;
   random: () => number;
-  /** Called after this upstream's tool list changed. */
+  /** Called after this upstream's tool list, resources or prompts changed. */
   onToolsChanged: () => void;
+  /** `notifications/resources/updated` on the shared connection (subscriptions, issue #10). */
+  onResourceUpdated?: (uri: string) => void;
   /** HTTP only: the bearer token for each request (a user's own); `stale` = the one just refused. */
   bearer?: (stale?: string) => Promise<string>;
   /** Set for a session-scoped connection (issue #10): one agent MCP session's own upstream session. */
@@ -65,7 +78,7 @@ export interface SessionLink {
   parent: UpstreamConnection;
   capabilities: ClientCapabilities;
   /** A server-to-client request the client declared (sampling, elicitation, roots): the agent answers. */
-  request(request: Request, signal: AbortSignal): Promise<Result>;
+  request(request: Request, signal: AbortSignal, onProgress?: (p: UpstreamProgress) => void): Promise<Result>;
   /** A request the client did not declare: audited, then refused with the returned message. */
   refused(request: Request): string;
   /** A notification for the agent (logging, resource updates, list changes). */
@@ -77,6 +90,8 @@ export class UpstreamConnection {
   state: UpstreamState = 'down';
   /** Last tools listed; kept while down so public names do not flap during an outage. */
   tools: readonly Tool[] = [];
+  /** Last resources, templates and prompts listed (issue #10); kept while down, like tools. */
+  catalog: Catalog = EMPTY_CATALOG;
   lastError: string | undefined;
   private client: Client | undefined;
   private stderrTail: () => string[] = () => [];
@@ -130,6 +145,17 @@ export class UpstreamConnection {
         if (link) void link.parent.refreshTools();
         else if (this.client === c) void this.refreshTools();
       });
+      const catalogChanged = () => {
+        if (link) void link.parent.refreshCatalog();
+        else if (this.client === c) void this.refreshCatalog();
+      };
+      c.setNotificationHandler(ResourceListChangedNotificationSchema, catalogChanged);
+      c.setNotificationHandler(PromptListChangedNotificationSchema, catalogChanged);
+      if (!link) {
+        c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+          if (this.client === c) this.deps.onResourceUpdated?.(n.params.uri);
+        });
+      }
       if (link) relayTo(c, link);
       this.client = c;
       this.stderrTail = built.stderrTail;
@@ -139,9 +165,13 @@ export class UpstreamConnection {
         // A session's own connection calls the tools its parent lists and checked.
         if (this.closed || this.client !== c) throw new Error('connection closed while connecting');
       } else {
-        const tools = await this.listAllTools(c, this.config.connectTimeoutMs);
+        // An upstream may offer only resources or prompts: it has no tools to list then.
+        const tools = c.getServerCapabilities()?.tools
+          ? await this.listAllTools(c, this.config.connectTimeoutMs)
+          : [];
         if (this.closed || this.client !== c) throw new Error('connection closed while listing tools');
         this.setTools(tools);
+        await this.loadCatalog(c, this.config.connectTimeoutMs);
       }
       this.state = 'up';
       this.attempt = 0;
@@ -303,6 +333,26 @@ export class UpstreamConnection {
     return this.refreshing;
   }
 
+  /** Lists resources, templates and prompts; a failure keeps the last ones (tools still work). */
+  private async loadCatalog(client: Client, timeout: number): Promise<void> {
+    try {
+      const catalog = await listCatalog(client, timeout);
+      if (client !== this.client) return;
+      const changed = JSON.stringify(catalog) !== JSON.stringify(this.catalog);
+      this.catalog = catalog;
+      if (changed) this.deps.onToolsChanged();
+    } catch (e) {
+      this.deps.logger.warn({ upstream: this.name, err: describe(e) }, 'resource and prompt listing failed');
+    }
+  }
+
+  /** Re-lists resources, templates and prompts (on their list_changed notifications). */
+  async refreshCatalog(): Promise<void> {
+    const client = this.client;
+    if (!client || this.state !== 'up' || this.deps.session) return;
+    await this.loadCatalog(client, this.config.timeoutMs);
+  }
+
   /** Calls `tool` (the upstream's own name); tool errors (`isError`) are returned, failures thrown as WardenError. */
   async callTool(
     tool: string,
@@ -327,16 +377,7 @@ export class UpstreamConnection {
         {
           signal: controller.signal,
           timeout,
-          ...(onProgress
-            ? {
-                onprogress: (p: { progress: number; total?: number; message?: string }) =>
-                  onProgress({
-                    progress: p.progress,
-                    ...(p.total === undefined ? {} : { total: p.total }),
-                    ...(p.message === undefined ? {} : { message: p.message }),
-                  }),
-              }
-            : {}),
+          ...(onProgress ? { onprogress: (p: UpstreamProgress) => onProgress(progressOf(p)) } : {}),
         },
       );
       this.checkOutput(tool, result);
@@ -490,7 +531,22 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 /** Installs the relay of a session-scoped client: declared requests go to the agent, the rest are refused. */
 function relayTo(c: Client, link: SessionLink): void {
   const caps = link.capabilities;
-  const relay = async (req: Request, extra: { signal: AbortSignal }) => link.request(req, extra.signal);
+  const relay = async (
+    req: Request,
+    extra: { signal: AbortSignal; sendNotification: (n: Notification) => Promise<void> },
+  ) => {
+    // Progress both ways: the agent's progress on a relayed request goes back under the upstream's token.
+    const token = (req.params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
+    const onProgress =
+      typeof token === 'string' || typeof token === 'number'
+        ? (p: UpstreamProgress) => {
+            void extra
+              .sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...p } })
+              .catch(() => {});
+          }
+        : undefined;
+    return link.request(req, extra.signal, onProgress);
+  };
   // The SDK lets a client handle only what it declared; its own checks stay in front of ours.
   if (caps.sampling) c.setRequestHandler(CreateMessageRequestSchema, relay as never);
   if (caps.elicitation) c.setRequestHandler(ElicitRequestSchema, relay as never);

@@ -4,10 +4,20 @@
  * request dominated proxy latency in our measurements), publishes their tools
  * under collision-safe public names, and routes each call to its upstream.
  */
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type CallToolResult,
+  type CompleteRequest,
+  CompleteResultSchema,
+  EmptyResultSchema,
+  type GetPromptResult,
+  GetPromptResultSchema,
+  type ReadResourceResult,
+  ReadResourceResultSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { aggregateTools } from './aggregate.js';
+import { type MergedCatalog, mergeCatalogs, routeUri } from './catalog.js';
 import { type ConnectionDeps, type SessionLink, UpstreamConnection } from './connection.js';
 import { PerUserUpstream } from './per-user.js';
 import type {
@@ -31,6 +41,11 @@ export class UpstreamPool {
   private byName = new Map<string, { tool: AggregatedTool; connection: Upstream }>();
   private readonly listeners = new Set<(tools: AggregatedTool[]) => void>();
   private readonly connectionDeps: ConnectionDeps;
+  private merged: MergedCatalog = mergeCatalogs([]);
+  private readonly catalogListeners = new Set<(kinds: { resources: boolean; prompts: boolean }) => void>();
+  private readonly updateListeners = new Set<(uri: string) => void>();
+  /** Live subscriptions on the shared connections: URI → number of agent sessions subscribed. */
+  private readonly subscriptions = new Map<string, number>();
 
   constructor(configs: readonly UpstreamConfig[], options: UpstreamPoolOptions) {
     this.logger = options.logger ?? silent;
@@ -52,7 +67,13 @@ export class UpstreamPool {
       onToolsChanged: () => {},
     };
     this.connections = configs.map((config): Upstream => {
-      const deps = { ...this.connectionDeps, onToolsChanged: () => this.rebuild() };
+      const deps = {
+        ...this.connectionDeps,
+        onToolsChanged: () => this.rebuild(),
+        onResourceUpdated: (uri: string) => {
+          for (const l of this.updateListeners) l(uri);
+        },
+      };
       if (config.transport === 'http' && config.credentials.userOAuth) {
         const per = options.userOAuth;
         if (!per) {
@@ -146,12 +167,171 @@ export class UpstreamPool {
     return new UpstreamConnection(parent.config, { ...this.connectionDeps, session: { ...link, parent } });
   }
 
+  /** What is published besides tools: resources (by URI), templates, prompts (issue #10). */
+  catalog(): MergedCatalog {
+    return this.merged;
+  }
+
+  /** Subscribes to changes of the published resources or prompts; returns unsubscribe. */
+  onCatalogChanged(listener: (kinds: { resources: boolean; prompts: boolean }) => void): () => void {
+    this.catalogListeners.add(listener);
+    return () => this.catalogListeners.delete(listener);
+  }
+
+  /** Subscribes to `notifications/resources/updated` of subscribed URIs; returns unsubscribe. */
+  onResourceUpdated(listener: (uri: string) => void): () => void {
+    this.updateListeners.add(listener);
+    return () => this.updateListeners.delete(listener);
+  }
+
+  /** The shared connection that serves `uri`, or a WardenError (unknown or ambiguous: fail closed). */
+  resourceRoute(uri: string): { connection: UpstreamConnection; via: 'resource' | 'template' } {
+    const route = routeUri(this.merged, uri);
+    const connection = route && this.connections.find((c) => c.name === route.upstream);
+    if (!route || !(connection instanceof UpstreamConnection)) {
+      throw new WardenError('RESOURCE_UNKNOWN', 'Unknown resource', {
+        detail: `no upstream publishes ${uri.slice(0, 300)} (or more than one does)`,
+      });
+    }
+    return { connection, via: route.via };
+  }
+
+  /** Reads a published resource at its upstream. */
+  async readResource(
+    uri: string,
+    options: Pick<CallToolOptions, 'signal'> = {},
+  ): Promise<ReadResourceResult> {
+    const { connection } = this.resourceRoute(uri);
+    return connection.request(
+      { method: 'resources/read', params: { uri } },
+      ReadResourceResultSchema,
+      options,
+    );
+  }
+
+  /** Gets a published prompt (public name) from its upstream. */
+  async getPrompt(
+    publicName: string,
+    args: Record<string, string> | undefined,
+    options: Pick<CallToolOptions, 'signal'> = {},
+  ): Promise<GetPromptResult> {
+    const { connection, upstreamName } = this.promptRoute(publicName);
+    return connection.request(
+      { method: 'prompts/get', params: { name: upstreamName, ...(args ? { arguments: args } : {}) } },
+      GetPromptResultSchema,
+      options,
+    );
+  }
+
+  /** The shared connection and upstream name of a published prompt, or PROMPT_UNKNOWN. */
+  promptRoute(publicName: string): {
+    connection: UpstreamConnection;
+    upstreamName: string;
+    upstream: string;
+  } {
+    const p = this.merged.prompts.get(publicName);
+    const connection = p && this.connections.find((c) => c.name === p.upstream);
+    if (!p || !(connection instanceof UpstreamConnection)) {
+      throw new WardenError('PROMPT_UNKNOWN', 'Unknown prompt', {
+        detail: `no published prompt ${publicName}`,
+      });
+    }
+    return { connection, upstreamName: p.upstreamName, upstream: p.upstream };
+  }
+
+  /**
+   * completion/complete for a published prompt's argument or a resource template's variable,
+   * at the upstream that owns it. Anything else is answered with no values.
+   */
+  async complete(params: CompleteRequest['params'], options: Pick<CallToolOptions, 'signal'> = {}) {
+    const ref = params.ref;
+    let connection: UpstreamConnection | undefined;
+    let upstreamRef: CompleteRequest['params']['ref'] = ref;
+    if (ref.type === 'ref/prompt') {
+      const route = this.merged.prompts.has(ref.name) ? this.promptRoute(ref.name) : undefined;
+      if (route) {
+        connection = route.connection;
+        upstreamRef = { ...ref, name: route.upstreamName };
+      }
+    } else {
+      const t = this.merged.templates.find((x) => x.template.uriTemplate === ref.uri);
+      const owner = t?.upstream ?? routeUri(this.merged, ref.uri)?.upstream;
+      const c = owner && this.connections.find((x) => x.name === owner);
+      if (c instanceof UpstreamConnection) connection = c;
+    }
+    if (!connection?.serverCapabilities()?.completions) return { completion: { values: [] } };
+    return connection.request(
+      { method: 'completion/complete', params: { ...params, ref: upstreamRef } },
+      CompleteResultSchema,
+      options,
+    );
+  }
+
+  /** One more agent session subscribed to `uri`: the first subscribes upstream. */
+  async subscribe(uri: string): Promise<void> {
+    const { connection } = this.resourceRoute(uri);
+    const n = this.subscriptions.get(uri) ?? 0;
+    if (n === 0 && connection.serverCapabilities()?.resources?.subscribe) {
+      await connection.request({ method: 'resources/subscribe', params: { uri } }, EmptyResultSchema);
+    }
+    this.subscriptions.set(uri, n + 1);
+  }
+
+  /** One agent session fewer subscribed to `uri`: the last unsubscribes upstream. */
+  async unsubscribe(uri: string): Promise<void> {
+    const n = this.subscriptions.get(uri) ?? 0;
+    if (n === 0) return;
+    if (n > 1) {
+      this.subscriptions.set(uri, n - 1);
+      return;
+    }
+    this.subscriptions.delete(uri);
+    const route = routeUri(this.merged, uri);
+    const connection = route && this.connections.find((c) => c.name === route.upstream);
+    if (connection instanceof UpstreamConnection && connection.serverCapabilities()?.resources?.subscribe) {
+      await connection.request({ method: 'resources/unsubscribe', params: { uri } }, EmptyResultSchema);
+    }
+  }
+
   /** Health of each upstream, for /readyz. */
   status(): UpstreamStatus[] {
     return this.connections.map((c) => ({ name: c.name, transport: c.config.transport, ...c.snapshot() }));
   }
 
+  private rebuildCatalog(): void {
+    const merged = mergeCatalogs(
+      this.connections.flatMap((c) =>
+        c instanceof UpstreamConnection ? [{ upstream: c.name, catalog: c.catalog }] : [],
+      ),
+    );
+    for (const conflict of merged.conflicts)
+      this.logger.warn({ conflict }, 'ambiguous resource or prompt; not published');
+    const key = (m: MergedCatalog) => ({
+      resources: JSON.stringify([
+        [...m.resources.values()],
+        m.templates.map((t) => [t.upstream, t.template]),
+      ]),
+      prompts: JSON.stringify([...m.prompts.values()]),
+    });
+    const before = key(this.merged);
+    const after = key(merged);
+    this.merged = merged;
+    const kinds = {
+      resources: before.resources !== after.resources,
+      prompts: before.prompts !== after.prompts,
+    };
+    if (!kinds.resources && !kinds.prompts) return;
+    for (const l of this.catalogListeners) {
+      try {
+        l(kinds);
+      } catch (e) {
+        this.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'catalog listener failed');
+      }
+    }
+  }
+
   private rebuild(): void {
+    this.rebuildCatalog();
     const { tools, conflicts } = aggregateTools(
       this.connections.map((c) => ({ upstream: c.name, tools: c.tools })),
     );

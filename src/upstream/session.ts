@@ -23,7 +23,7 @@ import type {
 } from '@modelcontextprotocol/sdk/types.js';
 import { EmptyResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionLink, UpstreamConnection } from './connection.js';
-import type { SessionScope } from './types.js';
+import type { SessionScope, UpstreamProgress } from './types.js';
 
 /** What an upstream may send the agent unasked; anything else is dropped. */
 const FORWARDED_NOTIFICATIONS = new Set(['notifications/message']);
@@ -58,7 +58,12 @@ export interface Downstream {
   /** What the agent's client declared at initialize (undefined before). */
   capabilities(): ClientCapabilities | undefined;
   /** Sends a request to the agent's client, on the stream of `relatedRequestId` when there is one. */
-  request(request: Request, relatedRequestId: RequestId | undefined, signal: AbortSignal): Promise<Result>;
+  request(
+    request: Request,
+    relatedRequestId: RequestId | undefined,
+    signal: AbortSignal,
+    onProgress?: (progress: UpstreamProgress) => void,
+  ): Promise<Result>;
   /** Sends a notification to the agent's client. */
   notify(notification: Notification, relatedRequestId: RequestId | undefined): void;
   /** Audits one server-to-client request. */
@@ -129,7 +134,7 @@ export class SessionUpstreams {
       const upstream = parent.name;
       conn = this.pool.sessionConnection(parent, {
         capabilities,
-        request: (req, signal) => this.relay(upstream, req, signal),
+        request: (req, signal, onProgress) => this.relay(upstream, req, signal, onProgress),
         refused: (req) => {
           const reason = `Warden does not relay ${req.method} from upstream ${upstream} to this agent`;
           this.downstream.record({
@@ -175,9 +180,14 @@ export class SessionUpstreams {
     return call ? { traceId: call.traceId } : {};
   }
 
-  private async relay(upstream: string, req: Request, signal: AbortSignal): Promise<Result> {
+  private async relay(
+    upstream: string,
+    req: Request,
+    signal: AbortSignal,
+    onProgress?: (progress: UpstreamProgress) => void,
+  ): Promise<Result> {
     try {
-      const result = await this.downstream.request(req, this.related(upstream), signal);
+      const result = await this.downstream.request(req, this.related(upstream), signal, onProgress);
       this.downstream.record({
         upstream,
         method: req.method,

@@ -120,6 +120,8 @@ const DENIAL_CODES = [
   'TOOL_NOT_APPROVED',
   'APPROVAL_REQUIRED',
   'APPROVAL_DENIED',
+  'RESOURCE_NOT_ALLOWED',
+  'PROMPT_NOT_ALLOWED',
 ];
 const DENIAL_RE = new RegExp(`\\b(${DENIAL_CODES.join('|')})\\b`);
 /** Failure messages that betray a crash, a hang or a broken protocol rather than a refusal. */
@@ -397,6 +399,8 @@ function wardenConfig(opts: {
   upstreamUrl: string;
   agentId: string;
   allowedTools: string[];
+  /** Permit every resource read and prompt get (the permissive run); otherwise none is (default deny). */
+  readAll: boolean;
 }): string {
   const j = (v: unknown) => JSON.stringify(v);
   const lines = [
@@ -438,7 +442,17 @@ function wardenConfig(opts: {
     // The permissive policy: no rules beyond the agent's lists; no anomaly responses
     // (the restrictive run's denials would otherwise trip the denial-burst rule and hold the session).
     'policy:',
-    '  rules: []',
+    ...(opts.readAll
+      ? [
+          // The permissive run: the agent may read every resource and get every prompt.
+          '  rules:',
+          '    - id: conformance-reads-all',
+          '      effect: permit',
+          `      agents: [${opts.agentId}]`,
+          "      resources: ['*']",
+          "      prompts: ['*']",
+        ]
+      : ['  rules: []']),
     'monitoring:',
     '  enabled: false',
     'log:',
@@ -447,7 +461,12 @@ function wardenConfig(opts: {
   return `${lines.join('\n')}\n`;
 }
 
-async function startGateway(dir: string, upstreamUrl: string, allowedTools: string[]): Promise<Gateway> {
+async function startGateway(
+  dir: string,
+  upstreamUrl: string,
+  allowedTools: string[],
+  readAll: boolean,
+): Promise<Gateway> {
   if (!existsSync(WARDEN_MAIN)) {
     throw new Error(
       `${WARDEN_MAIN} is missing: run \`npm run build\` first (the gateway targets run the build)`,
@@ -456,7 +475,7 @@ async function startGateway(dir: string, upstreamUrl: string, allowedTools: stri
   const port = await freePort();
   const agentId = 'conformance-agent';
   const configFile = join(dir, 'warden.yaml');
-  writeFileSync(configFile, wardenConfig({ port, upstreamUrl, agentId, allowedTools }));
+  writeFileSync(configFile, wardenConfig({ port, upstreamUrl, agentId, allowedTools, readAll }));
   const logFile = join(dir, 'gateway.log');
   const child = spawnTracked(process.execPath, [WARDEN_MAIN, 'start', '--config', configFile], {
     cwd: dir,
@@ -590,7 +609,7 @@ async function runTarget(target: Target, ctx: RunContext): Promise<TargetResult>
     if (target !== 'direct') {
       const allowed = target === 'warden' ? ALL_TOOLS : RESTRICTIVE_TOOLS;
       const before = new Set(children);
-      const gw = await startGateway(dir, ctx.upstream.url, allowed);
+      const gw = await startGateway(dir, ctx.upstream.url, allowed, target === 'warden');
       gateway = [...children].find((c) => !before.has(c));
       shim = await startAuthShim({ target: gw.baseUrl, token: tokenPool(gw) });
       url = shim.url;
@@ -617,7 +636,16 @@ async function runTarget(target: Target, ctx: RunContext): Promise<TargetResult>
         const broken = bad.find((c) => BROKEN_RE.test(c.errorMessage ?? ''));
         const tool = SCENARIO_TOOL[row.scenario];
         const denied = tool !== undefined && !RESTRICTIVE_TOOLS.includes(tool);
-        if (!denied) continue; // fails for another reason: judged against the Warden baseline as is
+        if (!denied) {
+          // Resources and prompts: no rule permits them here, so each read must be refused with a
+          // Warden code in the JSON-RPC error (RESOURCE_NOT_ALLOWED, PROMPT_NOT_ALLOWED).
+          const codes = bad.map((c) => DENIAL_RE.exec(c.errorMessage ?? '')?.[1]);
+          if (tool === undefined && bad.length > 0 && !broken && codes.every((c) => c !== undefined)) {
+            row.status = 'denied';
+            row.note = `refused with ${[...new Set(codes)].join(', ')} (JSON-RPC error)`;
+          }
+          continue; // otherwise it fails for another reason: judged against the Warden baseline as is
+        }
         // Failed before the call for a reason of its own (e.g. logging/setLevel unsupported): baseline.
         if (bad.some((c) => /-32601|Method not found/.test(c.errorMessage ?? ''))) continue;
         if (broken) {

@@ -22,7 +22,15 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { type RelayUpstream, startRelayUpstream } from '../helpers/relay-upstream.js';
 import { until } from '../helpers/wait.js';
 
-const TOOLS = ['progress_steps', 'log_steps', 'ask_model', 'ask_user', 'list_roots', 'wait_for_cancel'];
+const TOOLS = [
+  'progress_steps',
+  'log_steps',
+  'ask_model',
+  'ask_user',
+  'ask_user_with_progress',
+  'list_roots',
+  'wait_for_cancel',
+];
 
 const waitFor = (f: () => boolean, ms: number) => until(() => (f() ? true : undefined), ms);
 
@@ -75,7 +83,18 @@ async function agent(name: string, capabilities = true): Promise<Agent> {
         content: { type: 'text', text: `${name} answers ${m.text}` },
       };
     });
-    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { name } }));
+    client.setRequestHandler(ElicitRequestSchema, async (req, extra) => {
+      const token = req.params._meta?.progressToken;
+      if (token !== undefined) {
+        for (const progress of [1, 2]) {
+          await extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken: token, progress },
+          });
+        }
+      }
+      return { action: 'accept', content: { name } };
+    });
     client.setRequestHandler(ListRootsRequestSchema, async () => ({
       roots: [{ uri: `file:///home/${name}` }],
     }));
@@ -149,6 +168,13 @@ describe('relaying an upstream to its agent (issue #10)', () => {
     // Never the content: the user's answer and the prompts stay out of the log.
     expect(JSON.stringify(entries)).not.toMatch(/alice|bob|from-/);
     await Promise.all([alice.client.close(), bob.client.close()]);
+  });
+
+  it("passes the agent's progress on a relayed request back to the upstream", async () => {
+    const a = await agent('grace');
+    const r = await a.client.callTool({ name: 'open__ask_user_with_progress', arguments: {} });
+    expect(textOf(r)).toBe('user accept; progress seen: 1,2');
+    await a.client.close();
   });
 
   it('refuses sampling, elicitation and roots from an upstream the operator did not allow, and audits it', async () => {
@@ -274,6 +300,56 @@ describe('DNS-rebinding protection', () => {
       expect(origin.status, path).toBe(403);
       // A loopback Host passes the guard (and then fails on what it lacks: a token, a body).
       expect((await send(path, { host: `localhost:${new URL(t.gw.url).port}` })).status, path).not.toBe(403);
+    }
+  });
+});
+
+describe('protocol versions', () => {
+  it('serves a 2025-06-18 client and a 2025-11-25 client alike', async () => {
+    const token = await t.operatorToken('demo-support');
+    for (const version of ['2025-06-18', '2025-11-25']) {
+      const post = (body: object, session?: string) =>
+        fetch(`${t.gw.url}/mcp`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            ...(session ? { 'mcp-session-id': session, 'mcp-protocol-version': version } : {}),
+          },
+          body: JSON.stringify(body),
+        });
+      const json = async (r: Response) => {
+        const text = await r.text();
+        const data = text.startsWith('{') ? text : (/^data: (.*)$/m.exec(text)?.[1] ?? '{}');
+        return JSON.parse(data) as { result?: Record<string, unknown> };
+      };
+      const init = await post({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: version,
+          capabilities: {},
+          clientInfo: { name: `v${version}`, version: '1' },
+        },
+      });
+      expect(init.status).toBe(200);
+      const session = init.headers.get('mcp-session-id')!;
+      expect((await json(init)).result?.['protocolVersion']).toBe(version);
+      expect((await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session)).status).toBe(202);
+      const call = await json(
+        await post(
+          {
+            jsonrpc: '2.0',
+            id: 2,
+            method: 'tools/call',
+            params: { name: 'open__progress_steps', arguments: {} },
+          },
+          session,
+        ),
+      );
+      expect(call.result?.['content']).toEqual([{ type: 'text', text: 'progress done' }]);
     }
   });
 });

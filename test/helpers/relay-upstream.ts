@@ -43,6 +43,7 @@ const TOOLS: Tool[] = [
   tool('log_steps', ['tag']),
   tool('ask_model', ['prompt']),
   tool('ask_user', ['message']),
+  tool('ask_user_with_progress'),
   tool('list_roots'),
   tool('wait_for_cancel', ['tag']),
 ];
@@ -131,6 +132,19 @@ export async function startRelayUpstream(): Promise<RelayUpstream> {
               content: [{ type: 'text', text: `elicitation failed: ${(e as Error).message}` }],
             };
           }
+        }
+        case 'ask_user_with_progress': {
+          // The client reports progress on our request: it must come back through Warden.
+          const seen: number[] = [];
+          const r = await extra.sendRequest(
+            {
+              method: 'elicitation/create',
+              params: { message: 'slow form', requestedSchema: { type: 'object', properties: {} } },
+            },
+            ElicitResultSchema,
+            { onprogress: (p) => seen.push(p.progress) },
+          );
+          return text(`user ${r.action}; progress seen: ${seen.join(',')}`);
         }
         case 'list_roots': {
           try {
