@@ -62,6 +62,8 @@ export interface ConnectionDeps {
   onToolsChanged: () => void;
   /** `notifications/resources/updated` on the shared connection (subscriptions, issue #10). */
   onResourceUpdated?: (uri: string) => void;
+  /** The shared connection is up again (a new upstream session): subscriptions are renewed. */
+  onConnected?: () => void;
   /** HTTP only: the bearer token for each request (a user's own); `stale` = the one just refused. */
   bearer?: (stale?: string) => Promise<string>;
   /** Set for a session-scoped connection (issue #10): one agent MCP session's own upstream session. */
@@ -177,6 +179,7 @@ export class UpstreamConnection {
       this.attempt = 0;
       this.lastError = undefined;
       logger.info({ upstream: this.name, tools: this.tools.length }, 'upstream connected');
+      if (!link) this.deps.onConnected?.();
     } catch (e) {
       if (client) {
         if (this.client === client) this.client = undefined;

@@ -73,6 +73,7 @@ export class UpstreamPool {
         onResourceUpdated: (uri: string) => {
           for (const l of this.updateListeners) l(uri);
         },
+        onConnected: () => void this.resubscribe(config.name),
       };
       if (config.transport === 'http' && config.credentials.userOAuth) {
         const per = options.userOAuth;
@@ -289,7 +290,37 @@ export class UpstreamPool {
     const route = routeUri(this.merged, uri);
     const connection = route && this.connections.find((c) => c.name === route.upstream);
     if (connection instanceof UpstreamConnection && connection.serverCapabilities()?.resources?.subscribe) {
-      await connection.request({ method: 'resources/unsubscribe', params: { uri } }, EmptyResultSchema);
+      // The agent is unsubscribed here whatever the upstream says: at worst it keeps sending updates nobody gets.
+      await connection
+        .request({ method: 'resources/unsubscribe', params: { uri } }, EmptyResultSchema)
+        .catch((e: unknown) =>
+          this.logger.warn(
+            {
+              upstream: connection.name,
+              uri: uri.slice(0, 300),
+              err: e instanceof Error ? e.message : String(e),
+            },
+            'upstream refused to unsubscribe',
+          ),
+        );
+    }
+  }
+
+  /** A reconnected upstream starts a new session without our subscriptions: ask for them again. */
+  private async resubscribe(upstream: string): Promise<void> {
+    const connection = this.connections.find((c) => c.name === upstream);
+    if (!(connection instanceof UpstreamConnection) || !connection.serverCapabilities()?.resources?.subscribe)
+      return;
+    for (const uri of this.subscriptions.keys()) {
+      if (routeUri(this.merged, uri)?.upstream !== upstream) continue;
+      await connection
+        .request({ method: 'resources/subscribe', params: { uri } }, EmptyResultSchema)
+        .catch((e: unknown) =>
+          this.logger.warn(
+            { upstream, uri: uri.slice(0, 300), err: e instanceof Error ? e.message : String(e) },
+            'could not renew a resource subscription',
+          ),
+        );
     }
   }
 

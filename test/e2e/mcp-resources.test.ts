@@ -9,7 +9,12 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ResourceListChangedNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { WardenConfig } from '../../src/config/types.js';
@@ -22,13 +27,31 @@ import { until } from '../helpers/wait.js';
 const SECRET = 'AKIAZ7QH4KD2LMN3PQ5T';
 
 /** A stateful upstream (one McpServer per session) publishing resources and prompts under `prefix`. */
-async function startUpstream(prefix: string) {
+async function startUpstream(prefix: string, port = 0) {
+  /** URIs the upstream was asked to watch (resources/subscribe), in order. */
+  const subscribed: string[] = [];
+  const unsubscribed: string[] = [];
+  let news = false;
   const servers = new Map<
     string,
     { server: McpServer; transport: WebStandardStreamableHTTPServerTransport }
   >();
+  const addNews = (server: McpServer) =>
+    server.registerResource('news', `kb://${prefix}/news`, { mimeType: 'text/plain' }, async (uri) => ({
+      contents: [{ uri: uri.href, text: `News of ${prefix}.` }],
+    }));
   const build = () => {
     const server = new McpServer({ name: `${prefix}-upstream`, version: '1.0.0' });
+    server.server.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
+    server.server.setRequestHandler(SubscribeRequestSchema, (r) => {
+      subscribed.push(r.params.uri);
+      return {};
+    });
+    server.server.setRequestHandler(UnsubscribeRequestSchema, (r) => {
+      unsubscribed.push(r.params.uri);
+      return {};
+    });
+    if (news) addNews(server);
     server.registerResource('readme', `kb://${prefix}/readme`, { mimeType: 'text/plain' }, async (uri) => ({
       contents: [{ uri: uri.href, text: `Readme of ${prefix}.` }],
     }));
@@ -96,9 +119,17 @@ async function startUpstream(prefix: string) {
     });
     await server.connect(transport);
     return transport.handleRequest(req);
-  });
+  }, port);
   return {
     url: `http://127.0.0.1:${http.port}/mcp`,
+    port: http.port,
+    subscribed,
+    unsubscribed,
+    /** Publishes one more resource on every session (each tells its client: list_changed). */
+    publishNews() {
+      news = true;
+      for (const s of servers.values()) addNews(s.server);
+    },
     /** Tells every session's client that `uri` changed. */
     async touch(uri: string) {
       for (const s of servers.values()) await s.server.server.sendResourceUpdated({ uri }).catch(() => {});
@@ -252,8 +283,53 @@ describe('resources through Warden (issue #10)', () => {
     await until(() => (seen.length > 0 ? true : undefined), 5_000);
     expect(seen).toEqual(['kb://alpha/readme']);
     expect(notSeen).toEqual([]);
+    // One upstream subscription per URI, ended when the last subscriber leaves.
+    expect(a.subscribed.filter((u) => u === 'kb://alpha/readme')).toHaveLength(1);
     await sub.unsubscribeResource({ uri: 'kb://alpha/readme' });
+    expect(a.unsubscribed).toContain('kb://alpha/readme');
     await Promise.all([sub.close(), other.close()]);
+  });
+});
+
+describe('changes at the upstream (issue #10)', () => {
+  it('tells agents when an upstream publishes a new resource, and lists it', async () => {
+    const c = await client();
+    let changed = 0;
+    c.setNotificationHandler(ResourceListChangedNotificationSchema, () => {
+      changed++;
+    });
+    expect((await c.listResources()).resources.map((r) => r.uri)).not.toContain('kb://beta/news');
+    b.publishNews();
+    await until(() => (changed > 0 ? true : undefined), 5_000);
+    expect((await c.listResources()).resources.map((r) => r.uri)).toContain('kb://beta/news');
+    await c.close();
+  });
+
+  it('renews subscriptions when an upstream comes back with a new session', async () => {
+    const c = await client();
+    const seen: string[] = [];
+    c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      seen.push(n.params.uri);
+    });
+    await c.subscribeResource({ uri: 'kb://alpha/logo' });
+    expect(a.subscribed).toContain('kb://alpha/logo');
+    // The upstream restarts on the same port: its sessions (and our subscription) are gone.
+    const port = a.port;
+    await a.close();
+    a = await startUpstream('alpha', port);
+    // Warden notices when its next request meets the dead session, and reconnects.
+    await until(
+      () =>
+        c
+          .readResource({ uri: 'kb://alpha/readme' })
+          .then(() => true)
+          .catch(() => undefined),
+      10_000,
+    );
+    await until(() => (a.subscribed.includes('kb://alpha/logo') ? true : undefined), 5_000);
+    await a.touch('kb://alpha/logo');
+    await until(() => (seen.includes('kb://alpha/logo') ? true : undefined), 5_000);
+    await c.close();
   });
 });
 
