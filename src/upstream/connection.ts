@@ -362,34 +362,14 @@ export class UpstreamConnection {
     args: Record<string, unknown>,
     options: CallToolOptions = {},
   ): Promise<CallToolResult> {
-    const client = this.client;
-    if (this.state !== 'up' || client === undefined) {
-      throw new WardenError('UPSTREAM_UNAVAILABLE', 'Upstream unavailable', {
-        detail: `upstream ${this.name} is ${this.state}${this.lastError ? ` (${this.lastError})` : ''}`,
-      });
-    }
-    const timeout = options.timeoutMs ?? this.config.timeoutMs;
-    // A controller per call: see abort.ts for why the caller's signal is not passed down as is.
-    const controller = new AbortController();
-    const unlink = options.signal ? linkAbort(options.signal, controller) : undefined;
-    try {
-      const onProgress = options.onProgress;
-      const result = await client.request(
-        { method: 'tools/call', params: { name: tool, arguments: args } },
-        CallToolResultSchema,
-        {
-          signal: controller.signal,
-          timeout,
-          ...(onProgress ? { onprogress: (p: UpstreamProgress) => onProgress(progressOf(p)) } : {}),
-        },
-      );
-      this.checkOutput(tool, result);
-      return result;
-    } catch (e) {
-      throw this.callError(e, client, tool, timeout, options.signal);
-    } finally {
-      unlink?.();
-    }
+    const result = await this.request(
+      { method: 'tools/call', params: { name: tool, arguments: args } },
+      CallToolResultSchema,
+      options,
+      `tool ${tool}`,
+    );
+    this.checkOutput(tool, result);
+    return result;
   }
 
   /** What the upstream declared at initialize (undefined while it is not connected). */
@@ -404,7 +384,9 @@ export class UpstreamConnection {
   async request<T extends AnySchema>(
     request: Request,
     schema: T,
-    options: Pick<CallToolOptions, 'signal' | 'timeoutMs'> = {},
+    options: Pick<CallToolOptions, 'signal' | 'timeoutMs' | 'onProgress'> = {},
+    /** What errors name (a tool's name; default the method). */
+    what: string = request.method,
   ): Promise<SchemaOutput<T>> {
     const client = this.client;
     if (this.state !== 'up' || client === undefined) {
@@ -413,12 +395,18 @@ export class UpstreamConnection {
       });
     }
     const timeout = options.timeoutMs ?? this.config.timeoutMs;
+    // A controller per call: see abort.ts for why the caller's signal is not passed down as is.
     const controller = new AbortController();
     const unlink = options.signal ? linkAbort(options.signal, controller) : undefined;
+    const onProgress = options.onProgress;
     try {
-      return await client.request(request, schema, { signal: controller.signal, timeout });
+      return await client.request(request, schema, {
+        signal: controller.signal,
+        timeout,
+        ...(onProgress ? { onprogress: (p: UpstreamProgress) => onProgress(progressOf(p)) } : {}),
+      });
     } catch (e) {
-      throw this.callError(e, client, request.method, timeout, options.signal);
+      throw this.callError(e, client, what, timeout, options.signal);
     } finally {
       unlink?.();
     }
@@ -442,11 +430,11 @@ export class UpstreamConnection {
   private callError(
     e: unknown,
     client: Client,
-    tool: string,
+    what: string,
     timeout: number,
     signal: AbortSignal | undefined,
   ): WardenError {
-    const where = `upstream ${this.name} ${tool.includes('/') ? tool : `tool ${tool}`}`;
+    const where = `upstream ${this.name} ${what}`;
     if (signal?.aborted) return abortError(signal.reason, where);
     if (e instanceof WardenError) return e;
     if (e instanceof McpError) {

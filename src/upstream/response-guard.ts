@@ -28,6 +28,7 @@
  */
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { readStreamText } from '../util/http-body.js';
 import type { PoolLogger } from './types.js';
 
 type Id = string | number;
@@ -461,20 +462,7 @@ async function readText(res: Response, limit: number): Promise<string | undefine
     }
     return res.text();
   }
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  return readStreamText(res.body as ReadableStream<Uint8Array>, limit);
 }
 
 /** A body read past `limit` bytes errors (for bodies the SDK reads whole, e.g. an HTTP error's text). */

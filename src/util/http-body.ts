@@ -16,7 +16,17 @@ export async function readBodyText(req: Request, limit: number, incoming?: Incom
     return readNodeBody(incoming, limit);
   }
   if (!req.body) return '';
-  const reader = req.body.getReader();
+  const text = await readStreamText(req.body, limit);
+  if (text === undefined) throw tooLarge(limit);
+  return text;
+}
+
+/** A web stream's bytes as UTF-8 text, or undefined (the stream cancelled) once it passes `limit` bytes. */
+export async function readStreamText(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<string | undefined> {
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -25,11 +35,13 @@ export async function readBodyText(req: Request, limit: number, incoming?: Incom
     size += value.byteLength;
     if (size > limit) {
       await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
+      return undefined;
     }
     chunks.push(value);
   }
-  return new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks));
+  return new TextDecoder('utf-8', { fatal: false }).decode(
+    chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
+  );
 }
 
 /** Read a Node request body up to `limit` bytes; past it, refuse (413) and discard the rest. */
