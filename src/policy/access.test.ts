@@ -274,6 +274,19 @@ describe('resources and prompts (issue #10)', () => {
     });
   });
 
+  it('warns that a file permit naming no action now also grants resource reads and prompt gets', async () => {
+    writeFileSync(join(dir, 'broad.cedar'), '@id("everything") permit (principal, action, resource);');
+    const warnings: string[] = [];
+    const engine = await PolicyEngine.create({
+      policy: { files: [join(dir, 'broad.cedar')], rules: [], arguments: {}, timezone: 'UTC', watch: false },
+      tools,
+      logger: { info() {}, error() {}, warn: (_o, m) => void warnings.push(m) },
+    });
+    engines.push(engine);
+    expect(warnings.join('\n')).toMatch(/"everything" names no action, so it also permits resource reads/);
+    expect(verdict(engine.authorizeAccess(read('kb://x')))).toBe('allow everything');
+  });
+
   it('takes a file policy that names no action but reads tool-only attributes to be about tool calls', async () => {
     const text = [
       '@id("big-refunds") forbid (principal, action, resource) when { context.arguments has amountCents && context.arguments.amountCents > 100 };',

@@ -396,6 +396,16 @@ export function assemblePolicySet(
             'applies to tool calls only (scope it `action == Warden::Action::"call"` to say so)',
         );
       }
+      // A file permit that names no action grants every action: since issue #10 that includes
+      // resource reads and prompt gets, which a policy written for tool calls did not mean to allow.
+      for (const e of byId.values()) {
+        if (e.origin.kind === 'file' && e.facts.actions === undefined && e.facts.effect === 'permit') {
+          warnings.push(
+            `${originLabel(e)}: policy "${e.id}" names no action, so it also permits resource reads and ` +
+              'prompt gets; scope it `action == Warden::Action::"call"` if it is about tool calls only',
+          );
+        }
+      }
       errors.push(...validationErrors.map(at));
       for (const w of validationWarnings) {
         // A forbid or an obligation that can never apply fails open without a sound: typically a

@@ -5,6 +5,7 @@
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import {
   CallToolRequestSchema,
   type CallToolResult,
@@ -20,7 +21,6 @@ import {
   ListResourceTemplatesRequestSchema,
   ListRootsResultSchema,
   ListToolsRequestSchema,
-  McpError,
   ReadResourceRequestSchema,
   type Request,
   ResultSchema,
@@ -32,7 +32,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import type { Context } from 'hono';
 import { errorBody, toWardenError, WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
-import type { AccessGate } from '../pipeline/access.js';
+import type { AccessContext, AccessGate } from '../pipeline/access.js';
 import { type Pipeline, visibleTools } from '../pipeline/index.js';
 import {
   type AggregatedTool,
@@ -336,9 +336,7 @@ export class McpFace {
       onsessionclosed: (sid) => {
         // The agent ended its MCP session (DELETE): its own upstream sessions end with it.
         const ended = this.sessions.get(sid);
-        this.sessions.delete(sid);
-        void ended?.upstreams?.close().catch(() => {});
-        if (ended) void this.dropSubscriptions(ended);
+        if (ended) void this.forget(ended);
       },
     });
     const entry: McpSession = {
@@ -440,20 +438,20 @@ export class McpFace {
       const meta = req.params._meta as Record<string, unknown> | undefined;
       const progressToken = meta?.progressToken;
       // One increasing sequence per call: approval ticks first, then the upstream's own reports
-      // (shifted past the ticks so that progress never goes back).
-      let progress = 0;
+      // (shifted past the ticks so that progress never goes back). `last`: the last value sent.
+      let last: number | undefined;
       let ticks = 0;
       // A call held for a human keeps its request alive with progress notifications
       // (clients that reset their timeout on progress wait as long as the approval does).
       const onProgress =
         typeof progressToken === 'string' || typeof progressToken === 'number'
           ? (message: string) => {
-              progress += 1;
-              ticks = progress;
+              last = (last ?? 0) + 1;
+              ticks = last;
               void extra
                 .sendNotification({
                   method: 'notifications/progress',
-                  params: { progressToken, progress, message },
+                  params: { progressToken, progress: last, message },
                 })
                 .catch(() => {});
             }
@@ -462,8 +460,8 @@ export class McpFace {
         typeof progressToken === 'string' || typeof progressToken === 'number'
           ? (p: { progress: number; total?: number; message?: string }) => {
               const value = ticks + p.progress;
-              if (!(value > progress) && !(progress === 0 && value === 0)) return;
-              progress = value;
+              if (last !== undefined && value <= last) return;
+              last = value;
               void extra
                 .sendNotification({
                   method: 'notifications/progress',
@@ -495,7 +493,7 @@ export class McpFace {
         ...(meta?.['warden/approval'] === undefined ? {} : { approvalMode: meta['warden/approval'] }),
         ...(onProgress ? { onProgress } : {}),
         ...(onUpstreamProgress ? { onUpstreamProgress } : {}),
-        ...(entry.upstreams ? { session: entry.upstreams.forCall(extra.requestId, traceId) } : {}),
+        ...(entry.upstreams?.scoped() ? { session: entry.upstreams.forCall(extra.requestId, traceId) } : {}),
         ...(principalExtra.principal ? { verified: principalExtra.principal as Principal } : {}),
       });
       const out = await running.finally(() => {
@@ -508,90 +506,56 @@ export class McpFace {
 
   /** Resources, prompts and completion, each through the access gate (src/pipeline/access.ts). */
   private installAccessHandlers(server: Server, entry: McpSession, gate: AccessGate): void {
-    const who = (extra: { authInfo?: { extra?: Record<string, unknown> }; signal: AbortSignal }) => {
-      const x = extra.authInfo?.extra ?? {};
-      const p = x['principal'] as Principal | undefined;
-      if (!p) throw new McpError(ErrorCode.InvalidRequest, 'unauthenticated');
-      const traceId = typeof x['traceId'] === 'string' ? x['traceId'] : randomId();
-      const ctx = {
-        traceId,
-        clientIp: typeof x['clientIp'] === 'string' ? x['clientIp'] : '',
-        signal: extra.signal,
-      };
-      return { p, ctx };
-    };
-    // Warden's errors as JSON-RPC errors carrying the same code and trace id (never a stack).
-    const guarded =
-      <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
-      async (...args: A): Promise<R> => {
+    /**
+     * One request type through the gate: the principal and context the HTTP layer verified for
+     * this request, and Warden's errors as JSON-RPC errors carrying its code and trace id.
+     */
+    const on = <S extends Parameters<Server['setRequestHandler']>[0], R>(
+      schema: S,
+      handle: (req: SchemaOutput<S>, p: Principal, ctx: AccessContext) => Promise<R>,
+    ) =>
+      server.setRequestHandler(schema, (async (
+        req: SchemaOutput<S>,
+        extra: { authInfo?: { extra?: Record<string, unknown> }; signal: AbortSignal },
+      ) => {
+        const x = extra.authInfo?.extra ?? {};
+        const traceId = typeof x['traceId'] === 'string' ? x['traceId'] : randomId();
         try {
-          return await f(...args);
+          const p = x['principal'] as Principal | undefined;
+          if (!p) throw new WardenError('UNAUTHENTICATED', 'A bearer token is required');
+          const clientIp = typeof x['clientIp'] === 'string' ? x['clientIp'] : '';
+          return await handle(req, p, { traceId, clientIp, signal: extra.signal });
         } catch (e) {
-          const extra = args[1] as { authInfo?: { extra?: Record<string, unknown> } } | undefined;
-          const traceId = extra?.authInfo?.extra?.['traceId'];
-          throw mcpError(toWardenError(e), typeof traceId === 'string' ? traceId : randomId());
+          throw mcpError(toWardenError(e), traceId);
         }
-      };
-    server.setRequestHandler(
-      ListResourcesRequestSchema,
-      guarded(async (_req, extra) => {
-        const { p, ctx } = who(extra);
-        return { resources: await gate.resources(p, ctx) };
-      }),
+      }) as never);
+    on(ListResourcesRequestSchema, async (_req, p, ctx) => ({ resources: await gate.resources(p, ctx) }));
+    on(ListResourceTemplatesRequestSchema, async (_req, p, ctx) => ({
+      resourceTemplates: await gate.templates(p, ctx),
+    }));
+    on(ReadResourceRequestSchema, (req, p, ctx) => gate.readResource(p, req.params.uri, ctx));
+    on(SubscribeRequestSchema, async (req, p, ctx) => {
+      const uri = req.params.uri;
+      if (entry.subscriptions.has(uri)) return {};
+      // Claimed before the await: a second subscribe of the same URI meanwhile counts nothing twice.
+      entry.subscriptions.add(uri);
+      try {
+        await gate.subscribe(p, uri, ctx);
+      } catch (e) {
+        entry.subscriptions.delete(uri);
+        throw e;
+      }
+      return {};
+    });
+    on(UnsubscribeRequestSchema, async (req) => {
+      if (entry.subscriptions.delete(req.params.uri)) await gate.unsubscribe(req.params.uri);
+      return {};
+    });
+    on(ListPromptsRequestSchema, async (_req, p, ctx) => ({ prompts: await gate.prompts(p, ctx) }));
+    on(GetPromptRequestSchema, (req, p, ctx) =>
+      gate.getPrompt(p, req.params.name, req.params.arguments, ctx),
     );
-    server.setRequestHandler(
-      ListResourceTemplatesRequestSchema,
-      guarded(async (_req, extra) => {
-        const { p, ctx } = who(extra);
-        return { resourceTemplates: await gate.templates(p, ctx) };
-      }),
-    );
-    server.setRequestHandler(
-      ReadResourceRequestSchema,
-      guarded(async (req, extra) => {
-        const { p, ctx } = who(extra);
-        return gate.readResource(p, req.params.uri, ctx);
-      }),
-    );
-    server.setRequestHandler(
-      SubscribeRequestSchema,
-      guarded(async (req, extra) => {
-        const { p, ctx } = who(extra);
-        if (!entry.subscriptions.has(req.params.uri)) {
-          await gate.subscribe(p, req.params.uri, ctx);
-          entry.subscriptions.add(req.params.uri);
-        }
-        return {};
-      }),
-    );
-    server.setRequestHandler(
-      UnsubscribeRequestSchema,
-      guarded(async (req) => {
-        if (entry.subscriptions.delete(req.params.uri)) await gate.unsubscribe(req.params.uri);
-        return {};
-      }),
-    );
-    server.setRequestHandler(
-      ListPromptsRequestSchema,
-      guarded(async (_req, extra) => {
-        const { p, ctx } = who(extra);
-        return { prompts: await gate.prompts(p, ctx) };
-      }),
-    );
-    server.setRequestHandler(
-      GetPromptRequestSchema,
-      guarded(async (req, extra) => {
-        const { p, ctx } = who(extra);
-        return gate.getPrompt(p, req.params.name, req.params.arguments, ctx);
-      }),
-    );
-    server.setRequestHandler(
-      CompleteRequestSchema,
-      guarded(async (req, extra) => {
-        const { p, ctx } = who(extra);
-        return gate.complete(p, req.params, ctx);
-      }),
-    );
+    on(CompleteRequestSchema, (req, p, ctx) => gate.complete(p, req.params, ctx));
   }
 
   /** An upstream said a subscribed resource changed: tell the sessions subscribed to it. */
@@ -674,14 +638,15 @@ export class McpFace {
   }
 
   private async closeSession(s: McpSession): Promise<void> {
-    this.sessions.delete(s.id);
-    await s.upstreams?.close().catch(() => {});
-    await this.dropSubscriptions(s);
+    await this.forget(s);
     await s.transport.close().catch(() => {});
     await s.server.close().catch(() => {});
   }
 
-  private async dropSubscriptions(s: McpSession): Promise<void> {
+  /** What a session holds beyond its transport: its own upstream sessions and its subscriptions. */
+  private async forget(s: McpSession): Promise<void> {
+    this.sessions.delete(s.id);
+    await s.upstreams?.close().catch(() => {});
     const uris = [...s.subscriptions];
     s.subscriptions.clear();
     for (const uri of uris) await this.deps.access?.unsubscribe(uri).catch(() => {});

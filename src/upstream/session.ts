@@ -93,6 +93,16 @@ export class SessionUpstreams {
     return this.conns.size;
   }
 
+  /**
+   * Whether this session takes its own upstream connections at all (its client declared sampling,
+   * elicitation or roots). Sessions that do not stay on the shared connections and are not
+   * tracked per call: the fast path.
+   */
+  scoped(): boolean {
+    const agent = this.downstream.capabilities();
+    return !this.closed && agent !== undefined && Boolean(agent.sampling || agent.elicitation || agent.roots);
+  }
+
   /** The scope the pool routes one agent request (`requestId`, audited under `traceId`) with. */
   forCall(requestId: RequestId, traceId: string): SessionScope {
     return {
@@ -115,8 +125,8 @@ export class SessionUpstreams {
   private wanted(parent: UpstreamConnection): ClientCapabilities | undefined {
     const config = parent.config;
     if (config.transport !== 'http' || config.credentials.userOAuth) return undefined;
-    const agent = this.downstream.capabilities();
-    if (!agent || !(agent.sampling || agent.elicitation || agent.roots)) return undefined;
+    if (!this.scoped()) return undefined;
+    const agent = this.downstream.capabilities()!;
     const allowed = config.relay;
     return {
       ...(agent.sampling && allowed?.sampling ? { sampling: agent.sampling } : {}),
@@ -127,7 +137,7 @@ export class SessionUpstreams {
 
   /** This session's connection to `parent`'s upstream (connected), or undefined for the shared one. */
   async connectionFor(parent: UpstreamConnection): Promise<UpstreamConnection | undefined> {
-    const capabilities = this.closed ? undefined : this.wanted(parent);
+    const capabilities = this.wanted(parent);
     if (!capabilities) return undefined;
     let conn = this.conns.get(parent.name);
     if (!conn) {

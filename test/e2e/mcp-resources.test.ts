@@ -291,6 +291,18 @@ describe('resources through Warden (issue #10)', () => {
   });
 });
 
+describe('subscriptions counted once (issue #10)', () => {
+  it('counts two concurrent subscribes of one URI by one session once, so one unsubscribe ends it upstream', async () => {
+    const c = await client();
+    const uri = 'kb://beta/readme';
+    await Promise.all([c.subscribeResource({ uri }), c.subscribeResource({ uri })]);
+    expect(b.subscribed.filter((u) => u === uri)).toHaveLength(1);
+    await c.unsubscribeResource({ uri });
+    expect(b.unsubscribed.filter((u) => u === uri)).toHaveLength(1);
+    await c.close();
+  });
+});
+
 describe('changes at the upstream (issue #10)', () => {
   it('tells agents when an upstream publishes a new resource, and lists it', async () => {
     const c = await client();
