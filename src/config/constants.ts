@@ -20,6 +20,8 @@ export const DEFAULTS = {
   host: '127.0.0.1',
   port: 8787,
   bodyLimitBytes: 1024 * 1024,
+  // Node's default is 16 KiB; a token of an agent allowed hundreds of tools is larger (one scope per tool).
+  headerLimitBytes: 64 * 1024,
   maxJsonDepth: 32,
   trustProxy: false,
   metrics: true,

@@ -30,6 +30,7 @@ export function embeddedDefault(opts: { cwd: string; now: number }): WardenConfi
       port: DEFAULTS.port,
       publicUrl: defaultPublicUrl(DEFAULTS.host, DEFAULTS.port),
       bodyLimitBytes: DEFAULTS.bodyLimitBytes,
+      headerLimitBytes: DEFAULTS.headerLimitBytes,
       maxJsonDepth: DEFAULTS.maxJsonDepth,
       trustProxy: DEFAULTS.trustProxy,
       metrics: DEFAULTS.metrics,

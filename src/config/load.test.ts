@@ -95,6 +95,7 @@ describe('loadConfig: a valid file', () => {
       port: 8787,
       publicUrl: 'http://127.0.0.1:8787',
       bodyLimitBytes: 1024 * 1024,
+      headerLimitBytes: 64 * 1024,
       maxJsonDepth: 32,
       trustProxy: false,
       metrics: true,

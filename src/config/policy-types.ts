@@ -69,6 +69,11 @@ export interface RuleConditions {
   };
   /** The session's taint: it has taken in untrusted content / read private data (true), or not (false). */
   taint?: { untrusted?: boolean; privateData?: boolean };
+  /**
+   * The call's recipients (tools that declare `recipients`): all of them in
+   * `taint.trustedRecipients` (true), or not — including a tool that declares none (false).
+   */
+  recipients?: { trusted: boolean };
 }
 
 /** What an allowed call must still satisfy, emitted as Cedar annotations on the compiled policy. */

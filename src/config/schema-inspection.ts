@@ -5,6 +5,7 @@
  * taint section compiles to policies of its own (see src/policy/taint.ts).
  */
 import { z } from 'zod';
+import { recipientPatternProblem } from '../policy/recipients.js';
 import type { HeaderSecretRef } from './fields.js';
 import { durationField, field, httpUrlField, secretRef } from './fields.js';
 
@@ -130,6 +131,19 @@ export const taintSchema = z
   .strictObject({
     untrusted: z.enum(['approval', 'deny', 'allow']).default('approval'),
     privateData: z.enum(['approval', 'deny', 'allow']).default('allow'),
+    /**
+     * Recipients a session tainted untrusted may still write to without a human: the
+     * user's own addresses, the company's domain. Exact addresses, `*@domain`,
+     * `*@*.domain`, phone numbers. Only tools that declare `recipients` qualify.
+     */
+    trustedRecipients: z
+      .array(
+        z.string().superRefine((p, ctx) => {
+          const problem = recipientPatternProblem(p);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .default(() => []),
   })
   .prefault({});
 

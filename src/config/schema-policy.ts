@@ -95,6 +95,7 @@ const conditionsSchema = z.strictObject({
     .strictObject({ untrusted: z.boolean().optional(), privateData: z.boolean().optional() })
     .refine((t) => Object.keys(t).length > 0, { error: 'expected untrusted or privateData' })
     .optional(),
+  recipients: z.strictObject({ trusted: z.boolean() }).optional(),
 });
 
 const obligationsSchema = z.strictObject({
@@ -127,6 +128,7 @@ const TOOL_ONLY: ReadonlyArray<readonly [(r: PolicyRuleConfig) => boolean, strin
   [(r) => r.risk !== undefined, ['risk']],
   [(r) => r.when?.arguments !== undefined, ['when', 'arguments']],
   [(r) => r.when?.detectors !== undefined, ['when', 'detectors']],
+  [(r) => r.when?.recipients !== undefined, ['when', 'recipients']],
   [(r) => r.obligations !== undefined && r.effect !== 'forbid', ['obligations']],
 ];
 

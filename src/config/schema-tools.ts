@@ -77,6 +77,8 @@ const toolShape = z.strictObject({
   forbiddenKeys: z.array(z.string().min(1)).default(() => []),
   approval: toolApprovalSchema.optional(),
   capabilities: z.array(capabilitySchema).optional(),
+  /** Arguments that hold the addresses or phone numbers a call sends to (policy: `context.recipients`). */
+  recipients: z.array(z.string().min(1)).min(1).optional(),
   resourceScopes: z
     .array(
       z.string().regex(SCOPE_TEMPLATE, {

@@ -17,6 +17,8 @@ export interface ServerConfig {
   publicUrl: string;
   /** Request bodies over this size get 413. */
   bodyLimitBytes: number;
+  /** Request headers over this size (all together) get 431; tokens carry one scope per allowed tool. */
+  headerLimitBytes: number;
   /** JSON nested deeper than this is rejected (NESTING_TOO_DEEP). */
   maxJsonDepth: number;
   /** Honour X-Forwarded-For for the client IP (only behind a trusted proxy). */
@@ -200,6 +202,8 @@ export interface ToolConfig {
   approval?: ToolApprovalConfig;
   /** What the tool does with data (issue #7): drives session taint and policies on `resource.capabilities`. */
   capabilities?: ToolCapability[];
+  /** Arguments holding the addresses or phone numbers the tool sends to (`context.recipients`). */
+  recipients?: string[];
 }
 
 export type {

@@ -264,6 +264,38 @@ describeEachDialect('TokenService', (target) => {
     expect(await codeOf(tokens.verify(''))).toBe('TOKEN_INVALID');
   });
 
+  it('a token of an agent allowed hundreds of tools is accepted up to maxTokenLength, refused past it', async () => {
+    const many = Array.from({ length: 330 }, (_, i) => `toolkit_${i}_do_something`);
+    const a = await agent({ allowedTools: many });
+    const { token } = await tokens.issue(a.id);
+    expect(token.length).toBeGreaterThan(8192); // one scope per tool
+    const err = await tokens.verify(token).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TOKEN_INVALID' });
+    expect((err as { detail: string }).detail).toMatch(/oversized/);
+    const roomy = new TokenService({
+      store,
+      agents,
+      sessions,
+      keys,
+      config: { issuer: ISSUER, audience: AUDIENCE, tokens: TOKENS, maxTokenLength: 64 * 1024 },
+      clock,
+    });
+    const ok = await roomy.verify(token);
+    expect(ok.claims.scope.split(' ')).toContain('tool:toolkit_329_do_something:execute');
+    expect(
+      await codeOf(
+        new TokenService({
+          store,
+          agents,
+          sessions,
+          keys,
+          clock,
+          config: { issuer: ISSUER, audience: AUDIENCE, tokens: TOKENS, maxTokenLength: token.length - 1 },
+        }).verify(token),
+      ),
+    ).toBe('TOKEN_INVALID');
+  });
+
   it('unknown session, or a session of another agent → TOKEN_INVALID', async () => {
     const claims = await validClaims();
     expect(await codeOf(tokens.verify(await signWithRealKey({ ...claims, sid: 'ses_forged' })))).toBe(

@@ -30,7 +30,12 @@ export interface TokenServiceDeps {
   agents: AgentRegistry;
   sessions: SessionStore;
   keys: KeyManager;
-  config: { issuer: string; audience: string; tokens: TokenConfig };
+  config: {
+    issuer: string;
+    audience: string;
+    tokens: TokenConfig /** Longest token accepted (the HTTP header limit); default 8192. */;
+    maxTokenLength?: number;
+  };
   clock?: Clock;
   /** Called after a session row is created, before its token is handed out; a failure revokes the session (fail closed). */
   onSessionCreated?: (session: Session, agent: Agent) => Promise<void>;
@@ -337,7 +342,10 @@ export class TokenService {
    * with `data.sessionId` / `data.agentId` so the caller can audit SESSION_EXPIRED.
    */
   async verify(token: string): Promise<{ agent: Agent; session: Session; claims: SessionClaims }> {
-    if (typeof token !== 'string' || token.length === 0 || token.length > 8192)
+    // A token carries one scope per tool its agent may call, so its size follows the agent's
+    // tool list; what the HTTP server accepts in headers bounds it.
+    const max = this.deps.config.maxTokenLength ?? 8192;
+    if (typeof token !== 'string' || token.length === 0 || token.length > max)
       throw invalid('empty or oversized token');
     const now = this.clock.now();
     const payload = (await this.fromCache(token, now)) ?? (await this.verifySignature(token, now));

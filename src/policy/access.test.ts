@@ -6,11 +6,11 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { toolDefaults } from '../config/constants.js';
 import { loadConfig } from '../config/load.js';
 import type { PolicyConfig, PolicyRuleConfig } from '../config/policy-types.js';
-import type { TaintConfig } from '../config/schema-inspection.js';
 import { policyToJson } from './cedar.js';
 import { compileRule, ruleFacts } from './compile.js';
 import { type AuthzDecision, PolicyEngine } from './engine.js';
 import type { AccessInput, AuthzInput } from './request.js';
+import type { TaintSettings } from './taint.js';
 import { parsePolicyTests, runPolicyTests } from './test-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-access-'));
@@ -68,7 +68,7 @@ const EXAMPLE: PolicyRuleConfig[] = [
 async function engineWith(
   rules: PolicyRuleConfig[],
   files: Record<string, string> = {},
-  taint?: TaintConfig,
+  taint?: TaintSettings,
 ): Promise<PolicyEngine> {
   const paths = Object.entries(files).map(([name, text]) => {
     writeFileSync(join(dir, name), text);

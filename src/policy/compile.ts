@@ -148,6 +148,11 @@ function contextConditions(w: RuleConditions): string[] {
     const tainted = `(context has taint && context.taint has ${name} && context.taint.${name})`;
     out.push(want ? tainted : `!${tainted}`);
   }
+  if (w.recipients?.trusted !== undefined) {
+    // A tool that declares no recipients has none that are trusted.
+    const trusted = '(context has recipients && context.recipients.trusted)';
+    out.push(w.recipients.trusted ? trusted : `!${trusted}`);
+  }
   return out;
 }
 
@@ -194,6 +199,7 @@ function ruleReads(rule: PolicyRuleConfig): string[] {
     ...(rule.toolCapabilities ? ['capabilities'] : []),
     ...(w?.detectors ? ['detectors', ...Object.keys(w.detectors)] : []),
     ...(w?.taint ? ['taint', ...Object.keys(w.taint)] : []),
+    ...(w?.recipients ? ['recipients', 'trusted'] : []),
     ...(rule.resources ? ['uri'] : []),
     ...(rule.prompts ? ['name'] : []),
   ];

@@ -17,7 +17,7 @@ import { basename, dirname, isAbsolute, relative } from 'node:path';
 import type { StatefulAuthorizationCall } from '@cedar-policy/cedar-wasm/nodejs';
 import type { AuditInput } from '../audit/index.js';
 import type { PolicyConfig } from '../config/policy-types.js';
-import type { InspectionConfig, TaintConfig } from '../config/schema-inspection.js';
+import type { InspectionConfig } from '../config/schema-inspection.js';
 import type { ToolConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -26,6 +26,7 @@ import { preparsePolicySet, statefulIsAuthorized } from './cedar.js';
 import { describeCedarError } from './files.js';
 import { mergeObligations, type Obligations } from './obligations.js';
 import { assemblePolicySet, type BuiltPolicySet, buildPolicySet, type KnownTools } from './policy-set.js';
+import { RecipientMatcher, recipientFacts } from './recipients.js';
 import {
   type AccessInput,
   type AuthzInput,
@@ -34,6 +35,7 @@ import {
   LocalTime,
   type ToolFacts,
 } from './request.js';
+import type { TaintSettings } from './taint.js';
 
 /** The outcome of one authorization. Policy ids are sorted, so equal inputs give equal decisions. */
 export type AuthzDecision =
@@ -71,7 +73,7 @@ export interface PolicyEngineOptions {
   policy: PolicyConfig;
   tools: Readonly<Record<string, ToolConfig>>;
   /** The `taint:` section (compiled to built-in policies); absent = no taint policies. */
-  taint?: TaintConfig;
+  taint?: TaintSettings;
   /** `inspection.arguments` (secrets sent out is a built-in policy); absent = none. */
   inspectArguments?: InspectionConfig['arguments'];
   /** Tool names policies may reference (config tools plus upstream tools). */
@@ -143,9 +145,11 @@ export class PolicyEngine {
   private watchers: FSWatcher[] = [];
   private watchTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly recipients: RecipientMatcher;
 
   private constructor(private readonly opts: PolicyEngineOptions) {
     this.instance = ++instances;
+    this.recipients = new RecipientMatcher(opts.taint?.trustedRecipients ?? []);
     this.policy = opts.policy;
     this.logger = opts.logger ?? silent;
     this.clock = opts.clock ?? systemClock;
@@ -198,6 +202,11 @@ export class PolicyEngine {
       tags: cfg?.tags ?? [],
       capabilities: cfg?.capabilities ?? [],
     };
+    // Only when some policy reads them: parsing addresses is not free.
+    if (cfg?.recipients && (a.set.reads.wholeContext || a.set.reads.names.has('recipients'))) {
+      const r = recipientFacts(cfg.recipients, input.arguments, this.recipients);
+      if (r) facts.recipients = r;
+    }
     let request: Omit<StatefulAuthorizationCall, 'preparsedPolicySetId'>;
     try {
       const used = this.activity.toolsUsed(input.session.id);

@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import type { PolicyJson, SchemaJson, ValidationError } from '@cedar-policy/cedar-wasm/nodejs';
 import type { PolicyArgumentType, PolicyConfig } from '../config/policy-types.js';
-import type { InspectionConfig, TaintConfig } from '../config/schema-inspection.js';
+import type { InspectionConfig } from '../config/schema-inspection.js';
 import type { ToolConfig } from '../config/types.js';
 import { collectArgumentTypes } from './arguments.js';
 import { checkParseSchema, validate } from './cedar.js';
@@ -40,6 +40,7 @@ import {
 } from './files.js';
 import { RISK_ORDER } from './obligations.js';
 import { ACTIONS, buildSchema, CEDAR, type CedarAction, callOnlySchema } from './schema.js';
+import type { TaintSettings } from './taint.js';
 import { secretsOutRule, taintRules } from './taint.js';
 
 /** What the engine knows about one policy besides its text. */
@@ -103,7 +104,7 @@ export interface PolicySources {
   tools: Readonly<Record<string, ToolConfig>>;
   knownTools?: KnownTools;
   /** The `taint:` section, compiled to built-in policies (absent = none). */
-  taint?: TaintConfig;
+  taint?: TaintSettings;
   /** `inspection.arguments` (its `secretsToExternal` is a built-in policy; absent = none). */
   inspectArguments?: InspectionConfig['arguments'];
   /** How to show a file path in messages (default: as given). */

@@ -15,6 +15,7 @@ import type {
 } from '@cedar-policy/cedar-wasm/nodejs';
 import type { PolicyArgumentType } from '../config/policy-types.js';
 import { cedarArguments } from './arguments.js';
+import type { RecipientFacts } from './recipients.js';
 import { CEDAR } from './schema.js';
 
 /** Everything a decision may depend on. */
@@ -63,6 +64,8 @@ export interface ToolFacts {
   tags: readonly string[];
   /** Absent = none. */
   capabilities?: readonly string[];
+  /** Who the call sends to, for tools that declare `recipients`; absent for the others. */
+  recipients?: RecipientFacts;
 }
 
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
@@ -148,6 +151,7 @@ export function buildRequest(
     for (const [k, v] of Object.entries(input.detectors)) if (v !== undefined) d[k] = v;
     context['detectors'] = d;
   }
+  if (tool.recipients && inContext('recipients')) context['recipients'] = { ...tool.recipients };
   tail(input, entities, context, reads);
   return {
     principal,

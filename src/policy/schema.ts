@@ -86,6 +86,8 @@ export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentTyp
           },
         },
         Taint: { type: 'Record', attributes: { untrusted: optional(bool), privateData: optional(bool) } },
+        // Who a call sends to, for tools that declare `recipients`: how many, and whether all are trusted.
+        Recipients: { type: 'Record', attributes: { count: long, trusted: bool } },
       },
       entityTypes: {
         AgentType: {},
@@ -128,6 +130,7 @@ export function buildSchema(argumentTypes: ReadonlyMap<string, PolicyArgumentTyp
                 user: optional({ type: 'Entity', name: 'User' }),
                 detectors: optional({ type: 'Detectors' }),
                 taint: optional({ type: 'Taint' }),
+                recipients: optional({ type: 'Recipients' }),
               },
             },
           },

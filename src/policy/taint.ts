@@ -8,6 +8,11 @@
 import type { PolicyRuleConfig } from '../config/policy-types.js';
 import type { TaintConfig } from '../config/schema-inspection.js';
 
+/** The `taint:` section as the policy side reads it (the recipient list may be left out). */
+export type TaintSettings = Pick<TaintConfig, 'untrusted' | 'privateData'> & {
+  trustedRecipients?: readonly string[];
+};
+
 /** The ids of the generated taint policies (reserved: no rule may take them). */
 export const TAINT_POLICY_IDS = { untrusted: 'taint.untrusted', privateData: 'taint.privateData' } as const;
 
@@ -46,28 +51,31 @@ export function secretsOutRule(
 }
 
 /** The rules `taint` stands for; none when both kinds are `allow`. */
-export function taintRules(taint: TaintConfig | undefined): PolicyRuleConfig[] {
+export function taintRules(taint: TaintSettings | undefined): PolicyRuleConfig[] {
   if (!taint) return [];
   const rules: PolicyRuleConfig[] = [];
   for (const kind of ['untrusted', 'privateData'] as const) {
     const action = taint[kind];
     if (action === 'allow') continue;
+    // Untrusted content may not steer a message anywhere but to trusted recipients; private
+    // data may not leave at all, trusted recipients included.
+    const exempt = kind === 'untrusted' && (taint.trustedRecipients?.length ?? 0) > 0;
     const base = {
       id: TAINT_POLICY_IDS[kind],
       toolCapabilities: ['external-communication' as const],
-      when: { taint: { [kind]: true } },
+      when: { taint: { [kind]: true }, ...(exempt ? { recipients: { trusted: false } } : {}) },
     };
     rules.push(
       action === 'deny'
         ? {
             ...base,
             effect: 'forbid',
-            description: `Tools that communicate externally are refused: ${WHY[kind]} (taint.${kind}: deny)`,
+            description: `Tools that communicate externally are refused${exempt ? ' unless every recipient is trusted' : ''}: ${WHY[kind]} (taint.${kind}: deny)`,
           }
         : {
             ...base,
             effect: 'obligation',
-            description: `Tools that communicate externally need a human: ${WHY[kind]} (taint.${kind}: approval)`,
+            description: `Tools that communicate externally need a human${exempt ? ' unless every recipient is trusted' : ''}: ${WHY[kind]} (taint.${kind}: approval)`,
             obligations: { approval: 'required' },
           },
     );

@@ -120,7 +120,7 @@ export async function startGateway(config: WardenConfig, options: GatewayOptions
 
   // Listen first so that port 0 resolves before the issuer and audience (which embed the URL) are fixed.
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ maxHeaderSize: config.server.headerLimitBytes }, (req, res) => {
     if (handler) return handler(req, res);
     res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
     res.end(JSON.stringify({ error: { code: 'UPSTREAM_UNAVAILABLE', message: 'Starting', traceId: '' } }));

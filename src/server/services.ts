@@ -51,7 +51,7 @@ export async function openServices(config: WardenConfig, options: ServiceOptions
     agents,
     sessions,
     keys,
-    config: { issuer, audience, tokens: config.tokens },
+    config: { issuer, audience, tokens: config.tokens, maxTokenLength: config.server.headerLimitBytes },
     clock,
     onSessionCreated: async (s, agent) => {
       const operator = s.issuedVia === 'operator';
