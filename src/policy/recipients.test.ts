@@ -25,6 +25,11 @@ describe('recipients', () => {
   it('canonicalises addresses and numbers, and refuses what is neither', () => {
     expect(canonicalRecipient(' Jane <Jane@Example.COM> ')).toBe('jane@example.com');
     expect(canonicalRecipient('mailto:a@b.io')).toBe('a@b.io');
+    expect(canonicalRecipient('"Doe, Jane" <jane@example.com>')).toBe('jane@example.com');
+    // Which address would the tool use? Neither is trusted.
+    expect(canonicalRecipient('evil@x.io <jane@example.com>')).toBeUndefined();
+    expect(canonicalRecipient('mailto:jane@example.com?cc=evil@x.io')).toBeUndefined();
+    expect(canonicalRecipient('jane@example.com\nevil@x.io')).toBeUndefined();
     expect(canonicalRecipient('+1-555-010-0100')).toBe('+15550100100');
     expect(canonicalRecipient('BevBuzz')).toBeUndefined();
     expect(canonicalRecipient('a@b')).toBeUndefined();

@@ -28,7 +28,12 @@ const ANGLE = /<([^<>]*)>\s*$/;
 export function canonicalRecipient(raw: string): string | undefined {
   let s = raw.trim();
   const angle = ANGLE.exec(s); // "Jane Doe <jane@example.com>"
-  if (angle) s = angle[1]!.trim();
+  if (angle) {
+    // "evil@x.io <me@example.com>": a display name holding an address is ambiguous (which one
+    // does the tool write to?), so it is no recipient at all.
+    if (/[@<>]/.test(s.slice(0, angle.index))) return undefined;
+    s = angle[1]!.trim();
+  }
   if (s.toLowerCase().startsWith('mailto:')) s = s.slice(7);
   if (EMAIL.test(s)) return s.toLowerCase();
   if (PHONE.test(s)) {
