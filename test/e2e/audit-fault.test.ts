@@ -133,6 +133,8 @@ describeEachDialect('audit store fault under load', (target: DialectTarget) => {
   let hook: Receiver;
   let proxy: Awaited<ReturnType<typeof startPgProxy>> | undefined;
   let reader: Store;
+  /** Calls the upstream is running now: their attempts are written, their outcomes not yet. */
+  let upstreamBusy = 0;
 
   beforeAll(async () => {
     process.env['WARDEN_TEST_FAULT_HOOK_SECRET'] = 'whsec_dGVzdC1zZWNyZXQtZm9yLWF1ZGl0LWZhdWx0';
@@ -141,7 +143,12 @@ describeEachDialect('audit store fault under load', (target: DialectTarget) => {
       record: {
         tool: stringTool('record', ['id']),
         respond: async (a) => {
-          await new Promise((r) => setTimeout(r, UPSTREAM_MS));
+          upstreamBusy++;
+          try {
+            await new Promise((r) => setTimeout(r, UPSTREAM_MS));
+          } finally {
+            upstreamBusy--;
+          }
           return { content: [{ type: 'text', text: `recorded ${String(a['id'])}` }] };
         },
       },
@@ -233,7 +240,9 @@ describeEachDialect('audit store fault under load', (target: DialectTarget) => {
     try {
       await until(() => (ok('before') >= CALLS / 4 ? true : undefined), 30_000);
 
-      // The fault.
+      // The fault, while calls are at the upstream (so their outcomes must wait in memory): under
+      // a loaded machine the clients can all be between calls at any one moment.
+      await until(() => (upstreamBusy > 0 ? true : undefined), 10_000);
       phase = 'during';
       if (proxy) proxy.cut();
       else {
