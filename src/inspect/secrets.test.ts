@@ -99,6 +99,30 @@ describe('detectSecrets: Warden rules', () => {
     expect(await flagged(`curl -H "Authorization: Bearer ${RANDOM40}"`)).toEqual([RANDOM40]);
   });
 
+  it('flags the value of a JSON field named for a password, however weak; not a policy, a hint or a placeholder', async () => {
+    const text =
+      '{"passwords": [{"website": "github.com", "username": "thedevguy", "password": "password123"}], ' +
+      '"user_password": "s3cret!", "passphrase": "correct horse battery staple", "Password": "Tr0ub4dor&3"}';
+    expect(await flagged(text)).toEqual([
+      'password123',
+      's3cret!',
+      'correct horse battery staple',
+      'Tr0ub4dor&3',
+    ]);
+    const found = await detectSecrets(text);
+    expect(found.every((f) => f.type === 'PASSWORD' && f.rule === 'warden/password-field')).toBe(true);
+    expect(
+      await flagged(
+        '{"password_policy": "at least 12 characters", "passwordHint": "first pet", "password": "", ' +
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${VAR} placeholder is the input
+          '"pwd": "********", "db_password": "${DB_PASSWORD}", "PASSWORD": "<your password>", ' +
+          '"new_password": "[REDACTED:PASSWORD]", "passwd": "your_password_here"}',
+      ),
+    ).toEqual([]);
+    // Only JSON fields: prose about passwords, or `password: x` outside JSON, is left to the other rules.
+    expect(await flagged('The password is what you typed at sign-up.\npassword: hunter2')).toEqual([]);
+  });
+
   it('needs a key-like context: the same random value elsewhere is not flagged', async () => {
     expect(await flagged(`name = "${RANDOM40}"`)).toEqual([]);
   });

@@ -402,6 +402,33 @@ function merge(found: Raw[]): SecretFinding[] {
   return out;
 }
 
+// --- Password fields ------------------------------------------------------------------------------
+// A JSON field whose name ends in a password word, holding a non-empty string: `"password": "hunter2"`.
+// Passwords people choose are not random, so the key-assignment rule (which wants entropy) lets them
+// through; in a JSON field of that name the value is the password, whatever it looks like. Names that
+// only start with the word (`password_policy`, `passwordHint`) are not passwords. Placeholders pass.
+const PASSWORD_HINT = /pass(?:w(?:or)?d|phrase)|pwd/i;
+const PASSWORD_FIELD =
+  /"([A-Za-z0-9_.-]{0,48}?(?:[Pp]ass(?:w(?:or)?d|phrase)|PASS(?:W(?:OR)?D|PHRASE)|[Pp]wd|PWD))"[ \t]{0,8}:[ \t]{0,8}"((?:[^"\\\r\n]|\\[^\r\n]){1,256})"/g;
+const PLACEHOLDER =
+  /^(?:\$\{|\{\{|<[^>]*>$|%\(|\[REDACTED|\*+$|x+$|null$|none$|n\/a$|redacted$|hidden$|changeme$)/i;
+
+function passwordFields(text: string, out: Raw[]): void {
+  for (const m of text.matchAll(PASSWORD_FIELD)) {
+    const [whole, , value = ''] = m;
+    const v = value.trim();
+    if (!/[A-Za-z0-9]/.test(v) || PLACEHOLDER.test(v)) continue;
+    const start = m.index + whole.length - 1 - value.length;
+    out.push({
+      type: 'PASSWORD',
+      start,
+      end: start + value.length,
+      score: 0.7,
+      rule: 'warden/password-field',
+    });
+  }
+}
+
 const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
 /** The gates of {@link detectSecrets}: necessary conditions for any finding of the rules behind them. */
 const PEM_HINT = /BEGIN|PRIVATE KEY/i;
@@ -438,6 +465,7 @@ export async function detectSecrets(
     assignments(n.text, own);
     providers(n.text, own);
   }
+  if (PASSWORD_HINT.test(n.text)) passwordFields(n.text, own);
   found.push(...mapBack(n, own));
   k8sSecrets(text, found);
   return merge(found.filter((f) => !isFillIn(text.slice(f.start, f.end))));
