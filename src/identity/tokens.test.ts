@@ -9,7 +9,7 @@ import { AgentRegistry } from './agents.js';
 import { generateAgentKeyPair } from './client-assertion.js';
 import { KeyManager } from './keys.js';
 import { SessionStore } from './sessions.js';
-import { TokenService } from './tokens.js';
+import { TokenService, type TokenServiceDeps } from './tokens.js';
 import type { Agent, AgentInput, Session } from './types.js';
 
 const MIN = 60_000;
@@ -65,6 +65,18 @@ describeEachDialect('TokenService', (target) => {
     await store?.close().catch(() => {});
     await target.cleanup();
   });
+
+  /** A second service over the same store, keys and clock, with these config changes. */
+  function serviceWith(config: Partial<TokenServiceDeps['config']>): TokenService {
+    return new TokenService({
+      store,
+      agents,
+      sessions,
+      keys,
+      config: { issuer: ISSUER, audience: AUDIENCE, tokens: TOKENS, ...config },
+      clock,
+    });
+  }
 
   async function agent(over: Partial<AgentInput> = {}): Promise<Agent> {
     n += 1;
@@ -241,14 +253,7 @@ describeEachDialect('TokenService', (target) => {
     expect(err).toMatchObject({ code: 'TOKEN_INVALID', message: 'Invalid session token' });
     expect((err as { detail: string }).detail).toMatch(/lifetime/);
 
-    const strict = new TokenService({
-      store,
-      agents,
-      sessions,
-      keys,
-      config: { issuer: ISSUER, audience: AUDIENCE, tokens: { ...TOKENS, ttlMs: 5 * MIN } },
-      clock,
-    });
+    const strict = serviceWith({ tokens: { ...TOKENS, ttlMs: 5 * MIN } });
     expect(await codeOf(strict.verify(await signWithRealKey({ ...claims, exp: iat + 10 * 60 })))).toBe(
       'TOKEN_INVALID',
     );
@@ -272,28 +277,12 @@ describeEachDialect('TokenService', (target) => {
     const err = await tokens.verify(token).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'TOKEN_INVALID' });
     expect((err as { detail: string }).detail).toMatch(/oversized/);
-    const roomy = new TokenService({
-      store,
-      agents,
-      sessions,
-      keys,
-      config: { issuer: ISSUER, audience: AUDIENCE, tokens: TOKENS, maxTokenLength: 64 * 1024 },
-      clock,
-    });
+    const roomy = serviceWith({ maxTokenLength: 64 * 1024 });
     const ok = await roomy.verify(token);
     expect(ok.claims.scope.split(' ')).toContain('tool:toolkit_329_do_something:execute');
-    expect(
-      await codeOf(
-        new TokenService({
-          store,
-          agents,
-          sessions,
-          keys,
-          clock,
-          config: { issuer: ISSUER, audience: AUDIENCE, tokens: TOKENS, maxTokenLength: token.length - 1 },
-        }).verify(token),
-      ),
-    ).toBe('TOKEN_INVALID');
+    expect(await codeOf(serviceWith({ maxTokenLength: token.length - 1 }).verify(token))).toBe(
+      'TOKEN_INVALID',
+    );
   });
 
   it('unknown session, or a session of another agent → TOKEN_INVALID', async () => {

@@ -33,7 +33,8 @@ export interface TokenServiceDeps {
   config: {
     issuer: string;
     audience: string;
-    tokens: TokenConfig /** Longest token accepted (the HTTP header limit); default 8192. */;
+    tokens: TokenConfig;
+    /** Longest token accepted (the HTTP header limit); default 8192. */
     maxTokenLength?: number;
   };
   clock?: Clock;

@@ -119,6 +119,9 @@ describe('detectSecrets: Warden rules', () => {
           '"new_password": "[REDACTED:PASSWORD]", "passwd": "your_password_here"}',
       ),
     ).toEqual([]);
+    // A long passphrase is still one (up to 1,024 characters).
+    const long = 'correct horse battery staple '.repeat(12).trim();
+    expect(await flagged(`{"passphrase": "${long}"}`)).toEqual([long]);
     // Only JSON fields: prose about passwords, or `password: x` outside JSON, is left to the other rules.
     expect(await flagged('The password is what you typed at sign-up.\npassword: hunter2')).toEqual([]);
   });

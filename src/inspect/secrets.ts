@@ -409,7 +409,7 @@ function merge(found: Raw[]): SecretFinding[] {
 // only start with the word (`password_policy`, `passwordHint`) are not passwords. Placeholders pass.
 const PASSWORD_HINT = /pass(?:w(?:or)?d|phrase)|pwd/i;
 const PASSWORD_FIELD =
-  /"([A-Za-z0-9_.-]{0,48}?(?:[Pp]ass(?:w(?:or)?d|phrase)|PASS(?:W(?:OR)?D|PHRASE)|[Pp]wd|PWD))"[ \t]{0,8}:[ \t]{0,8}"((?:[^"\\\r\n]|\\[^\r\n]){1,256})"/g;
+  /"([A-Za-z0-9_.-]{0,48}?(?:[Pp]ass(?:w(?:or)?d|phrase)|PASS(?:W(?:OR)?D|PHRASE)|[Pp]wd|PWD))"[ \t]{0,8}:[ \t]{0,8}"((?:[^"\\\r\n]|\\[^\r\n]){1,1024})"/g;
 const PLACEHOLDER =
   /^(?:\$\{|\{\{|<[^>]*>$|%\(|\[REDACTED|\*+$|x+$|null$|none$|n\/a$|redacted$|hidden$|changeme$)/i;
 

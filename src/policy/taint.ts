@@ -60,6 +60,7 @@ export function taintRules(taint: TaintSettings | undefined): PolicyRuleConfig[]
     // Untrusted content may not steer a message anywhere but to trusted recipients; private
     // data may not leave at all, trusted recipients included.
     const exempt = kind === 'untrusted' && (taint.trustedRecipients?.length ?? 0) > 0;
+    const unless = exempt ? ' unless every recipient is trusted' : '';
     const base = {
       id: TAINT_POLICY_IDS[kind],
       toolCapabilities: ['external-communication' as const],
@@ -70,12 +71,12 @@ export function taintRules(taint: TaintSettings | undefined): PolicyRuleConfig[]
         ? {
             ...base,
             effect: 'forbid',
-            description: `Tools that communicate externally are refused${exempt ? ' unless every recipient is trusted' : ''}: ${WHY[kind]} (taint.${kind}: deny)`,
+            description: `Tools that communicate externally are refused${unless}: ${WHY[kind]} (taint.${kind}: deny)`,
           }
         : {
             ...base,
             effect: 'obligation',
-            description: `Tools that communicate externally need a human${exempt ? ' unless every recipient is trusted' : ''}: ${WHY[kind]} (taint.${kind}: approval)`,
+            description: `Tools that communicate externally need a human${unless}: ${WHY[kind]} (taint.${kind}: approval)`,
             obligations: { approval: 'required' },
           },
     );
