@@ -6,6 +6,7 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { SchemaOutput } from '@modelcontextprotocol/sdk/server/zod-compat.js';
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import {
   CallToolRequestSchema,
   type CallToolResult,
@@ -25,6 +26,7 @@ import {
   type Request,
   ResultSchema,
   SetLevelRequestSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -77,6 +79,28 @@ interface McpSession {
   subscriptions: Set<string>;
   /** Its own upstream connections, when its client declared sampling, elicitation or roots (issue #10). */
   upstreams?: SessionUpstreams;
+  /** Tool calls answered on the direct path, by JSON-RPC id: `notifications/cancelled` aborts them. */
+  direct: Map<string | number, AbortController>;
+}
+
+/** What a tools/call needs from the HTTP request that carried it. */
+interface CallContext {
+  token: string | undefined;
+  principal: Principal | undefined;
+  clientIp: string;
+  traceId: string;
+  /** The arguments exactly as parsed from JSON (the SDK's zod parse drops an own "__proto__"). */
+  rawArguments: unknown;
+  signal: AbortSignal;
+  requestId: string | number;
+  /** Sends a notification on this call's response stream (progress); absent on the direct path. */
+  notify?: (n: { method: 'notifications/progress'; params: Record<string, unknown> }) => Promise<void>;
+}
+
+/** A tools/call the direct path may answer: the message as sent, checked field by field. */
+interface DirectCall {
+  id: string | number;
+  params: { name: string; arguments?: Record<string, unknown>; _meta?: Record<string, unknown> };
 }
 
 export interface McpFaceDeps {
@@ -231,6 +255,12 @@ export class McpFace {
       session = await this.open(p);
     } else {
       session = this.bound(sessionId, p);
+      const direct = directCall(body, c.req.raw.headers, session);
+      if (direct) {
+        session.lastSeen = this.deps.clock.now();
+        return this.answerDirect(c, token, p, traceId, session, direct);
+      }
+      cancelDirect(body, session);
     }
     session.lastSeen = this.deps.clock.now();
     return session.transport.handleRequest(c.req.raw, {
@@ -349,6 +379,7 @@ export class McpFace {
       lastSeen: this.deps.clock.now(),
       active: 0,
       subscriptions: new Set(),
+      direct: new Map(),
     };
     if (this.deps.upstreams) entry.upstreams = this.sessionUpstreams(entry, server, p, this.deps.upstreams);
     this.installHandlers(server, entry);
@@ -432,75 +463,134 @@ export class McpFace {
       return { tools: visibleTools(this.deps.tools(), p.agent, p.scopes, this.deps.riskOf) };
     });
     server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
-      const info = extra.authInfo;
-      const principalExtra = info?.extra ?? {};
-      const traceId = typeof principalExtra.traceId === 'string' ? principalExtra.traceId : randomId();
-      const meta = req.params._meta as Record<string, unknown> | undefined;
-      const progressToken = meta?.progressToken;
-      // One increasing sequence per call: approval ticks first, then the upstream's own reports
-      // (shifted past the ticks so that progress never goes back). `last`: the last value sent.
-      let last: number | undefined;
-      let ticks = 0;
-      // A call held for a human keeps its request alive with progress notifications
-      // (clients that reset their timeout on progress wait as long as the approval does).
-      const onProgress =
-        typeof progressToken === 'string' || typeof progressToken === 'number'
-          ? (message: string) => {
-              last = (last ?? 0) + 1;
-              ticks = last;
-              void extra
-                .sendNotification({
-                  method: 'notifications/progress',
-                  params: { progressToken, progress: last, message },
-                })
-                .catch(() => {});
-            }
-          : undefined;
-      const onUpstreamProgress =
-        typeof progressToken === 'string' || typeof progressToken === 'number'
-          ? (p: { progress: number; total?: number; message?: string }) => {
-              const value = ticks + p.progress;
-              if (last !== undefined && value <= last) return;
-              last = value;
-              void extra
-                .sendNotification({
-                  method: 'notifications/progress',
-                  params: {
-                    progressToken,
-                    progress: value,
-                    ...(p.total === undefined ? {} : { total: ticks + p.total }),
-                    ...(p.message === undefined ? {} : { message: p.message }),
-                  },
-                })
-                .catch(() => {});
-            }
-          : undefined;
-      entry.active++;
-      const running = this.deps.pipeline.run({
-        token: info?.token,
-        toolName: req.params.name,
-        parameters:
-          'rawArguments' in principalExtra && principalExtra.rawArguments !== undefined
-            ? principalExtra.rawArguments
-            : (req.params.arguments ?? {}),
+      const x = extra.authInfo?.extra ?? {};
+      return this.runCall(entry, req.params, {
+        token: extra.authInfo?.token,
+        principal: x['principal'] as Principal | undefined,
+        clientIp: typeof x['clientIp'] === 'string' ? x['clientIp'] : '',
+        traceId: typeof x['traceId'] === 'string' ? x['traceId'] : randomId(),
+        rawArguments: x['rawArguments'],
+        signal: extra.signal,
+        requestId: extra.requestId,
+        notify: (n) => extra.sendNotification(n),
+      });
+    });
+  }
+
+  /** One tools/call through the pipeline, whichever path brought it; Warden's refusals as tool errors. */
+  private async runCall(
+    entry: McpSession,
+    params: { name: string; arguments?: Record<string, unknown>; _meta?: Record<string, unknown> },
+    ctx: CallContext,
+  ): Promise<CallToolResult> {
+    const { traceId, notify } = ctx;
+    const meta = params._meta;
+    const progressToken = meta?.['progressToken'];
+    const tracksProgress =
+      notify !== undefined && (typeof progressToken === 'string' || typeof progressToken === 'number');
+    // One increasing sequence per call: approval ticks first, then the upstream's own reports
+    // (shifted past the ticks so that progress never goes back). `last`: the last value sent.
+    let last: number | undefined;
+    let ticks = 0;
+    // A call held for a human keeps its request alive with progress notifications
+    // (clients that reset their timeout on progress wait as long as the approval does).
+    const onProgress = tracksProgress
+      ? (message: string) => {
+          last = (last ?? 0) + 1;
+          ticks = last;
+          void notify({
+            method: 'notifications/progress',
+            params: { progressToken, progress: last, message },
+          }).catch(() => {});
+        }
+      : undefined;
+    const onUpstreamProgress = tracksProgress
+      ? (p: { progress: number; total?: number; message?: string }) => {
+          const value = ticks + p.progress;
+          if (last !== undefined && value <= last) return;
+          last = value;
+          void notify({
+            method: 'notifications/progress',
+            params: {
+              progressToken,
+              progress: value,
+              ...(p.total === undefined ? {} : { total: ticks + p.total }),
+              ...(p.message === undefined ? {} : { message: p.message }),
+            },
+          }).catch(() => {});
+        }
+      : undefined;
+    entry.active++;
+    try {
+      const out = await this.deps.pipeline.run({
+        token: ctx.token,
+        toolName: params.name,
+        parameters: ctx.rawArguments !== undefined ? ctx.rawArguments : (params.arguments ?? {}),
         reasoning: typeof meta?.['warden/reasoning'] === 'string' ? meta['warden/reasoning'] : undefined,
         traceId,
-        clientIp: typeof principalExtra.clientIp === 'string' ? principalExtra.clientIp : '',
+        clientIp: ctx.clientIp,
         face: 'mcp',
-        signal: extra.signal,
+        signal: ctx.signal,
         ...(meta?.['warden/usage'] === undefined ? {} : { usage: meta['warden/usage'] }),
         ...(meta?.['warden/approvalId'] === undefined ? {} : { approvalId: meta['warden/approvalId'] }),
         ...(meta?.['warden/approval'] === undefined ? {} : { approvalMode: meta['warden/approval'] }),
         ...(onProgress ? { onProgress } : {}),
         ...(onUpstreamProgress ? { onUpstreamProgress } : {}),
-        ...(entry.upstreams?.scoped() ? { session: entry.upstreams.forCall(extra.requestId, traceId) } : {}),
-        ...(principalExtra.principal ? { verified: principalExtra.principal as Principal } : {}),
-      });
-      const out = await running.finally(() => {
-        entry.active--;
+        ...(entry.upstreams?.scoped() ? { session: entry.upstreams.forCall(ctx.requestId, traceId) } : {}),
+        ...(ctx.principal ? { verified: ctx.principal } : {}),
       });
       if (out.ok) return out.result;
       return toolError(out.error, out.traceId);
+    } finally {
+      entry.active--;
+    }
+  }
+
+  /**
+   * A plain tools/call answered without the SDK's server and transport: the same pipeline and the
+   * same result, as one JSON response (which Streamable HTTP allows in place of an event stream).
+   * Only calls that need nothing of the SDK's session machinery come here (see directCall); the
+   * SDK's per-message parsing, stream plumbing and result re-validation were a third of the
+   * gateway's own time per call (docs/BENCHMARKS.md).
+   */
+  private async answerDirect(
+    c: Context<{ Bindings: NodeBindings }>,
+    token: string,
+    p: Principal,
+    traceId: string,
+    entry: McpSession,
+    call: DirectCall,
+  ): Promise<Response> {
+    const controller = new AbortController();
+    entry.direct.set(call.id, controller);
+    let result: CallToolResult;
+    try {
+      result = await this.runCall(entry, call.params, {
+        token,
+        principal: p,
+        clientIp: clientIpOf(c, this.deps.trustProxy),
+        traceId,
+        rawArguments: call.params.arguments,
+        signal: controller.signal,
+        requestId: call.id,
+      });
+    } finally {
+      entry.direct.delete(call.id);
+    }
+    if (controller.signal.aborted) {
+      // A cancelled request gets no response (MCP): an event stream that ends without one.
+      return new Response(null, {
+        status: 200,
+        headers: {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          'mcp-session-id': entry.id,
+        },
+      });
+    }
+    return new Response(JSON.stringify({ jsonrpc: '2.0', id: call.id, result }), {
+      status: 200,
+      headers: { 'content-type': 'application/json', 'mcp-session-id': entry.id },
     });
   }
 
@@ -646,6 +736,9 @@ export class McpFace {
   /** What a session holds beyond its transport: its own upstream sessions and its subscriptions. */
   private async forget(s: McpSession): Promise<void> {
     this.sessions.delete(s.id);
+    // As the SDK does for the calls it runs: a closed session's calls are aborted.
+    for (const controller of s.direct.values()) controller.abort();
+    s.direct.clear();
     await s.upstreams?.close().catch(() => {});
     const uris = [...s.subscriptions];
     s.subscriptions.clear();
@@ -657,6 +750,55 @@ export class McpFace {
     clearInterval(this.sweeper);
     for (const s of [...this.sessions.values()]) await this.closeSession(s);
   }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The tools/call the direct path may answer, or undefined to leave the message to the SDK. Left
+ * to it: anything that is not a well-formed plain tools/call; a call asking for progress (its
+ * notifications ride the SDK's event stream), a task, or a related task; a session with its own
+ * upstream connections (their sampling and elicitation requests are relayed on that stream); an id
+ * already in flight; and any request the SDK's transport would refuse (Accept, Content-Type,
+ * MCP-Protocol-Version), so that it is refused exactly as before.
+ */
+function directCall(body: unknown, headers: Headers, entry: McpSession): DirectCall | undefined {
+  const msg = body as Record<string, unknown>;
+  if (msg['method'] !== 'tools/call') return undefined;
+  for (const key in msg) {
+    if (key !== 'jsonrpc' && key !== 'id' && key !== 'method' && key !== 'params') return undefined;
+  }
+  const id = msg['id'];
+  if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) return undefined;
+  if (entry.direct.has(id) || entry.upstreams?.scoped()) return undefined;
+  const params = msg['params'];
+  if (!isObject(params) || typeof params['name'] !== 'string' || params['task'] !== undefined)
+    return undefined;
+  if (params['arguments'] !== undefined && !isObject(params['arguments'])) return undefined;
+  const meta = params['_meta'];
+  if (
+    meta !== undefined &&
+    (!isObject(meta) ||
+      meta['progressToken'] !== undefined ||
+      meta['io.modelcontextprotocol/related-task'] !== undefined)
+  ) {
+    return undefined;
+  }
+  const accept = headers.get('accept');
+  if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
+  if (!isJsonContentType(headers.get('content-type'))) return undefined;
+  const version = headers.get('mcp-protocol-version');
+  if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) return undefined;
+  return { id, params: params as DirectCall['params'] };
+}
+
+/** notifications/cancelled for a call on the direct path aborts it (the SDK's own calls it aborts itself). */
+function cancelDirect(body: unknown, entry: McpSession): void {
+  const msg = body as { method?: unknown; params?: { requestId?: unknown; reason?: unknown } };
+  if (msg.method !== 'notifications/cancelled') return;
+  const id = msg.params?.requestId;
+  if (typeof id === 'string' || typeof id === 'number') entry.direct.get(id)?.abort(msg.params?.reason);
 }
 
 /** The `arguments` of a tools/call message exactly as parsed from JSON, or undefined for anything else. */

@@ -26,6 +26,8 @@ export interface RelayUpstream {
   open(): number;
   /** Calls that saw their cancellation (notifications/cancelled), by the `tag` argument. */
   cancelled: string[];
+  /** Calls of wait_for_cancel that have started, by the `tag` argument. */
+  waiting: string[];
   close(): Promise<void>;
 }
 
@@ -54,6 +56,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function startRelayUpstream(): Promise<RelayUpstream> {
   const transports = new Map<string, WebStandardStreamableHTTPServerTransport>();
   const cancelled: string[] = [];
+  const waiting: string[] = [];
   let opened = 0;
 
   const newSession = async () => {
@@ -158,6 +161,7 @@ export async function startRelayUpstream(): Promise<RelayUpstream> {
           }
         }
         case 'wait_for_cancel': {
+          waiting.push(args['tag'] ?? '');
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, 10_000);
             extra.signal.addEventListener('abort', () => {
@@ -200,6 +204,7 @@ export async function startRelayUpstream(): Promise<RelayUpstream> {
     sessions: () => opened,
     open: () => transports.size,
     cancelled,
+    waiting,
     async close() {
       for (const t of transports.values()) await t.close().catch(() => {});
       await http.close();
