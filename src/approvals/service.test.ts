@@ -369,6 +369,22 @@ describeEachDialect('ApprovalService', (target) => {
     expect(await codeOf(svc.wait('apr_unknown00000000'))).toBe('APPROVAL_NOT_FOUND');
   });
 
+  it('a kill that aborts the wait and denies the request answers with its own error, whichever lands first', async () => {
+    const svc = make({ pollIntervalMs: 60_000 });
+    const a = await pending(svc);
+    const controller = new AbortController();
+    const waiting = svc.wait(a.id, { signal: controller.signal }).catch((e: unknown) => e);
+    await expect.poll(() => svc.waiting, { timeout: 5_000 }).toBe(1);
+    // The kill aborts, then denies; on a busy store the woken waiter reads after both. The denial is
+    // written here first without waking anyone, so the waiter can only see it once it reads.
+    const records = (svc as unknown as { records: { denyBySystem(...a: unknown[]): Promise<boolean> } })
+      .records;
+    expect(await records.denyBySystem(a.id, clock.now(), 'kill:root', 'test')).toBe(true);
+    controller.abort(new WardenError('AGENT_KILLED', 'The agent has been stopped by the kill switch'));
+    expect(((await waiting) as WardenError).code).toBe('AGENT_KILLED');
+    expect((await svc.get(a.id))?.status).toBe('denied');
+  });
+
   it('refuses deciders without the role, the user the agent acts for, and unknown ids — each audited', async () => {
     const svc = make();
     const a = await pending(svc, { userId: 'alice' });

@@ -410,6 +410,9 @@ export class ApprovalService {
     const tickMs = opts.tickMs;
     let lastTick = this.clock.now();
     for (;;) {
+      // The kill switch aborts with its own error and then denies the request too: its error is
+      // the answer whichever lands first (reading the store after the abort could find the denial).
+      if (opts.signal?.aborted && opts.signal.reason instanceof WardenError) throw opts.signal.reason;
       const current = await guard(() => this.records.get(id));
       if (!current) throw new WardenError('APPROVAL_NOT_FOUND', `No approval request ${id}`);
       if (current.status !== 'pending') return current;
