@@ -43,9 +43,9 @@ const file = process.argv[2] ?? join(import.meta.dirname, 'results', 'latest.jso
 const r = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
 const out: string[] = [];
 const m = r['machine'] as { cpus: number; model: string; node: string; platform: string };
-const s = r['settings'] as { rounds: number; durationMs: number; warmupMs: number };
+const s = r['settings'] as { rounds: number; durationMs: number; warmupMs: number; warmMs?: number };
 out.push(
-  `Run ${String(r['startedAt']).slice(0, 16).replace('T', ' ')} UTC on ${m.cpus} × ${m.model} (${m.platform}), Node ${m.node}; ${s.rounds} rounds of ${s.durationMs / 1000} s after ${s.warmupMs / 1000} s warm-up.`,
+  `Run ${String(r['startedAt']).slice(0, 16).replace('T', ' ')} UTC on ${m.cpus} × ${m.model} (${m.platform}), Node ${m.node}; ${s.warmMs ? `each server loaded for ${s.warmMs / 1000} s first, then ` : ''}${s.rounds} rounds of ${s.durationMs / 1000} s after ${s.warmupMs / 1000} s warm-up.`,
   '',
 );
 const cells = (r['macro'] as Cell[] | undefined) ?? [];

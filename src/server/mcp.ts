@@ -79,8 +79,8 @@ interface McpSession {
   subscriptions: Set<string>;
   /** Its own upstream connections, when its client declared sampling, elicitation or roots (issue #10). */
   upstreams?: SessionUpstreams;
-  /** Tool calls answered on the direct path, by JSON-RPC id: `notifications/cancelled` aborts them. */
-  direct: Map<string | number, AbortController>;
+  /** Tool calls answered on the direct path, by JSON-RPC id: `notifications/cancelled` aborts them (made on first use). */
+  direct?: Map<string | number, AbortController>;
 }
 
 /** What a tools/call needs from the HTTP request that carried it. */
@@ -379,7 +379,6 @@ export class McpFace {
       lastSeen: this.deps.clock.now(),
       active: 0,
       subscriptions: new Set(),
-      direct: new Map(),
     };
     if (this.deps.upstreams) entry.upstreams = this.sessionUpstreams(entry, server, p, this.deps.upstreams);
     this.installHandlers(server, entry);
@@ -562,7 +561,9 @@ export class McpFace {
     call: DirectCall,
   ): Promise<Response> {
     const controller = new AbortController();
-    entry.direct.set(call.id, controller);
+    entry.direct ??= new Map();
+    const direct = entry.direct;
+    direct.set(call.id, controller);
     let result: CallToolResult;
     try {
       result = await this.runCall(entry, call.params, {
@@ -575,7 +576,7 @@ export class McpFace {
         requestId: call.id,
       });
     } finally {
-      entry.direct.delete(call.id);
+      direct.delete(call.id);
     }
     if (controller.signal.aborted) {
       // A cancelled request gets no response (MCP): an event stream that ends without one.
@@ -737,8 +738,8 @@ export class McpFace {
   private async forget(s: McpSession): Promise<void> {
     this.sessions.delete(s.id);
     // As the SDK does for the calls it runs: a closed session's calls are aborted.
-    for (const controller of s.direct.values()) controller.abort();
-    s.direct.clear();
+    for (const controller of s.direct?.values() ?? []) controller.abort();
+    s.direct?.clear();
     await s.upstreams?.close().catch(() => {});
     const uris = [...s.subscriptions];
     s.subscriptions.clear();
@@ -771,7 +772,7 @@ function directCall(body: unknown, headers: Headers, entry: McpSession): DirectC
   }
   const id = msg['id'];
   if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) return undefined;
-  if (entry.direct.has(id) || entry.upstreams?.scoped()) return undefined;
+  if (entry.direct?.has(id) || entry.upstreams?.scoped()) return undefined;
   const params = msg['params'];
   if (!isObject(params) || typeof params['name'] !== 'string' || params['task'] !== undefined)
     return undefined;
@@ -798,7 +799,7 @@ function cancelDirect(body: unknown, entry: McpSession): void {
   const msg = body as { method?: unknown; params?: { requestId?: unknown; reason?: unknown } };
   if (msg.method !== 'notifications/cancelled') return;
   const id = msg.params?.requestId;
-  if (typeof id === 'string' || typeof id === 'number') entry.direct.get(id)?.abort(msg.params?.reason);
+  if (typeof id === 'string' || typeof id === 'number') entry.direct?.get(id)?.abort(msg.params?.reason);
 }
 
 /** The `arguments` of a tools/call message exactly as parsed from JSON, or undefined for anything else. */
