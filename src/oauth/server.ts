@@ -20,6 +20,7 @@ import type {
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { pruneExpiredModels } from './adapter.js';
+import { loadProviderContext, trackProviderRequest } from './context-hooks.js';
 import { createInteractions, type InteractionDeps } from './interaction.js';
 import { authorizationServerMetadata } from './metadata.js';
 import { buildProvider } from './provider.js';
@@ -274,6 +275,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   }
 
   let current = await build();
+  await loadProviderContext();
   let rebuilding: Promise<Built> | undefined;
 
   async function provider(): Promise<Built> {
@@ -337,6 +339,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
       // rebuilds its own URLs (token endpoint, audience checks) from originalUrl.
       (req as IncomingMessage & { originalUrl?: string }).originalUrl = full;
       req.url = rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
+      trackProviderRequest(res);
       provider()
         .then((p) => p.callback(req, res))
         .catch((e: unknown) => {
