@@ -22,6 +22,7 @@ import {
   ListResourceTemplatesRequestSchema,
   ListRootsResultSchema,
   ListToolsRequestSchema,
+  RELATED_TASK_META_KEY,
   ReadResourceRequestSchema,
   type Request,
   ResultSchema,
@@ -780,9 +781,7 @@ function directCall(body: unknown, headers: Headers, entry: McpSession): DirectC
   const meta = params['_meta'];
   if (
     meta !== undefined &&
-    (!isObject(meta) ||
-      meta['progressToken'] !== undefined ||
-      meta['io.modelcontextprotocol/related-task'] !== undefined)
+    (!isObject(meta) || meta['progressToken'] !== undefined || meta[RELATED_TASK_META_KEY] !== undefined)
   ) {
     return undefined;
   }
@@ -799,7 +798,10 @@ function cancelDirect(body: unknown, entry: McpSession): void {
   const msg = body as { method?: unknown; params?: { requestId?: unknown; reason?: unknown } };
   if (msg.method !== 'notifications/cancelled') return;
   const id = msg.params?.requestId;
-  if (typeof id === 'string' || typeof id === 'number') entry.direct?.get(id)?.abort(msg.params?.reason);
+  if (typeof id !== 'string' && typeof id !== 'number') return;
+  // The reason as the SDK reads it (a string or nothing): client text, never another kind of value.
+  const reason = msg.params?.reason;
+  entry.direct?.get(id)?.abort(typeof reason === 'string' ? reason : undefined);
 }
 
 /** The `arguments` of a tools/call message exactly as parsed from JSON, or undefined for anything else. */

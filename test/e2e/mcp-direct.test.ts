@@ -212,6 +212,27 @@ describe('what the direct path leaves to the SDK', () => {
     expect(text).toMatch(/"code":-32603/);
   });
 
+  it('a cancellation whose reason is not a string still aborts the call, and is accepted', async () => {
+    const s = await rawSession();
+    const call = s.post({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { name: 'wait_for_cancel', arguments: { tag: 'raw-cancel' } },
+    });
+    await waitFor(() => up.waiting.includes('raw-cancel'), 5_000);
+    const cancel = await s.post({
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 7, reason: { not: 'a string' } },
+    });
+    expect(cancel.status).toBe(202);
+    await waitFor(() => up.cancelled.includes('raw-cancel'), 5_000);
+    const answered = await call;
+    expect(answered.headers.get('content-type')).toBe('text/event-stream');
+    expect(await answered.text()).toBe('');
+  });
+
   it('answers a string id and keeps the arguments exactly as sent', async () => {
     const s = await rawSession();
     const r = await s.post({
