@@ -23,6 +23,19 @@ const URL_CHARS = "A-Za-z0-9\\-._~!$'()*+,;:@/=&?";
 // The lookbehinds make each scan linear: a match can only start where a run starts, so a failed
 // attempt is not retried from every position inside the same run.
 const URL_RUN = new RegExp(`(?<![${URL_CHARS}%])[${URL_CHARS}]*(?:%[0-9A-Fa-f]{2}[${URL_CHARS}]*){3,}`, 'g');
+const ESCAPE = /%[0-9A-Fa-f]{2}/g;
+
+/**
+ * Whether `text` holds at least `count` %-escapes: a URL run needs three. The engine finds '%' by
+ * skipping, while URL_RUN reads every word of prose that merely mentions a percentage.
+ */
+function hasEscapes(text: string, count: number): boolean {
+  ESCAPE.lastIndex = 0;
+  let seen = 0;
+  while (seen < count && ESCAPE.test(text)) seen++;
+  return seen >= count;
+}
+
 const scanners = new Map<number, { base64: RegExp; hex: RegExp }>();
 
 function scannersFor(minLength: number): { base64: RegExp; hex: RegExp } {
@@ -71,7 +84,7 @@ export function decodeRuns(
     for (const m of original.matchAll(hex))
       found.push({ encoding: 'hex', start: m.index, end: m.index + m[0].length });
   }
-  if (original.includes('%')) {
+  if (hasEscapes(original, 3)) {
     for (const m of original.matchAll(URL_RUN)) {
       found.push({ encoding: 'url', start: m.index, end: m.index + m[0].length });
     }

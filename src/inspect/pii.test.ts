@@ -121,6 +121,20 @@ describe('detectPii: phone numbers', () => {
     expect(found(`at ${phone} now`, ['PHONE_NUMBER'])).toEqual([['PHONE_NUMBER', phone]]);
   });
 
+  it('starts a number at the sign or bracket before its first digit, not inside a word', () => {
+    // The scanners visit only where digit runs start; these start one or two units earlier.
+    expect(found('call +(44) 20 7946 0958 today', ['PHONE_NUMBER'])).toEqual([
+      ['PHONE_NUMBER', '+(44) 20 7946 0958'],
+    ]);
+    expect(found('phone: (415) 555-0132', ['PHONE_NUMBER'])).toEqual([['PHONE_NUMBER', '(415) 555-0132']]);
+    expect(found('x(415) 555-0132', ['PHONE_NUMBER'])).toEqual([]);
+    expect(found('IBAN DE89370400440532013000 and ssn 123-45-6789')).toEqual([
+      ['IBAN_CODE', 'DE89370400440532013000'],
+      ['US_SSN', '123-45-6789'],
+    ]);
+    expect(found('a1DE89370400440532013000')).toEqual([]);
+  });
+
   it('needs a context word for a short national number', () => {
     expect(found('Phone: 467 3395', ['PHONE_NUMBER'])).toEqual([['PHONE_NUMBER', '467 3395']]);
     expect(found('The total was 467 3395 units', ['PHONE_NUMBER'])).toEqual([]);

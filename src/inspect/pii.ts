@@ -64,6 +64,21 @@ const isAlpha = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 const isAlnum = (c: number) => isDigit(c) || isAlpha(c);
 const isHex = (c: number) => isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 
+const DIGIT_RUN = /\d+/g;
+
+/**
+ * Where each maximal run of ASCII digits starts. Cards, IBANs, SSNs and phone numbers can only
+ * start at (or one or two units before) such a run, so their scanners visit these offsets instead
+ * of every unit of the text: prose holds few digits, and the regex engine finds them faster than
+ * a charCodeAt loop.
+ */
+function digitRunStarts(t: string): number[] {
+  const out: number[] = [];
+  DIGIT_RUN.lastIndex = 0;
+  for (let m = DIGIT_RUN.exec(t); m !== null; m = DIGIT_RUN.exec(t)) out.push(m.index);
+  return out;
+}
+
 /** Lower-cased text in [from, to), clamped: context windows are short, so this stays O(1) per candidate. */
 function window(t: string, from: number, to: number): string {
   return t.slice(Math.max(0, from), Math.min(t.length, to)).toLowerCase();
@@ -129,15 +144,15 @@ const maestroPrefix = (d: string) => d[0] === '6' || d.startsWith('50') || /^5[6
  * Digit runs of 12–19 digits, optionally grouped by one consistent separator
  * (space or '-') into groups of 3–6 digits, Luhn-checked.
  */
-function scanCards(t: string, out: Cand[]): void {
+function scanCards(t: string, runs: readonly number[], out: Cand[]): void {
   const n = t.length;
-  for (let i = 0; i < n; ) {
-    const c0 = t.charCodeAt(i);
+  // `i`: where the next number may start (the end of the last one read); a number starts a digit run.
+  let i = 0;
+  for (const start of runs) {
+    if (start < i) continue;
+    i = start;
     const prev = i > 0 ? t.charCodeAt(i - 1) : 32;
-    if (!isDigit(c0) || isAlnum(prev) || prev === 43 /* + */ || prev === 46 || prev === 95) {
-      i++;
-      continue;
-    }
+    if (isAlpha(prev) || prev === 43 /* + */ || prev === 46 || prev === 95) continue;
     let j = i;
     let digits = '';
     let sep = -1;
@@ -172,7 +187,7 @@ function scanCards(t: string, out: Cand[]): void {
       if (len >= 13) out.push({ type: 'CREDIT_CARD', start: i, end: j, score: known ? 0.95 : 0.7 });
       else if (maestroPrefix(digits)) out.push({ type: 'CREDIT_CARD', start: i, end: j, score: 0.6 });
     }
-    i = Math.max(j, i + 1);
+    i = j;
   }
 }
 
@@ -203,11 +218,14 @@ function ibanValid(iban: string): boolean {
 }
 
 /** Country code + 2 check digits, then exactly the country's length in alphanumerics, single spaces allowed. */
-function scanIbans(t: string, out: Cand[]): void {
+function scanIbans(t: string, runs: readonly number[], out: Cand[]): void {
   const n = t.length;
-  for (let i = 0; i + 4 <= n; i++) {
-    // Digits are rare in prose, so they are tested first.
-    if (!isDigit(t.charCodeAt(i + 2)) || !isDigit(t.charCodeAt(i + 3))) continue;
+  // The check digits follow two letters, so they start a digit run; `next`: the end of the last IBAN.
+  let next = 0;
+  for (const run of runs) {
+    const i = run - 2;
+    if (i < next || i + 4 > n) continue;
+    if (!isDigit(t.charCodeAt(i + 3))) continue;
     if (!isAlpha(t.charCodeAt(i)) || !isAlpha(t.charCodeAt(i + 1))) continue;
     if (i > 0 && isAlnum(t.charCodeAt(i - 1))) continue;
     const want = IBAN_LENGTH[t.slice(i, i + 2).toUpperCase()];
@@ -226,13 +244,13 @@ function scanIbans(t: string, out: Cand[]): void {
     const upper = compact.toUpperCase();
     if (!ibanValid(upper)) continue;
     out.push({ type: 'IBAN_CODE', start: i, end: j, score: 0.95 });
-    i = j - 1;
+    next = j;
   }
 }
 
 // ---------------------------------------------------------------- US SSN
 
-const SSN_RE = /(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w]|[.-]\d)/g;
+const SSN_RE = /(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w]|[.-]\d)/y;
 const SSN_CONTEXT = /\b(ssn|ss#|ssa|social security|social sec|taxpayer|tin)\b/;
 
 /** SSA allocation rules: area not 000, 666 or 9xx; group not 00; serial not 0000. */
@@ -240,14 +258,21 @@ function ssnValid(area: string, group: string, serial: string): boolean {
   return area !== '000' && area !== '666' && area[0] !== '9' && group !== '00' && serial !== '0000';
 }
 
-function scanSsns(t: string, out: Cand[]): void {
-  for (const m of t.matchAll(SSN_RE)) {
-    const [, area = '', sep = '', group = '', serial = ''] = m;
-    if (!ssnValid(area, group, serial)) continue;
-    const start = m.index;
-    const end = start + m[0].length;
+function scanSsns(t: string, runs: readonly number[], out: Cand[]): void {
+  // Tried only where a digit run starts: a number preceded by a digit is rejected below anyway, and
+  // no run inside one SSN's span can start another (its inner groups are too short).
+  let next = 0;
+  for (const start of runs) {
+    if (start < next) continue;
     const before = start > 0 ? t.charCodeAt(start - 1) : 32;
-    if (isAlnum(before) || before === 46 || before === 95 || before === 45) continue;
+    if (isAlpha(before) || before === 46 || before === 95 || before === 45) continue;
+    SSN_RE.lastIndex = start;
+    const m = SSN_RE.exec(t);
+    if (m === null) continue;
+    const [, area = '', sep = '', group = '', serial = ''] = m;
+    const end = start + m[0].length;
+    next = end;
+    if (!ssnValid(area, group, serial)) continue;
     const ctx = SSN_CONTEXT.test(window(t, start - 48, start));
     // Bare nine digits are too common (order numbers, zip+4) to flag without a word that says what they are.
     if (sep === '' && !ctx) continue;
@@ -308,6 +333,7 @@ function scanIps(t: string, out: Cand[]): void {
 const PHONE_BEFORE =
   /\b(phone|ph|tel|telephone|mobile|mob|cell|cellphone|fax|call|called|calling|contact|reach|text|sms|whatsapp|dial|ring|answering|message|messages|voicemail)\b|\b(office|home|work|desk)\s?:\s?$/;
 const isLineBreak = (o: number) => o === 10 || o === 13 || o === 0x2028 || o === 0x2029 || o === 0x85;
+const EXTENSION = /^ ?(?:x|ext\.?|extension) ?\d{1,6}(?!\w)/i;
 const PHONE_AFTER = /^\W{0,3}(office|mobile|cell|fax|home|work|phone|tel|desk)\b/;
 
 const isMonth = (s: string) => s.length <= 2 && Number(s) >= 1 && Number(s) <= 12;
@@ -332,9 +358,31 @@ function looksLikeDate(groups: readonly string[]): boolean {
  * context word ("phone", "call", "fax" …); the original text is consulted so
  * a number never continues across a line break.
  */
-function scanPhones(t: string, original: string, map: Uint32Array, out: Cand[]): void {
+function scanPhones(
+  t: string,
+  original: string,
+  map: Uint32Array | undefined,
+  runs: readonly number[],
+  out: Cand[],
+): void {
   const n = t.length;
-  for (let i = 0; i < n; ) {
+  // A number starts at a digit run, or just before it: '+', '(' or '+('. `i`: where the next may start.
+  let i = 0;
+  let r = 0;
+  const nextStart = (): number => {
+    for (; r < runs.length; r++) {
+      const run = runs[r]!;
+      if (run < i) continue;
+      const p1 = t.charCodeAt(run - 1);
+      if (run - 2 >= i && t.charCodeAt(run - 2) === 43 && p1 === 40) return run - 2;
+      if (run - 1 >= i && (p1 === 40 || p1 === 43)) return run - 1;
+      return run;
+    }
+    return n;
+  };
+  for (;;) {
+    i = Math.max(i, nextStart());
+    if (i >= n) break;
     const c0 = t.charCodeAt(i);
     const prev = i > 0 ? t.charCodeAt(i - 1) : 32;
     const startable =
@@ -385,7 +433,10 @@ function scanPhones(t: string, original: string, map: Uint32Array, out: Cand[]):
       if (digitCount > 15) break;
       const s = t.charCodeAt(j);
       const afterParen = t.charCodeAt(j - 1) === 41;
-      if ((s === 32 || s === 45 || s === 46) && !(s === 32 && isLineBreak(original.charCodeAt(map[j]!)))) {
+      if (
+        (s === 32 || s === 45 || s === 46) &&
+        !(s === 32 && isLineBreak(original.charCodeAt(map === undefined ? j : map[j]!)))
+      ) {
         const nx = t.charCodeAt(j + 1);
         if (isDigit(nx) || nx === 40) {
           j++;
@@ -414,7 +465,8 @@ function scanPhones(t: string, original: string, map: Uint32Array, out: Cand[]):
     }
     // Extension: x123, ext. 123, ext 123.
     let e = end;
-    const ext = /^ ?(?:x|ext\.?|extension) ?\d{1,6}(?!\w)/i.exec(t.slice(end, end + 20));
+    const x = t.charCodeAt(end === n ? end : t.charCodeAt(end) === 32 ? end + 1 : end) | 0x20;
+    const ext = x === 120 || x === 101 ? EXTENSION.exec(t.slice(end, end + 20)) : null; // 'x', 'e'
     if (ext) e = end + ext[0].length;
     else if (isAlnum(next)) {
       i = resume;
@@ -445,12 +497,17 @@ export function detectPii(
   const norm = opts.normalized?.original === text ? opts.normalized : normalize(text);
   const t = norm.text;
   const cands: Cand[] = [];
+  const runs =
+    want.has('CREDIT_CARD') || want.has('IBAN_CODE') || want.has('US_SSN') || want.has('PHONE_NUMBER')
+      ? digitRunStarts(t)
+      : [];
   if (want.has('EMAIL_ADDRESS')) scanEmails(t, cands);
-  if (want.has('CREDIT_CARD')) scanCards(t, cands);
-  if (want.has('IBAN_CODE')) scanIbans(t, cands);
-  if (want.has('US_SSN')) scanSsns(t, cands);
+  if (want.has('CREDIT_CARD')) scanCards(t, runs, cands);
+  if (want.has('IBAN_CODE')) scanIbans(t, runs, cands);
+  if (want.has('US_SSN')) scanSsns(t, runs, cands);
   if (want.has('IP_ADDRESS')) scanIps(t, cands);
-  if (want.has('PHONE_NUMBER')) scanPhones(t, text, norm.map, cands);
+  // An unchanged text's map is the identity: not building it saves a copy of the text's length.
+  if (want.has('PHONE_NUMBER')) scanPhones(t, text, norm.identity ? undefined : norm.map, runs, cands);
   if (want.has('STREET_ADDRESS')) scanAddresses(t, text, norm.map, cands);
   if (want.has('PERSON')) scanPersons(t, text, norm.map, cands);
   if (cands.length === 0) return [];
