@@ -211,6 +211,7 @@ const RULES: readonly Rule[] = [
   // ---- role and system markers
   {
     id: 'role.chat-template',
+    any: ['<|', 'inst]', 'sys>>', 'instruction', 'system', 'assistant'],
     weight: 0.8,
     re: /<\|(?:im_start|im_end|system|user|assistant|endoftext|start_header_id|eot_id)\|>|\[\/?INST\]|<<\/?SYS>>|^ ?#{2,4} ?(?:instruction|system|new instructions?)\b|(?:^|\n|\| ?)(?:system|assistant) ?: ?(?=\S)/gimu,
   },
@@ -227,6 +228,7 @@ const RULES: readonly Rule[] = [
   {
     // Many-shot / few-shot jailbreaking: a fabricated dialogue inside one message primes the answer.
     id: 'role.fake-dialogue',
+    any: ['q: ', 'question: ', 'user: ', 'human: '],
     weight: 0.5,
     re: /\b(?:Q|Question|User|Human): [^\n]{1,400}?\b(?:A|Answer|Assistant|AI|Bot): [^\n]{1,400}?\b(?:Q|Question|User|Human): /gu,
   },
@@ -285,17 +287,20 @@ const RULES: readonly Rule[] = [
   // ---- imitated tool calls
   {
     id: 'tool.imitated-call',
+    any: ['tool_call', 'function_call', 'tool_use', 'invoke', '"name"', '"tool"', '"function"'],
     weight: 0.65,
     re: /<\/?(?:tool_call|function_call|tool_use|function_calls|invoke)\b|\{\s{0,8}"(?:name|tool|function)"\s{0,8}:\s{0,8}"[^"\n]{1,80}"\s{0,8},\s{0,8}"(?:arguments|parameters|args|input)"\s{0,8}:|"function_call"\s{0,8}:/giu,
   },
   // ---- exfiltration
   {
     id: 'exfil.markdown-image',
+    any: ['!['],
     weight: 0.8,
     re: /!\[[^\]\n]{0,200}\]\(\s{0,4}(?:https?:)?\/\/[^\s)?]{1,400}\?[^\s)]{0,400}=/giu,
   },
   {
     id: 'exfil.markdown-link-data',
+    any: [']('],
     weight: 0.45,
     re: /\]\(\s{0,4}https?:\/\/[^\s)?]{1,400}\?[^\s)]{0,400}=(?:\{|\$|%7B|<)/giu,
   },
@@ -337,6 +342,7 @@ const RULES: readonly Rule[] = [
   },
   {
     id: 'target.user-data',
+    any: ["'s ", 'where '],
     weight: 0.2,
     re: /\b(?:the user|user|[A-Z][a-z]{1,15}(?: [A-Z][a-z]{1,15})?)'s (?:(?:current )?(?:city|address|home|location)(?: of residence)?|birth ?(?:date|day|year|month)|date of birth|email address|phone number|initials|favorite colou?r|bank balance|name|social security number|ssn)\b|\bwhere (?:does )?(?:the user|[A-Z][a-z]{1,15}(?: [A-Z][a-z]{1,15})?) (?:currently )?(?:live|lives|living)\b/gu,
   },
@@ -402,6 +408,10 @@ const RULES: readonly Rule[] = [
     // A line in data that is a bare task for an assistant (BIPIA's injected instructions are of this
     // form); in user input the same line is just a request, hence tool results only.
     id: 'indirect.task-line',
+    // biome-ignore format: a word list reads better dense
+    any: ['explain', 'describe', 'summari', 'translate', 'write a', 'write me', 'draft', 'compose', 'develop a',
+      'generate a', 'break down', 'outline', 'who wrote', 'who invented', 'who painted', 'who discovered',
+      'what is the difference between'],
     weight: 0.3,
     toolResult: true,
     raw: true,

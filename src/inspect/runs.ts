@@ -64,17 +64,10 @@ export function findRepeatedToken(text: string): { index: number; length: number
       continue;
     }
     const s = i;
-    let pairs = 0;
-    for (; i < n; i++) {
-      const c = text.charCodeAt(i);
-      if (SPACE[c] === 1) break;
-      if (c >= 0xdc00 && c <= 0xdfff && i > s) {
-        const hi = text.charCodeAt(i - 1);
-        if (hi >= 0xd800 && hi <= 0xdbff) pairs++;
-      }
-    }
+    while (i < n && SPACE[text.charCodeAt(i)] !== 1) i++;
     const len = i - s;
-    const fits = len - pairs <= TOKEN_MAX;
+    // Code points, not units: only a token of 31–60 units can hold 30 code points.
+    const fits = len <= TOKEN_MAX || (len <= 2 * TOKEN_MAX && codePoints(text, s, i) <= TOKEN_MAX);
     const repeats =
       fits &&
       count > 0 &&
@@ -92,6 +85,18 @@ export function findRepeatedToken(text: string): { index: number; length: number
     prevEnd = i;
   }
   return count >= REPEATS ? { index: runStart, length: prevEnd - runStart } : null;
+}
+
+function codePoints(text: string, from: number, to: number): number {
+  let count = to - from;
+  for (let k = from + 1; k < to; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 0xdc00 && c <= 0xdfff) {
+      const hi = text.charCodeAt(k - 1);
+      if (hi >= 0xd800 && hi <= 0xdbff) count--;
+    }
+  }
+  return count;
 }
 
 function sameUnits(text: string, a: number, b: number, len: number): boolean {

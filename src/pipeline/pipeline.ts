@@ -20,6 +20,7 @@ import { rateLimit, toolRateLimit } from './rate-limit.js';
 import { recordAttempt } from './record-attempt.js';
 import { resolveTool } from './resolve-tool.js';
 import { resourceScopes } from './resource-scopes.js';
+import { resultJson } from './result-json.js';
 import { reviewFlag, riskGate } from './risk-gate.js';
 import { sessionGuard } from './session-guard.js';
 import { taintSession } from './taint-session.js';
@@ -277,7 +278,7 @@ export class Pipeline {
 /** The size of a result as the agent receives it (UTF-8 bytes of its JSON). */
 function resultBytes(result: CallToolResult): number {
   try {
-    return Buffer.byteLength(JSON.stringify(result), 'utf8');
+    return Buffer.byteLength(resultJson(result), 'utf8');
   } catch {
     return 0;
   }

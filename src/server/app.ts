@@ -3,12 +3,12 @@
  * small handler; this file says what is served where.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
-import { secureHeaders } from 'hono/secure-headers';
 import { WardenError } from '../errors.js';
 import type { Logger } from './logger.js';
 import type { McpFace } from './mcp.js';
 import type { OriginGuard } from './origin-guard.js';
 import { errorResponse, type NodeBindings, traceIdOf } from './request.js';
+import { securityHeaders } from './security-headers.js';
 
 export interface AppDeps {
   mcp: McpFace;
@@ -31,7 +31,7 @@ export interface AppDeps {
 /** Build the Hono app serving every route except /oauth/* (handed to the authorization server below Hono). */
 export function createApp(deps: AppDeps): Hono<{ Bindings: NodeBindings }> {
   const app = new Hono<{ Bindings: NodeBindings }>();
-  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin', referrerPolicy: 'no-referrer' }));
+  app.use('*', securityHeaders());
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {

@@ -37,6 +37,7 @@ import { errorBody, toWardenError, WardenError } from '../errors.js';
 import type { Agent, Session } from '../identity/index.js';
 import type { AccessContext, AccessGate } from '../pipeline/access.js';
 import { type Pipeline, visibleTools } from '../pipeline/index.js';
+import { resultJson } from '../pipeline/result-json.js';
 import {
   type AggregatedTool,
   type RelayRecord,
@@ -590,7 +591,8 @@ export class McpFace {
         },
       });
     }
-    return new Response(JSON.stringify({ jsonrpc: '2.0', id: call.id, result }), {
+    // The result's text as the outcome entry measured it (one serialisation per call).
+    return new Response(`{"jsonrpc":"2.0","id":${JSON.stringify(call.id)},"result":${resultJson(result)}}`, {
       status: 200,
       headers: { 'content-type': 'application/json', 'mcp-session-id': entry.id },
     });

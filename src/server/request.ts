@@ -3,7 +3,7 @@
  * reading, JSON parsing and the one error shape.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import { ERROR_STATUS, errorBody, type WardenError, WardenError as WE } from '../errors.js';
 import { jsonDepthExceeds } from '../pipeline/index.js';
@@ -24,6 +24,7 @@ export function traceIdOf(c: Context, fromBody?: unknown): string {
 /** Bindings @hono/node-server gives each request. */
 export interface NodeBindings {
   incoming?: IncomingMessage;
+  outgoing?: ServerResponse;
 }
 
 /** The client address: the socket peer, or the first X-Forwarded-For hop when a trusted proxy sits in front. */
