@@ -366,23 +366,24 @@ function scanPhones(
   out: Cand[],
 ): void {
   const n = t.length;
-  // A number starts at a digit run, or just before it: '+', '(' or '+('. `i`: where the next may start.
+  // `i`: where the next number may start; `r`: the first digit run not yet behind it.
   let i = 0;
   let r = 0;
-  const nextStart = (): number => {
+  for (;;) {
+    // A number starts at a digit run, or just before it: '+', '(' or '+('. (Inline, not a closure:
+    // a closure over `i` would make every use of it in this loop a context load.)
+    let start = n;
     for (; r < runs.length; r++) {
       const run = runs[r]!;
       if (run < i) continue;
       const p1 = t.charCodeAt(run - 1);
-      if (run - 2 >= i && t.charCodeAt(run - 2) === 43 && p1 === 40) return run - 2;
-      if (run - 1 >= i && (p1 === 40 || p1 === 43)) return run - 1;
-      return run;
+      if (run - 2 >= i && t.charCodeAt(run - 2) === 43 && p1 === 40) start = run - 2;
+      else if (run - 1 >= i && (p1 === 40 || p1 === 43)) start = run - 1;
+      else start = run;
+      break;
     }
-    return n;
-  };
-  for (;;) {
-    i = Math.max(i, nextStart());
-    if (i >= n) break;
+    if (start >= n) break;
+    i = start;
     const c0 = t.charCodeAt(i);
     const prev = i > 0 ? t.charCodeAt(i - 1) : 32;
     const startable =
@@ -465,8 +466,9 @@ function scanPhones(
     }
     // Extension: x123, ext. 123, ext 123.
     let e = end;
-    const x = t.charCodeAt(end === n ? end : t.charCodeAt(end) === 32 ? end + 1 : end) | 0x20;
-    const ext = x === 120 || x === 101 ? EXTENSION.exec(t.slice(end, end + 20)) : null; // 'x', 'e'
+    // Only worth a slice and a regex when an 'x' or 'e' follows, after at most one space.
+    const lead = t.charCodeAt(t.charCodeAt(end) === 32 ? end + 1 : end) | 0x20; // NaN past the end: 0x20
+    const ext = lead === 0x78 || lead === 0x65 ? EXTENSION.exec(t.slice(end, end + 20)) : null;
     if (ext) e = end + ext[0].length;
     else if (isAlnum(next)) {
       i = resume;
