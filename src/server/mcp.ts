@@ -173,6 +173,8 @@ function relayedResultSchema(req: Request) {
 /** The MCP face: owns the live MCP sessions and answers POST/GET/DELETE /mcp. */
 export class McpFace {
   private readonly sessions = new Map<string, McpSession>();
+  /** The same sessions by the agent session they are bound to: opening one counts its siblings without a scan of all. */
+  private readonly byAgentSession = new Map<string, Set<McpSession>>();
   private readonly validator = new AjvJsonSchemaValidator();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -323,7 +325,7 @@ export class McpFace {
 
   private async open(p: Principal): Promise<McpSession> {
     const max = this.deps.maxPerAgentSession ?? 8;
-    const mine = [...this.sessions.values()].filter((s) => s.agentSessionId === p.session.id);
+    const mine = [...(this.byAgentSession.get(p.session.id) ?? [])];
     if (mine.length >= max) {
       // Clients that close without DELETE (the SDK's close() does not send it) leave sessions behind:
       // the least recently used one with no call in flight makes room. Only this agent session's own.
@@ -386,6 +388,9 @@ export class McpFace {
     this.installHandlers(server, entry);
     await server.connect(transport);
     this.sessions.set(id, entry);
+    const siblings = this.byAgentSession.get(entry.agentSessionId);
+    if (siblings) siblings.add(entry);
+    else this.byAgentSession.set(entry.agentSessionId, new Set([entry]));
     return entry;
   }
 
@@ -726,7 +731,7 @@ export class McpFace {
 
   /** Close every MCP session bound to one agent session (revoked, killed). */
   async closeForAgentSession(agentSessionId: string): Promise<number> {
-    const victims = [...this.sessions.values()].filter((s) => s.agentSessionId === agentSessionId);
+    const victims = [...(this.byAgentSession.get(agentSessionId) ?? [])];
     for (const s of victims) await this.closeSession(s);
     return victims.length;
   }
@@ -740,6 +745,8 @@ export class McpFace {
   /** What a session holds beyond its transport: its own upstream sessions and its subscriptions. */
   private async forget(s: McpSession): Promise<void> {
     this.sessions.delete(s.id);
+    const siblings = this.byAgentSession.get(s.agentSessionId);
+    if (siblings?.delete(s) && siblings.size === 0) this.byAgentSession.delete(s.agentSessionId);
     // As the SDK does for the calls it runs: a closed session's calls are aborted.
     for (const controller of s.direct?.values() ?? []) controller.abort();
     s.direct?.clear();
