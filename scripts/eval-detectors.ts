@@ -8,13 +8,14 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { corpusTexts, fingerprint, generatedTexts } from './eval/fingerprint.js';
 import { evaluateInjection } from './eval/injection.js';
 import { benignReport, evaluatePii } from './eval/pii.js';
 import { evaluateSecrets } from './eval/secrets.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
-  process.stdout.write(`Usage: npm run eval:detectors -- [--corpus DIR] [--json]
+  process.stdout.write(`Usage: npm run eval:detectors -- [--corpus DIR] [--json] [--fingerprint]
 
 Measures Warden's detectors on the labelled corpus (default ../shared/corpus from the
 repository, or $WARDEN_CORPUS): PII precision / recall / F1 per type (a prediction matches
@@ -22,6 +23,8 @@ a gold span of the same type covering >= 50 % of it; STREET_ADDRESS and PERSON, 
 also counted on the benign injection rows), secrets flagged per label, throughput.
   --corpus DIR   where injection.jsonl, pii.jsonl, secrets.jsonl … are
   --json         print one JSON document instead of tables
+  --fingerprint  print only a SHA-256 over every detector's exact output on every corpus text
+                 and 4,000 generated ones: equal on two builds = the same detectors (for speed work)
 `);
   process.exit(0);
 }
@@ -33,6 +36,17 @@ const corpus = resolve(
 if (!existsSync(resolve(corpus, 'pii.jsonl'))) {
   process.stderr.write(`eval:detectors: no corpus at ${corpus} (pii.jsonl missing); pass --corpus DIR\n`);
   process.exit(2);
+}
+
+if (args.includes('--fingerprint')) {
+  const texts = [...corpusTexts(corpus), ...generatedTexts(4000)];
+  const fp = await fingerprint(texts);
+  process.stdout.write(
+    args.includes('--json')
+      ? `${JSON.stringify({ corpus, ...fp })}\n`
+      : `${fp.sha256}  (${fp.texts} texts)\n`,
+  );
+  process.exit(0);
 }
 
 const pii = await evaluatePii(corpus);
