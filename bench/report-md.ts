@@ -61,12 +61,12 @@ if (cells.length > 0) {
   }
   out.push('');
   out.push(
-    '| sessions | result | C / B | C / B′ | D / B | C added p50 ms | C added p99 ms | D added p50 ms | D added p99 ms |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| sessions | result | C / B | C CPU per call / B | C / B′ | D / B | C added p50 ms | C added p99 ms | D added p50 ms | D added p99 ms |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const x of r['comparisons'] as Array<Record<string, number | null>>) {
     out.push(
-      `| ${x['sessions']} | ${(x['size'] ?? 0) / 1024} KB | ${x['cOverB']} | ${x['cOverBStateful']} | ${x['dOverB']} | ${x['addedP50C']} | ${x['addedP99C']} | ${x['addedP50D']} | ${x['addedP99D']} |`,
+      `| ${x['sessions']} | ${(x['size'] ?? 0) / 1024} KB | ${x['cOverB']} | ${x['cCpuOverB'] ?? '–'} | ${x['cOverBStateful']} | ${x['dOverB']} | ${x['addedP50C']} | ${x['addedP99C']} | ${x['addedP50D']} | ${x['addedP99D']} |`,
     );
   }
   out.push('');

@@ -645,6 +645,9 @@ function compare(cells: Cell[]) {
         sessions: s,
         size: z,
         cOverB: ratio(c, b),
+        // CPU per call, C over B, in the same run: steadier than throughput on a shared machine,
+        // where another tenant's load moves both servers alike. Lower is better; 1.0 is parity.
+        cCpuOverB: c && b ? r2(c.cpuMsPer1000.median / b.cpuMsPer1000.median) : null,
         cOverBStateful: ratio(c, b2),
         dOverB: ratio(d, b),
         addedP50C: added(c, 'p50'),
@@ -788,7 +791,7 @@ function report(r: Record<string, unknown>): string {
     lines.push('', 'Ratios and added latency (ms over A):');
     for (const x of r['comparisons'] as ReturnType<typeof compare>) {
       lines.push(
-        `  ${String(x.sessions).padStart(3)} sess ${String(x.size).padStart(6)} B: C/B ${x.cOverB}  C/B′ ${x.cOverBStateful}  D/B ${x.dOverB}  C +p50 ${x.addedP50C} +p99 ${x.addedP99C}  D +p50 ${x.addedP50D} +p99 ${x.addedP99D}`,
+        `  ${String(x.sessions).padStart(3)} sess ${String(x.size).padStart(6)} B: C/B ${x.cOverB} (CPU per call ${x.cCpuOverB}×)  C/B′ ${x.cOverBStateful}  D/B ${x.dOverB}  C +p50 ${x.addedP50C} +p99 ${x.addedP99C}  D +p50 ${x.addedP50D} +p99 ${x.addedP99D}`,
       );
     }
     const steps = r['steps'] as Record<string, ReturnType<typeof diffSteps>>;
