@@ -325,7 +325,11 @@ export class McpFace {
 
   private async open(p: Principal): Promise<McpSession> {
     const max = this.deps.maxPerAgentSession ?? 8;
+    // From this count to the new session's registration below nothing is awaited: two opens racing
+    // for one agent session cannot both take the same room (closing a session can wait on I/O, and
+    // a second open counting during that wait once got a ninth session).
     const mine = [...(this.byAgentSession.get(p.session.id) ?? [])];
+    let closing: Promise<void> | undefined;
     if (mine.length >= max) {
       // Clients that close without DELETE (the SDK's close() does not send it) leave sessions behind:
       // the least recently used one with no call in flight makes room. Only this agent session's own.
@@ -335,7 +339,8 @@ export class McpFace {
           { mcpSession: idle.id, agentId: p.agent.id },
           'closing least recently used MCP session',
         );
-        await this.closeSession(idle);
+        // forget() takes it out of the session maps before its first await; the rest is awaited below.
+        closing = this.closeSession(idle);
         mine.splice(mine.indexOf(idle), 1);
       }
     }
@@ -386,11 +391,17 @@ export class McpFace {
     };
     if (this.deps.upstreams) entry.upstreams = this.sessionUpstreams(entry, server, p, this.deps.upstreams);
     this.installHandlers(server, entry);
-    await server.connect(transport);
     this.sessions.set(id, entry);
     const siblings = this.byAgentSession.get(entry.agentSessionId);
     if (siblings) siblings.add(entry);
     else this.byAgentSession.set(entry.agentSessionId, new Set([entry]));
+    try {
+      await closing;
+      await server.connect(transport);
+    } catch (e) {
+      await this.closeSession(entry);
+      throw e;
+    }
     return entry;
   }
 

@@ -266,6 +266,46 @@ describe('MCP sessions per agent session', () => {
   });
 });
 
+describe('MCP sessions per agent session, opened at once', () => {
+  it('holds the limit when two opens race while an evicted session is still closing', async () => {
+    const token = await t.operatorToken('demo-support');
+    const connect = async (i: number) => {
+      const c = new Client({ name: `r${i}`, version: '1.0.0' }, { capabilities: { sampling: {} } });
+      c.setRequestHandler(CreateMessageRequestSchema, async () => ({
+        role: 'assistant',
+        model: 'test',
+        content: { type: 'text', text: 'ok' },
+      }));
+      await c.connect(
+        new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp`), {
+          requestInit: { headers: { Authorization: `Bearer ${token}` } },
+        }),
+      );
+      return c;
+    };
+    const clients: Client[] = [];
+    for (let i = 0; i < 8; i++) {
+      const c = await connect(i);
+      // Its own upstream session: closing this MCP session now waits on the upstream (I/O).
+      await c.callTool({ name: 'open__progress_steps', arguments: {} });
+      clients.push(c);
+    }
+    // Two more at once: each must make room, and neither may count the other's room as its own.
+    clients.push(...(await Promise.all([connect(8), connect(9)])));
+    const alive = await Promise.all(
+      clients.map((c) =>
+        c.listTools().then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    expect(alive.filter(Boolean).length).toBeLessThanOrEqual(8);
+    expect(alive[8] && alive[9]).toBe(true);
+    await Promise.all(clients.map((c) => c.close()));
+  });
+});
+
 describe('DNS-rebinding protection', () => {
   it('refuses a foreign Host or Origin on /mcp and /v1 before authentication, with a clean error', async () => {
     const { request } = await import('node:http');
