@@ -448,12 +448,11 @@ export function detectInjection(
 }
 
 /**
- * Lower case as the patterns' `i` flag sees it: toLowerCase plus the few simple case folds it
- * misses among the trigger literals' letters (long s, Kelvin sign), so a skipped rule is one whose
- * pattern could not have matched.
+ * Lower case as the patterns' `i` flag sees it: `lower` (a text's toLowerCase) with the few simple
+ * case folds toLowerCase misses among the trigger literals' letters (long s, Kelvin sign), so a
+ * skipped rule is one whose pattern could not have matched.
  */
-function foldForTriggers(s: string): string {
-  const lower = s.toLowerCase();
+function foldForTriggers(lower: string): string {
   return /[\u017f\u212a]/.test(lower) ? lower.replace(/\u017f/g, 's').replace(/\u212a/g, 'k') : lower;
 }
 
@@ -497,13 +496,14 @@ function scan(
   exhaustive: boolean,
 ): InjectionResult {
   const text = n.original;
-  let lowerRaw: string | undefined;
+  // Lower-cased once: the trigger search and the raw rules both read it (a 64 KB copy each before).
+  const lowerRaw = text.toLowerCase();
   let rawFound: Set<string>;
   let normalizedFound: Set<string>;
-  if (n.text === text) rawFound = normalizedFound = allTriggers(foldForTriggers(text));
+  if (n.text === text) rawFound = normalizedFound = allTriggers(foldForTriggers(lowerRaw));
   else {
-    rawFound = rawTriggers(foldForTriggers(text));
-    normalizedFound = normalizedTriggers(foldForTriggers(n.text));
+    rawFound = rawTriggers(foldForTriggers(lowerRaw));
+    normalizedFound = normalizedTriggers(foldForTriggers(n.text.toLowerCase()));
   }
   const signals: InjectionSignal[] = [];
   for (const rule of RULES) {
@@ -514,7 +514,6 @@ function scan(
     }
     rule.re.lastIndex = 0;
     if (rule.raw) {
-      lowerRaw ??= text.toLowerCase();
       // toLowerCase keeps UTF-16 length for everything these patterns match, so offsets carry over.
       const m = rule.re.exec(lowerRaw.length === text.length ? lowerRaw : text);
       if (m) signals.push({ rule: rule.id, start: m.index, end: m.index + m[0].length, weight: rule.weight });
