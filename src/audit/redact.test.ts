@@ -48,6 +48,16 @@ describe('secretKind', () => {
   ])('%s is not a secret', (key) => {
     expect(secretKind(key)).toBeNull();
   });
+
+  it('answers the same from its cache, past its bound, and for keys too long to cache', () => {
+    const keys = Array.from({ length: 5_000 }, (_, i) => (i % 3 === 0 ? `field${i}Password` : `field${i}`));
+    const first = keys.map(secretKind);
+    expect(first.filter((k) => k === 'password')).toHaveLength(1_667);
+    expect(keys.map(secretKind)).toEqual(first);
+    const long = `${'x'.repeat(80)}_api_key`;
+    expect(secretKind(long)).toBe('api_key');
+    expect(secretKind(long)).toBe('api_key');
+  });
 });
 
 describe('redactParameters', () => {
@@ -78,6 +88,16 @@ describe('redactParameters', () => {
     expect(out.note.startsWith('x'.repeat(MAX_STRING))).toBe(true);
     expect(out.note).toMatch(/…\[TRUNCATED:5000 chars\]$/);
     expect(out.note.length).toBeLessThan(MAX_STRING + 40);
+  });
+
+  it('leaves well-formed text alone and fixes each kind of bad unit', () => {
+    const ok = 'plain text, ünïcödé and a pair 😀';
+    expect(cleanText(ok)).toBe(ok);
+    expect(cleanText('\uDC00lead')).toBe('\uFFFDlead');
+    expect(cleanText('trail\uD83D')).toBe('trail\uFFFD');
+    expect(cleanText('swapped \uDE00\uD83D pair')).toBe('swapped \uFFFD\uFFFD pair');
+    expect(cleanText('nul\u0000here')).toBe('nul\uFFFDhere');
+    expect(cleanText('abcdef', 3)).toBe('abc…[TRUNCATED:6 chars]');
   });
 
   it('does not split a surrogate pair at the cut', () => {

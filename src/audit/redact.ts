@@ -17,8 +17,26 @@ export const MAX_ITEMS = 1_000;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/** Key names seen recently and their kinds: tools and entries reuse a small vocabulary of keys. */
+const KIND_CACHE = new Map<string, string | null>();
+const KIND_CACHE_MAX = 4_096;
+/** Longer keys are classified anew each time rather than held in the cache. */
+const KIND_CACHE_KEY_MAX = 64;
+
 /** The kind of secret a key name suggests (`password`, `token`, …), or null. */
 export function secretKind(key: string): string | null {
+  if (key.length > KIND_CACHE_KEY_MAX) return classifyKey(key);
+  let kind = KIND_CACHE.get(key);
+  if (kind === undefined) {
+    kind = classifyKey(key);
+    // Full: start again rather than track recency; the hot keys come back at once.
+    if (KIND_CACHE.size >= KIND_CACHE_MAX) KIND_CACHE.clear();
+    KIND_CACHE.set(key, kind);
+  }
+  return kind;
+}
+
+function classifyKey(key: string): string | null {
   // Split camelCase and separators into words: "X-API-Key" → x api key, "accessToken" → access token.
   const words = key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
@@ -49,12 +67,17 @@ export function secretKind(key: string): string | null {
   return null;
 }
 
+/** `String.prototype.isWellFormed` (Node 20+; the ES2024 lib, not ours, declares it). */
+type WellFormed = string & { isWellFormed(): boolean };
+
 // Lone UTF-16 surrogates do not survive UTF-8 storage (they become U+FFFD), and NUL is
 // refused by PostgreSQL text: fix both up front so what is hashed is what is stored.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** A string safe to store in a text column and to hash: well-formed UTF-16, no NUL, at most `max` chars. */
 export function cleanText(s: string, max: number = MAX_STRING): string {
+  // Most texts need nothing: one native check each instead of two rewriting passes.
+  if (s.length <= max && (s as WellFormed).isWellFormed() && !s.includes('\u0000')) return s;
   let out = s.replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '\uFFFD');
   if (out.length > max) {
     let cut = max;
