@@ -49,6 +49,7 @@ import type { SessionConnectionFactory } from '../upstream/session.js';
 import type { Clock } from '../util/clock.js';
 import { randomId } from '../util/clock.js';
 import type { Logger } from './logger.js';
+import { serveEventStream } from './node-event-stream.js';
 import {
   bearerOf,
   challengeHeaders,
@@ -299,7 +300,7 @@ export class McpFace {
     }
     const session = this.bound(sessionId, p);
     session.lastSeen = this.deps.clock.now();
-    return session.transport.handleRequest(c.req.raw, {
+    const response = await session.transport.handleRequest(c.req.raw, {
       authInfo: {
         token,
         clientId: p.agent.id,
@@ -307,6 +308,12 @@ export class McpFace {
         extra: { principal: p, traceId },
       },
     });
+    // The notification stream stays open for the session's life: served on Node's response, not
+    // through a web stream (src/server/node-event-stream.ts).
+    const outgoing = c.env?.outgoing;
+    return c.req.method === 'GET' && outgoing !== undefined
+      ? serveEventStream(session.transport, response, outgoing)
+      : response;
   }
 
   /** The MCP session named by the header, if it belongs to the caller's agent session. */
