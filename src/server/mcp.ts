@@ -22,6 +22,7 @@ import {
   ListResourceTemplatesRequestSchema,
   ListRootsResultSchema,
   ListToolsRequestSchema,
+  type LoggingLevel,
   RELATED_TASK_META_KEY,
   ReadResourceRequestSchema,
   type Request,
@@ -74,14 +75,23 @@ interface McpSession {
   server: Server;
   agentSessionId: string;
   agentId: string;
+  /** The agent's type at open, for the audit entries of relayed upstream requests. */
+  agentType: string;
   expiresAt: number;
   lastSeen: number;
   /** Tool calls in flight (a session with calls running is never closed to make room). */
   active: number;
-  /** Resource URIs this session subscribed to (each counted once at the pool). */
-  subscriptions: Set<string>;
-  /** Its own upstream connections, when its client declared sampling, elicitation or roots (issue #10). */
+  /** Resource URIs this session subscribed to (each counted once at the pool); made on first subscribe. */
+  subscriptions?: Set<string>;
+  /**
+   * Its own upstream connections, when its client declared sampling, elicitation or roots (issue #10):
+   * made by its first call that needs them (see `ownUpstreams`), so that other sessions hold none.
+   */
   upstreams?: SessionUpstreams;
+  /** The level the client set with logging/setLevel, passed on to its own upstream connections. */
+  logLevel?: LoggingLevel;
+  /** Set once the session is forgotten: nothing is opened for it after that. */
+  closed?: boolean;
   /** Tool calls answered on the direct path, by JSON-RPC id: `notifications/cancelled` aborts them (made on first use). */
   direct?: Map<string | number, AbortController>;
 }
@@ -260,7 +270,7 @@ export class McpFace {
       session = await this.open(p);
     } else {
       session = this.bound(sessionId, p);
-      const direct = directCall(body, c.req.raw.headers, session);
+      const direct = directCall(body, c.req.raw.headers, session, this.wantsOwnUpstreams(session));
       if (direct) {
         session.lastSeen = this.deps.clock.now();
         return this.answerDirect(c, token, p, traceId, session, direct);
@@ -391,12 +401,11 @@ export class McpFace {
       server,
       agentSessionId: p.session.id,
       agentId: p.agent.id,
+      agentType: p.agent.type,
       expiresAt: p.session.expiresAt,
       lastSeen: this.deps.clock.now(),
       active: 0,
-      subscriptions: new Set(),
     };
-    if (this.deps.upstreams) entry.upstreams = this.sessionUpstreams(entry, server, p, this.deps.upstreams);
     this.installHandlers(server, entry);
     this.sessions.set(id, entry);
     const siblings = this.byAgentSession.get(entry.agentSessionId);
@@ -413,10 +422,28 @@ export class McpFace {
   }
 
   /** The session's relay: what its own upstream connections ask back goes to this session only. */
+  /**
+   * The session's own upstream connections when its client declared sampling, elicitation or roots
+   * (made on first need), else undefined: the session's calls use the shared connections.
+   */
+  private ownUpstreams(entry: McpSession): SessionUpstreams | undefined {
+    const pool = this.deps.upstreams;
+    if (pool === undefined || !this.wantsOwnUpstreams(entry)) return undefined;
+    if (entry.upstreams === undefined) {
+      entry.upstreams = this.sessionUpstreams(entry, entry.server, pool);
+      if (entry.logLevel !== undefined) void entry.upstreams.setLogLevel(entry.logLevel);
+    }
+    return entry.upstreams;
+  }
+
+  /** Whether the session's calls need its own upstream connections (what `ownUpstreams` would give). */
+  private wantsOwnUpstreams(entry: McpSession): boolean {
+    return this.deps.upstreams !== undefined && entry.closed !== true && relaysToClient(entry.server);
+  }
+
   private sessionUpstreams(
     entry: McpSession,
     server: Server,
-    p: Principal,
     pool: SessionConnectionFactory,
   ): SessionUpstreams {
     const timeout = this.deps.relayTimeoutMs ?? 10 * 60_000;
@@ -437,21 +464,21 @@ export class McpFace {
           .notification(n as never, relatedRequestId === undefined ? {} : { relatedRequestId })
           .catch(() => {});
       },
-      record: (r) => void this.auditRelay(entry, p, r),
+      record: (r) => void this.auditRelay(entry, r),
     });
   }
 
   /** One server-to-client request, as the audit log records it (never its content). */
-  private async auditRelay(entry: McpSession, p: Principal, r: RelayRecord): Promise<void> {
+  private async auditRelay(entry: McpSession, r: RelayRecord): Promise<void> {
     await this.deps
       .audit({
         traceId: r.traceId ?? randomId(),
         event: 'UPSTREAM_REQUEST',
         actorType: 'SYSTEM',
         actorId: `upstream:${r.upstream}`,
-        agentId: p.agent.id,
-        agentType: p.agent.type,
-        sessionId: p.session.id,
+        agentId: entry.agentId,
+        agentType: entry.agentType,
+        sessionId: entry.agentSessionId,
         result: r.outcome === 'relayed' ? 'success' : r.outcome === 'refused' ? 'denied' : 'failure',
         decision: {
           allowed: r.outcome !== 'refused',
@@ -477,6 +504,7 @@ export class McpFace {
   private installHandlers(server: Server, entry: McpSession): void {
     // The level filters what this session's own upstream connections forward, and is passed on to them.
     server.setRequestHandler(SetLevelRequestSchema, async (req) => {
+      entry.logLevel = req.params.level;
       await entry.upstreams?.setLogLevel(req.params.level);
       return {};
     });
@@ -508,6 +536,7 @@ export class McpFace {
     ctx: CallContext,
   ): Promise<CallToolResult> {
     const { traceId, notify } = ctx;
+    const own = this.ownUpstreams(entry);
     const meta = params._meta;
     const progressToken = meta?.['progressToken'];
     const tracksProgress =
@@ -560,7 +589,7 @@ export class McpFace {
         ...(meta?.['warden/approval'] === undefined ? {} : { approvalMode: meta['warden/approval'] }),
         ...(onProgress ? { onProgress } : {}),
         ...(onUpstreamProgress ? { onUpstreamProgress } : {}),
-        ...(entry.upstreams?.scoped() ? { session: entry.upstreams.forCall(ctx.requestId, traceId) } : {}),
+        ...(own ? { session: own.forCall(ctx.requestId, traceId) } : {}),
         ...(ctx.principal ? { verified: ctx.principal } : {}),
       });
       if (out.ok) return out.result;
@@ -653,19 +682,21 @@ export class McpFace {
     on(ReadResourceRequestSchema, (req, p, ctx) => gate.readResource(p, req.params.uri, ctx));
     on(SubscribeRequestSchema, async (req, p, ctx) => {
       const uri = req.params.uri;
-      if (entry.subscriptions.has(uri)) return {};
+      entry.subscriptions ??= new Set();
+      const subscriptions = entry.subscriptions;
+      if (subscriptions.has(uri)) return {};
       // Claimed before the await: a second subscribe of the same URI meanwhile counts nothing twice.
-      entry.subscriptions.add(uri);
+      subscriptions.add(uri);
       try {
         await gate.subscribe(p, uri, ctx);
       } catch (e) {
-        entry.subscriptions.delete(uri);
+        subscriptions.delete(uri);
         throw e;
       }
       return {};
     });
     on(UnsubscribeRequestSchema, async (req) => {
-      if (entry.subscriptions.delete(req.params.uri)) await gate.unsubscribe(req.params.uri);
+      if (entry.subscriptions?.delete(req.params.uri)) await gate.unsubscribe(req.params.uri);
       return {};
     });
     on(ListPromptsRequestSchema, async (_req, p, ctx) => ({ prompts: await gate.prompts(p, ctx) }));
@@ -678,7 +709,7 @@ export class McpFace {
   /** An upstream said a subscribed resource changed: tell the sessions subscribed to it. */
   resourceUpdated(uri: string): void {
     for (const s of this.sessions.values()) {
-      if (s.subscriptions.has(uri)) void s.server.sendResourceUpdated({ uri }).catch(() => {});
+      if (s.subscriptions?.has(uri)) void s.server.sendResourceUpdated({ uri }).catch(() => {});
     }
   }
 
@@ -768,9 +799,10 @@ export class McpFace {
     // As the SDK does for the calls it runs: a closed session's calls are aborted.
     for (const controller of s.direct?.values() ?? []) controller.abort();
     s.direct?.clear();
+    s.closed = true;
     await s.upstreams?.close().catch(() => {});
-    const uris = [...s.subscriptions];
-    s.subscriptions.clear();
+    const uris = [...(s.subscriptions ?? [])];
+    s.subscriptions?.clear();
     for (const uri of uris) await this.deps.access?.unsubscribe(uri).catch(() => {});
   }
 
@@ -792,7 +824,12 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  * already in flight; and any request the SDK's transport would refuse (Accept, Content-Type,
  * MCP-Protocol-Version), so that it is refused exactly as before.
  */
-function directCall(body: unknown, headers: Headers, entry: McpSession): DirectCall | undefined {
+function directCall(
+  body: unknown,
+  headers: Headers,
+  entry: McpSession,
+  ownUpstreams: boolean,
+): DirectCall | undefined {
   const msg = body as Record<string, unknown>;
   if (msg['method'] !== 'tools/call') return undefined;
   for (const key in msg) {
@@ -800,7 +837,7 @@ function directCall(body: unknown, headers: Headers, entry: McpSession): DirectC
   }
   const id = msg['id'];
   if (!(typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)))) return undefined;
-  if (entry.direct?.has(id) || entry.upstreams?.scoped()) return undefined;
+  if (entry.direct?.has(id) || ownUpstreams) return undefined;
   const params = msg['params'];
   if (!isObject(params) || typeof params['name'] !== 'string' || params['task'] !== undefined)
     return undefined;
@@ -848,4 +885,10 @@ export function toolError(e: WardenError, traceId: string): CallToolResult {
     content: [{ type: 'text', text: `${e.code}: ${e.message} (trace ${traceId})` }],
     _meta: { 'warden/error': body.error },
   };
+}
+
+/** Whether a session's client declared what upstreams may ask of it (sampling, elicitation, roots). */
+function relaysToClient(server: Server): boolean {
+  const agent = server.getClientCapabilities();
+  return agent !== undefined && Boolean(agent.sampling || agent.elicitation || agent.roots);
 }
