@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { base64url, decodeJwt, decodeProtectedHeader, importJWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDialect } from '../../test/helpers/dialects.js';
@@ -424,6 +425,10 @@ describeEachDialect('TokenService', (target) => {
     const { kid } = decodeProtectedHeader(issued.token);
     expect(await codeOf(tokens.verify(issued.token))).toBe('resolved');
     expect(await codeOf(tokens.verify(issued.token))).toBe('resolved'); // the remembered verification
+    // Remembered under the token's SHA-256, not the token (nor the header it was cut from).
+    const remembered = (tokens as unknown as { verified: Map<string, unknown> }).verified;
+    expect(remembered.has(createHash('sha256').update(issued.token).digest('base64url'))).toBe(true);
+    expect(remembered.has(issued.token)).toBe(false);
     // A one-character change is another token: it gets no benefit of the first one's check.
     const flip = issued.token.at(-2) === 'A' ? 'B' : 'A';
     const tampered = `${issued.token.slice(0, -2)}${flip}${issued.token.slice(-1)}`;
