@@ -96,6 +96,29 @@ interface McpSession {
   direct?: Map<string | number, AbortController>;
 }
 
+/** A request schema the SDK server takes a handler for. */
+type HandlerSchema = Parameters<Server['setRequestHandler']>[0];
+
+/** What the SDK hands a request handler besides the request (the parts used here). */
+interface HandlerExtra {
+  sessionId?: string;
+  authInfo?: { token?: string; extra?: Record<string, unknown> };
+  signal: AbortSignal;
+  requestId: string | number;
+  sendNotification: (n: {
+    method: 'notifications/progress';
+    params: Record<string, unknown>;
+  }) => Promise<void>;
+}
+
+/** A request handler registered on every session's server. */
+type SharedHandler = readonly [HandlerSchema, (req: never, extra: HandlerExtra) => Promise<unknown>];
+
+const handler = <S extends HandlerSchema>(
+  schema: S,
+  handle: (req: SchemaOutput<S>, extra: HandlerExtra) => Promise<unknown>,
+): SharedHandler => [schema, handle as (req: never, extra: HandlerExtra) => Promise<unknown>];
+
 /** What a tools/call needs from the HTTP request that carried it. */
 interface CallContext {
   token: string | undefined;
@@ -187,6 +210,8 @@ export class McpFace {
   /** The same sessions by the agent session they are bound to: opening one counts its siblings without a scan of all. */
   private readonly byAgentSession = new Map<string, Set<McpSession>>();
   private readonly validator = new AjvJsonSchemaValidator();
+  /** Request handlers every session's server shares (see installHandlers). */
+  private handlers?: SharedHandler[];
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly deps: McpFaceDeps) {
@@ -406,7 +431,7 @@ export class McpFace {
       lastSeen: this.deps.clock.now(),
       active: 0,
     };
-    this.installHandlers(server, entry);
+    this.installHandlers(server);
     this.sessions.set(id, entry);
     const siblings = this.byAgentSession.get(entry.agentSessionId);
     if (siblings) siblings.add(entry);
@@ -501,32 +526,54 @@ export class McpFace {
       );
   }
 
-  private installHandlers(server: Server, entry: McpSession): void {
-    // The level filters what this session's own upstream connections forward, and is passed on to them.
-    server.setRequestHandler(SetLevelRequestSchema, async (req) => {
-      entry.logLevel = req.params.level;
-      await entry.upstreams?.setLogLevel(req.params.level);
-      return {};
-    });
-    if (this.deps.access) this.installAccessHandlers(server, entry, this.deps.access);
-    server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
-      const p = extra.authInfo?.extra?.principal as Principal | undefined;
-      if (!p) throw new Error('unauthenticated');
-      return { tools: visibleTools(this.deps.tools(), p.agent, p.scopes, this.deps.riskOf) };
-    });
-    server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
-      const x = extra.authInfo?.extra ?? {};
-      return this.runCall(entry, req.params, {
-        token: extra.authInfo?.token,
-        principal: x['principal'] as Principal | undefined,
-        clientIp: typeof x['clientIp'] === 'string' ? x['clientIp'] : '',
-        traceId: typeof x['traceId'] === 'string' ? x['traceId'] : randomId(),
-        rawArguments: x['rawArguments'],
-        signal: extra.signal,
-        requestId: extra.requestId,
-        notify: (n) => extra.sendNotification(n),
-      });
-    });
+  /**
+   * Every session's request handlers, made once and shared by all of them: each finds its session
+   * by the transport's session id. Per-session closures were about a tenth of an idle session's
+   * memory (docs/BENCHMARKS.md).
+   */
+  private installHandlers(server: Server): void {
+    this.handlers ??= this.makeHandlers();
+    for (const [schema, handler] of this.handlers) server.setRequestHandler(schema, handler as never);
+  }
+
+  /** The open session a request arrived on. */
+  private sessionOf(extra: { sessionId?: string }): McpSession {
+    const s = extra.sessionId === undefined ? undefined : this.sessions.get(extra.sessionId);
+    if (!s)
+      throw new WardenError('MCP_SESSION_UNKNOWN', 'Unknown or expired MCP session', { rule: 'mcp.session' });
+    return s;
+  }
+
+  private makeHandlers(): SharedHandler[] {
+    const handlers: SharedHandler[] = [
+      // The level filters what this session's own upstream connections forward, and is passed on to them.
+      handler(SetLevelRequestSchema, async (req, extra) => {
+        const entry = this.sessionOf(extra);
+        entry.logLevel = req.params.level;
+        await entry.upstreams?.setLogLevel(req.params.level);
+        return {};
+      }),
+      handler(ListToolsRequestSchema, async (_req, extra) => {
+        const p = extra.authInfo?.extra?.['principal'] as Principal | undefined;
+        if (!p) throw new Error('unauthenticated');
+        return { tools: visibleTools(this.deps.tools(), p.agent, p.scopes, this.deps.riskOf) };
+      }),
+      handler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+        const x = extra.authInfo?.extra ?? {};
+        return this.runCall(this.sessionOf(extra), req.params, {
+          token: extra.authInfo?.token,
+          principal: x['principal'] as Principal | undefined,
+          clientIp: typeof x['clientIp'] === 'string' ? x['clientIp'] : '',
+          traceId: typeof x['traceId'] === 'string' ? x['traceId'] : randomId(),
+          rawArguments: x['rawArguments'],
+          signal: extra.signal,
+          requestId: extra.requestId,
+          notify: (n) => extra.sendNotification(n),
+        });
+      }),
+    ];
+    if (this.deps.access) handlers.push(...this.accessHandlers(this.deps.access));
+    return handlers;
   }
 
   /** One tools/call through the pipeline, whichever path brought it; Warden's refusals as tool errors. */
@@ -651,59 +698,58 @@ export class McpFace {
   }
 
   /** Resources, prompts and completion, each through the access gate (src/pipeline/access.ts). */
-  private installAccessHandlers(server: Server, entry: McpSession, gate: AccessGate): void {
+  private accessHandlers(gate: AccessGate): SharedHandler[] {
     /**
      * One request type through the gate: the principal and context the HTTP layer verified for
      * this request, and Warden's errors as JSON-RPC errors carrying its code and trace id.
      */
-    const on = <S extends Parameters<Server['setRequestHandler']>[0], R>(
+    const on = <S extends HandlerSchema, R>(
       schema: S,
-      handle: (req: SchemaOutput<S>, p: Principal, ctx: AccessContext) => Promise<R>,
+      handle: (req: SchemaOutput<S>, p: Principal, ctx: AccessContext, entry: McpSession) => Promise<R>,
     ) =>
-      server.setRequestHandler(schema, (async (
-        req: SchemaOutput<S>,
-        extra: { authInfo?: { extra?: Record<string, unknown> }; signal: AbortSignal },
-      ) => {
+      handler(schema, async (req, extra) => {
         const x = extra.authInfo?.extra ?? {};
         const traceId = typeof x['traceId'] === 'string' ? x['traceId'] : randomId();
         try {
           const p = x['principal'] as Principal | undefined;
           if (!p) throw new WardenError('UNAUTHENTICATED', 'A bearer token is required');
           const clientIp = typeof x['clientIp'] === 'string' ? x['clientIp'] : '';
-          return await handle(req, p, { traceId, clientIp, signal: extra.signal });
+          return await handle(req, p, { traceId, clientIp, signal: extra.signal }, this.sessionOf(extra));
         } catch (e) {
           throw mcpError(toWardenError(e), traceId);
         }
-      }) as never);
-    on(ListResourcesRequestSchema, async (_req, p, ctx) => ({ resources: await gate.resources(p, ctx) }));
-    on(ListResourceTemplatesRequestSchema, async (_req, p, ctx) => ({
-      resourceTemplates: await gate.templates(p, ctx),
-    }));
-    on(ReadResourceRequestSchema, (req, p, ctx) => gate.readResource(p, req.params.uri, ctx));
-    on(SubscribeRequestSchema, async (req, p, ctx) => {
-      const uri = req.params.uri;
-      entry.subscriptions ??= new Set();
-      const subscriptions = entry.subscriptions;
-      if (subscriptions.has(uri)) return {};
-      // Claimed before the await: a second subscribe of the same URI meanwhile counts nothing twice.
-      subscriptions.add(uri);
-      try {
-        await gate.subscribe(p, uri, ctx);
-      } catch (e) {
-        subscriptions.delete(uri);
-        throw e;
-      }
-      return {};
-    });
-    on(UnsubscribeRequestSchema, async (req) => {
-      if (entry.subscriptions?.delete(req.params.uri)) await gate.unsubscribe(req.params.uri);
-      return {};
-    });
-    on(ListPromptsRequestSchema, async (_req, p, ctx) => ({ prompts: await gate.prompts(p, ctx) }));
-    on(GetPromptRequestSchema, (req, p, ctx) =>
-      gate.getPrompt(p, req.params.name, req.params.arguments, ctx),
-    );
-    on(CompleteRequestSchema, (req, p, ctx) => gate.complete(p, req.params, ctx));
+      });
+    return [
+      on(ListResourcesRequestSchema, async (_req, p, ctx) => ({ resources: await gate.resources(p, ctx) })),
+      on(ListResourceTemplatesRequestSchema, async (_req, p, ctx) => ({
+        resourceTemplates: await gate.templates(p, ctx),
+      })),
+      on(ReadResourceRequestSchema, (req, p, ctx) => gate.readResource(p, req.params.uri, ctx)),
+      on(SubscribeRequestSchema, async (req, p, ctx, entry) => {
+        const uri = req.params.uri;
+        entry.subscriptions ??= new Set();
+        const subscriptions = entry.subscriptions;
+        if (subscriptions.has(uri)) return {};
+        // Claimed before the await: a second subscribe of the same URI meanwhile counts nothing twice.
+        subscriptions.add(uri);
+        try {
+          await gate.subscribe(p, uri, ctx);
+        } catch (e) {
+          subscriptions.delete(uri);
+          throw e;
+        }
+        return {};
+      }),
+      on(UnsubscribeRequestSchema, async (req, _p, _ctx, entry) => {
+        if (entry.subscriptions?.delete(req.params.uri)) await gate.unsubscribe(req.params.uri);
+        return {};
+      }),
+      on(ListPromptsRequestSchema, async (_req, p, ctx) => ({ prompts: await gate.prompts(p, ctx) })),
+      on(GetPromptRequestSchema, (req, p, ctx) =>
+        gate.getPrompt(p, req.params.name, req.params.arguments, ctx),
+      ),
+      on(CompleteRequestSchema, (req, p, ctx) => gate.complete(p, req.params, ctx)),
+    ];
   }
 
   /** An upstream said a subscribed resource changed: tell the sessions subscribed to it. */
