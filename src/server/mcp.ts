@@ -210,6 +210,11 @@ export class McpFace {
   /** The same sessions by the agent session they are bound to: opening one counts its siblings without a scan of all. */
   private readonly byAgentSession = new Map<string, Set<McpSession>>();
   private readonly validator = new AjvJsonSchemaValidator();
+  /** The agent ended its MCP session (DELETE): its own upstream sessions end with it. One for all sessions. */
+  private readonly sessionEnded = (sid: string): void => {
+    const ended = this.sessions.get(sid);
+    if (ended) void this.forget(ended);
+  };
   /** Request handlers every session's server shares (see installHandlers). */
   private handlers?: SharedHandler[];
   private readonly sweeper: NodeJS.Timeout;
@@ -414,11 +419,7 @@ export class McpFace {
     );
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
-      onsessionclosed: (sid) => {
-        // The agent ended its MCP session (DELETE): its own upstream sessions end with it.
-        const ended = this.sessions.get(sid);
-        if (ended) void this.forget(ended);
-      },
+      onsessionclosed: this.sessionEnded,
     });
     const entry: McpSession = {
       id,

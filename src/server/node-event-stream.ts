@@ -48,6 +48,68 @@ function mappingOf(
   return m instanceof Map ? (m as Map<string, StreamEntry>) : undefined;
 }
 
+/** A Node response that carries a stream (for the shared 'close' listener). */
+type StreamOwner = ServerResponse & { [STREAM]?: NodeEventStream };
+const STREAM = Symbol('warden.eventStream');
+
+/**
+ * One open stream, as the transport's mapping holds it: its own `controller` (the transport writes
+ * through `enqueue`) and `cleanup`. Methods on the prototype and shared listeners rather than
+ * closures where the transport allows it, since every idle session holds one.
+ */
+class NodeEventStream implements StreamEntry {
+  readonly encoder = PASS_THROUGH;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly mapping: Map<string, StreamEntry>,
+    private readonly outgoing: ServerResponse,
+  ) {}
+
+  get controller(): this {
+    return this;
+  }
+
+  open(): boolean {
+    return !this.outgoing.destroyed && !this.outgoing.writableEnded;
+  }
+
+  enqueue(chunk: unknown): void {
+    // As a closed web stream does: the transport reports the failed write to its onerror.
+    if (!this.open()) throw new Error('the event stream is closed');
+    this.outgoing.write(chunk as string);
+  }
+
+  close(): void {
+    if (this.open()) this.outgoing.end();
+  }
+
+  /** Stops the keep-alive and leaves the transport's mapping (if it still names this stream). */
+  forget(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.mapping.get(STANDALONE) === this) this.mapping.delete(STANDALONE);
+  }
+
+  /**
+   * The transport closes the stream (session closed, or `closeStandaloneSSEStream`). A property,
+   * not a method: the transport's close() calls it detached (`forEach(({ cleanup }) => cleanup())`).
+   */
+  readonly cleanup = (): void => {
+    this.forget();
+    this.close();
+  };
+}
+
+function onClientClose(this: StreamOwner): void {
+  this[STREAM]?.forget();
+}
+
+function keepAlive(stream: NodeEventStream): void {
+  if (stream.open()) stream.enqueue(KEEP_ALIVE_FRAME);
+  else stream.forget();
+}
+
 /**
  * The transport's answer to a GET, served on `outgoing` when it opened the standalone stream:
  * returns `RESPONSE_ALREADY_SENT` then (the headers are written, the socket stays open), and
@@ -71,32 +133,8 @@ export async function serveEventStream(
   ) {
     return response;
   }
-  let timer: NodeJS.Timeout | undefined;
-  const stop = () => {
-    if (timer !== undefined) clearInterval(timer);
-    timer = undefined;
-  };
-  const open = () => !outgoing.destroyed && !outgoing.writableEnded;
-  const controller = {
-    enqueue(chunk: unknown) {
-      // As a closed web stream does: the transport reports the failed write to its onerror.
-      if (!open()) throw new Error('the event stream is closed');
-      outgoing.write(chunk as string);
-    },
-    close() {
-      if (open()) outgoing.end();
-    },
-  };
-  const ours: StreamEntry = {
-    controller,
-    encoder: PASS_THROUGH,
-    cleanup: () => {
-      stop();
-      if (mapping.get(STANDALONE) === ours) mapping.delete(STANDALONE);
-      controller.close();
-    },
-  };
-  mapping.set(STANDALONE, ours);
+  const stream = new NodeEventStream(mapping, outgoing);
+  mapping.set(STANDALONE, stream);
   // The web stream is not read by anyone now: cancelling it clears the SDK's keep-alive timer, and
   // its cancel leaves the mapping alone (it no longer points at that stream's controller).
   await response.body.cancel().catch(() => {});
@@ -104,20 +142,12 @@ export async function serveEventStream(
   outgoing.writeHead(200, Object.fromEntries(response.headers));
   outgoing.flushHeaders();
   // The client hung up (or the socket failed): forget the stream, as the web stream's cancel did.
-  outgoing.once('close', () => {
-    stop();
-    if (mapping.get(STANDALONE) === ours) mapping.delete(STANDALONE);
-  });
+  (outgoing as StreamOwner)[STREAM] = stream;
+  outgoing.once('close', onClientClose);
   // As the SDK arms it: no keep-alive for an interval that is not a positive number.
   if (Number.isFinite(keepAliveMs) && keepAliveMs >= 1) {
-    timer = setInterval(
-      () => {
-        if (open()) outgoing.write(KEEP_ALIVE_FRAME);
-        else stop();
-      },
-      Math.min(keepAliveMs, 2 ** 31 - 1),
-    );
-    timer.unref();
+    stream.timer = setInterval(keepAlive, Math.min(keepAliveMs, 2 ** 31 - 1), stream);
+    stream.timer.unref();
   }
   return RESPONSE_ALREADY_SENT;
 }
