@@ -10,7 +10,7 @@
  */
 import { CompiledQuery, sql, type Transaction } from 'kysely';
 import { WardenError } from '../errors.js';
-import type { AuditLogTable, Database, Store } from '../store/index.js';
+import type { AuditLogTable, Database, SqliteStatement, Store } from '../store/index.js';
 import { type Clock, type IdGenerator, randomId, systemClock } from '../util/clock.js';
 import { canonicalJson, entryHash, fromRow, type JsonTexts, toRow } from './entry.js';
 import { cleanText, redactParameters } from './redact.js';
@@ -424,22 +424,25 @@ export class AuditLog {
   }
 
   private async writeWithRetry(items: Prepared[], durable: boolean): Promise<AuditEntry[]> {
-    if (this.store.dialect === 'postgres') {
+    const sqlite = this.store.sqlite;
+    if (!sqlite) {
       const fast = await this.writeOptimistic(items, durable);
       if (fast) return fast;
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        if (durable || this.store.dialect === 'postgres') {
-          const entries = await this.store.db.transaction().execute((trx) => this.write(trx, items, durable));
-          // Committed: the batch's last entry is the head now (see writeOptimistic).
-          const last = entries.at(-1);
-          if (this.store.dialect === 'postgres' && last) this.knownHead = { seq: last.seq, hash: last.hash };
-          return entries;
+        if (sqlite) {
+          // One synchronous better-sqlite3 transaction once the connection is held (issue #4).
+          return await sqlite.run((prepare) => this.writeSqlite(prepare, items), {
+            transaction: true,
+            relaxed: !durable,
+          });
         }
-        return await this.store.relaxed((conn) =>
-          conn.transaction().execute((trx) => this.write(trx, items, durable)),
-        );
+        const entries = await this.store.db.transaction().execute((trx) => this.write(trx, items, durable));
+        // Committed: the batch's last entry is the head now (see writeOptimistic).
+        const last = entries.at(-1);
+        if (last) this.knownHead = { seq: last.seq, hash: last.hash };
+        return entries;
       } catch (e) {
         if (attempt >= MAX_ATTEMPTS || !isContention(e)) throw e;
         await sleep(10 * 2 ** attempt + Math.random() * 10);
@@ -447,66 +450,62 @@ export class AuditLog {
     }
   }
 
-  /** One transaction: lock the head, chain the entries after it, insert, move the head. */
+  /**
+   * SQLite, inside one IMMEDIATE transaction: lock the head, chain the entries after it, insert,
+   * move the head. Synchronous, on the store's cached statements.
+   */
+  private writeSqlite(prepare: (sql: string) => SqliteStatement, items: Prepared[]): AuditEntry[] {
+    // BEGIN IMMEDIATE holds the write lock already; the no-op write stays so that a batch runs
+    // the statements it always ran (the head read next cannot be stale either way).
+    prepare(SQLITE.lock).run();
+    const head = prepare(SQLITE.head).get() as { seq: number; hash: string } | undefined;
+    if (head === undefined) throw new Error('audit_head row is missing');
+    const ts = Math.trunc(this.clock.now());
+    const { entries, rows } = chain(items, { seq: Number(head.seq), hash: head.hash }, ts);
+    const insert = prepare(SQLITE.insert);
+    for (const row of rows) insert.run(COLUMNS.map((c) => row[c]));
+    const last = entries.at(-1)!;
+    if (prepare(SQLITE.move).run(last.seq, last.hash).changes !== 1) {
+      throw new Error('audit_head was not updated');
+    }
+    return entries;
+  }
+
+  /** PostgreSQL, one transaction: lock the head, chain the entries after it, insert, move the head. */
   private async write(
     trx: Transaction<Database>,
     items: Prepared[],
     durable: boolean,
   ): Promise<AuditEntry[]> {
-    let head: { seq: number; hash: string } | undefined;
-    if (this.store.dialect === 'postgres') {
-      // The head row is the lock (the pool's lock_timeout bounds the wait); a relaxed batch
-      // turns off the commit's WAL flush in the same round trip.
-      head = await trx
-        .selectFrom('audit_head')
-        .select(['seq', 'hash'])
-        .$if(!durable, (q) => q.select(sql<string>`set_config('synchronous_commit', 'off', true)`.as('sync')))
-        .where('id', '=', 1)
-        .forUpdate()
-        .executeTakeFirst();
-    } else {
-      // Fixed statement texts (prepared once by the store): building them through the
-      // query builder for every batch cost more than running them.
-      await trx.executeQuery(CompiledQuery.raw(SQLITE.lock, []));
-      head = (await trx.executeQuery<{ seq: number; hash: string }>(CompiledQuery.raw(SQLITE.head, [])))
-        .rows[0];
-    }
+    // The head row is the lock (the pool's lock_timeout bounds the wait); a relaxed batch
+    // turns off the commit's WAL flush in the same round trip.
+    const head = await trx
+      .selectFrom('audit_head')
+      .select(['seq', 'hash'])
+      .$if(!durable, (q) => q.select(sql<string>`set_config('synchronous_commit', 'off', true)`.as('sync')))
+      .where('id', '=', 1)
+      .forUpdate()
+      .executeTakeFirst();
     if (head === undefined) throw new Error('audit_head row is missing');
 
     const ts = Math.trunc(this.clock.now());
     const { entries, rows } = chain(items, { seq: Number(head.seq), hash: head.hash }, ts);
     const seq = entries.at(-1)!.seq;
     const prevHash = entries.at(-1)!.hash;
-    const last =
-      this.store.dialect === 'sqlite' ? 0 : Math.floor((rows.length - 1) / INSERT_CHUNK) * INSERT_CHUNK;
+    const last = Math.floor((rows.length - 1) / INSERT_CHUNK) * INSERT_CHUNK;
     for (let i = 0; i < last; i += INSERT_CHUNK) {
       await trx
         .insertInto('audit_log')
         .values(rows.slice(i, i + INSERT_CHUNK))
         .execute();
     }
-    const tail = rows.slice(last);
-    let moved: { numUpdatedRows: bigint };
-    if (this.store.dialect === 'postgres') {
-      // One round trip: the rows and the head move in one statement (a data-modifying CTE).
-      moved = await trx
-        .with('inserted', (db) => db.insertInto('audit_log').values(tail))
-        .updateTable('audit_head')
-        .set({ seq, hash: prevHash })
-        .where('id', '=', 1)
-        .executeTakeFirst();
-    } else {
-      for (const row of tail) {
-        await trx.executeQuery(
-          CompiledQuery.raw(
-            SQLITE.insert,
-            COLUMNS.map((c) => row[c]),
-          ),
-        );
-      }
-      const r = await trx.executeQuery(CompiledQuery.raw(SQLITE.move, [seq, prevHash]));
-      moved = { numUpdatedRows: r.numAffectedRows ?? 0n };
-    }
+    // One round trip: the rows and the head move in one statement (a data-modifying CTE).
+    const moved = await trx
+      .with('inserted', (db) => db.insertInto('audit_log').values(rows.slice(last)))
+      .updateTable('audit_head')
+      .set({ seq, hash: prevHash })
+      .where('id', '=', 1)
+      .executeTakeFirst();
     if (moved.numUpdatedRows !== 1n) throw new Error('audit_head was not updated');
     return entries;
   }

@@ -11,6 +11,8 @@ import {
   type Database,
   fixedQuery,
   type SessionsTable,
+  type SqliteAccess,
+  type SqliteStatement,
   type Store,
 } from '../store/index.js';
 import { type Clock, randomId, systemClock } from '../util/clock.js';
@@ -207,12 +209,13 @@ export class SessionStore {
    * belonged to a call that never ran.
    */
   claimCall(id: string): Promise<CallClaim | null> {
+    const sqlite = this.store.sqlite;
     // PostgreSQL: one autocommit statement per claim, side by side on the pool.
-    if (this.store.dialect === 'postgres') return this.claimOne(this.store.db, id);
+    if (!sqlite) return this.claimOne(this.store.db, id);
     // SQLite: claims made in the same turn of the event loop share one commit.
     return new Promise((resolve, reject) => {
       this.claims.push({ id, resolve, reject });
-      if (this.claims.length === 1) setImmediate(() => void this.flushClaims());
+      if (this.claims.length === 1) setImmediate(() => void this.flushClaims(sqlite));
     });
   }
 
@@ -245,18 +248,17 @@ export class SessionStore {
     return Number(res.numUpdatedRows) > 0;
   }
 
-  private async flushClaims(): Promise<void> {
+  /**
+   * The claims gathered so far, in one synchronous better-sqlite3 run once the connection is
+   * held (issue #4); several share one IMMEDIATE transaction: all claimed or none.
+   */
+  private async flushClaims(sqlite: SqliteAccess): Promise<void> {
     const batch = this.claims.splice(0);
     try {
-      const counts = await this.store.relaxed(async (db) =>
-        batch.length === 1
-          ? [await this.claimOne(db, batch[0]!.id)]
-          : db.transaction().execute(async (trx) => {
-              const out: Array<CallClaim | null> = [];
-              for (const c of batch) out.push(await this.claimOne(trx, c.id));
-              return out;
-            }),
-      );
+      const counts = await sqlite.run((prepare) => batch.map((c) => this.claimSqlite(prepare, c.id)), {
+        transaction: batch.length > 1,
+        relaxed: true,
+      });
       batch.forEach((c, i) => {
         c.resolve(counts[i] ?? null);
       });
@@ -264,6 +266,14 @@ export class SessionStore {
       // Nothing was claimed (the transaction rolled back): every caller fails closed.
       for (const c of batch) c.reject(e);
     }
+  }
+
+  /** claimOne on the raw SQLite connection: the same statement, run synchronously. */
+  private claimSqlite(prepare: (sql: string) => SqliteStatement, id: string): CallClaim | null {
+    const row = prepare(this.claimQuery.sql).get(this.claimQuery.parameters([id])) as
+      | { call_count: number; taint: number }
+      | undefined;
+    return row ? { calls: Number(row.call_count), taint: Number(row.taint) } : null;
   }
 
   /** Revokes a session (the first revocation and its reason are kept); NOT_FOUND when absent. */

@@ -1,7 +1,7 @@
 import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeEachDialect } from '../../test/helpers/dialects.js';
+import { describeEachDialect, makeTarget } from '../../test/helpers/dialects.js';
 import { cachingDatabase, fixedQuery } from './db.js';
 import { dialectOf, redactUrl, type Store } from './index.js';
 import { GENESIS_HASH } from './migrations.js';
@@ -58,6 +58,10 @@ describeEachDialect('store', (target) => {
       );
       expect(await durability()).toBe(strict);
     }
+  });
+
+  it('offers raw synchronous access to SQLite stores only', () => {
+    expect(store.sqlite !== undefined).toBe(target.dialect === 'sqlite');
   });
 
   it('fixedQuery runs a query built once with new values, keeping its own constants in place', async () => {
@@ -174,5 +178,154 @@ describe('statement cache (SQLite)', () => {
     for (const k of [1, 2, 3]) db.prepare(`SELECT ${k}`);
     expect(db.prepare(text)).not.toBe(first);
     db.close();
+  });
+});
+
+describe('raw SQLite access (store.sqlite)', () => {
+  const target = makeTarget('sqlite');
+  let store: Store;
+  let raw: NonNullable<Store['sqlite']>;
+  let n = 0;
+  beforeAll(async () => {
+    store = await target.open();
+    raw = store.sqlite!;
+  });
+  afterAll(async () => {
+    await store.close();
+    await target.cleanup();
+  });
+
+  const insertKey =
+    'INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)';
+  const key = (kid: string) => [kid, 'EdDSA', '{}', '{}', ++n, null];
+  const kids = async (prefix: string) =>
+    (
+      await store.db
+        .selectFrom('signing_keys')
+        .select('kid')
+        .where('kid', 'like', `${prefix}%`)
+        .orderBy('kid')
+        .execute()
+    ).map((r) => r.kid);
+  const synchronous = (prepare: (sql: string) => { get(): unknown }) =>
+    (prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous;
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    return { open, opened };
+  };
+
+  it('waits for a Kysely transaction open on the same store, then runs after it commits (not inside it)', async () => {
+    const held = gate();
+    const begun = gate();
+    const order: string[] = [];
+    const kysely = store.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('signing_keys')
+        .values({
+          kid: 'ser-1',
+          alg: 'EdDSA',
+          private_jwk: '{}',
+          public_jwk: '{}',
+          created_at: 1,
+          retired_at: null,
+        })
+        .execute();
+      begun.open();
+      await held.opened; // the transaction awaits between statements, holding the connection
+      await trx
+        .insertInto('signing_keys')
+        .values({
+          kid: 'ser-2',
+          alg: 'EdDSA',
+          private_jwk: '{}',
+          public_jwk: '{}',
+          created_at: 2,
+          retired_at: null,
+        })
+        .execute();
+      order.push('kysely');
+    });
+    await begun.opened;
+    const written = raw.run(
+      (prepare) => {
+        order.push('raw');
+        prepare(insertKey).run(key('ser-3'));
+        // Both rows of the Kysely transaction are there: it committed before this began.
+        return (
+          prepare("SELECT COUNT(*) AS n FROM signing_keys WHERE kid LIKE 'ser-%'").get() as { n: number }
+        ).n;
+      },
+      { transaction: true },
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    expect(order).toEqual([]);
+    held.open();
+    await kysely;
+    expect(await written).toBe(3);
+    expect(order).toEqual(['kysely', 'raw']);
+    expect(await kids('ser-')).toEqual(['ser-1', 'ser-2', 'ser-3']);
+  });
+
+  it('rolls back everything it wrote when fn throws, and the error surfaces as thrown', async () => {
+    const failing = raw.run(
+      (prepare) => {
+        prepare(insertKey).run(key('rb-1'));
+        prepare(insertKey).run(key('rb-2'));
+        prepare(insertKey).run(key('rb-1')); // duplicate primary key
+      },
+      { transaction: true, relaxed: true },
+    );
+    await expect(failing).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_CONSTRAINT/) });
+    await expect(
+      raw.run(
+        () => {
+          throw new Error('boom');
+        },
+        { transaction: true },
+      ),
+    ).rejects.toThrow('boom');
+    expect(await kids('rb-')).toEqual([]);
+    // Nothing left open: the connection takes the next transaction.
+    await raw.run((prepare) => prepare(insertKey).run(key('rb-3')), { transaction: true });
+    expect(await kids('rb-')).toEqual(['rb-3']);
+  });
+
+  it('relaxed commits at synchronous = NORMAL and restores FULL after success and after a throw', async () => {
+    expect(await raw.run(synchronous)).toBe(2);
+    expect(await raw.run(synchronous, { relaxed: true })).toBe(1);
+    expect(await raw.run(synchronous, { relaxed: true, transaction: true })).toBe(1);
+    expect(await raw.run(synchronous)).toBe(2);
+    await expect(
+      raw.run(
+        (prepare) => {
+          prepare(insertKey).run(key('rx-1'));
+          throw new Error('boom');
+        },
+        { relaxed: true, transaction: true },
+      ),
+    ).rejects.toThrow('boom');
+    const r = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(store.db);
+    expect(r.rows[0]?.synchronous).toBe(2);
+    expect(await kids('rx-')).toEqual([]);
+  });
+
+  it('refuses to nest into a transaction someone left open, and refuses an async fn', async () => {
+    await raw.run((prepare) => prepare('BEGIN').run());
+    let ran = false;
+    await expect(
+      raw.run(
+        () => {
+          ran = true;
+        },
+        { transaction: true },
+      ),
+    ).rejects.toThrow(/already open/);
+    expect(ran).toBe(false);
+    await sql`ROLLBACK`.execute(store.db);
+    await expect(raw.run(async () => 1)).rejects.toThrow(/synchronous/);
+    await expect(raw.run(async () => 1, { transaction: true })).rejects.toThrow(/promise/);
   });
 });

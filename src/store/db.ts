@@ -41,7 +41,39 @@ export interface Store {
    * writes relax their own transaction (`synchronous_commit = off`).
    */
   relaxed<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Present exactly when `dialect` is 'sqlite': synchronous work on the raw connection, for the
+   * writes every tool call makes, where Kysely's per-statement promises cost more than the
+   * statements (issue #4).
+   */
+  readonly sqlite?: SqliteAccess;
   close(): Promise<void>;
+}
+
+/**
+ * A cached prepared statement of the SQLite connection. Shared with Kysely: never switch its
+ * mode (raw, pluck, expand, safeIntegers).
+ */
+export type SqliteStatement = SqliteDatabase.Statement<unknown[], unknown>;
+
+/** How `SqliteAccess.run` commits. */
+export interface SqliteRunOptions {
+  /** Run `fn` in one IMMEDIATE transaction (write lock first): a throw rolls all of it back. */
+  transaction?: boolean;
+  /** Commit at `synchronous = NORMAL` (see `Store.relaxed`); FULL is restored afterwards, whatever happens. */
+  relaxed?: boolean;
+}
+
+/** The raw better-sqlite3 connection of a SQLite store, reached in turn with every Kysely query. */
+export interface SqliteAccess {
+  /**
+   * Waits for the one connection as every Kysely query and transaction does (Kysely's
+   * single-connection mutex), then runs `fn` on it synchronously; `prepare` hands out the
+   * store's cached statements (bound parameters only). Rejects, running nothing, when a
+   * transaction is already open on the connection. Never call it from inside `relaxed` or a
+   * Kysely transaction of the same store and await it there: they hold the connection it waits for.
+   */
+  run<T>(fn: (prepare: (sql: string) => SqliteStatement) => T, options?: SqliteRunOptions): Promise<T>;
 }
 
 /** Prepared statements kept per SQLite connection (hot queries are few; DDL and reports come and go). */
@@ -55,8 +87,8 @@ const STATEMENT_CACHE = 512;
 export function cachingDatabase(
   sqlite: SqliteDatabase.Database,
   max = STATEMENT_CACHE,
-): { close(): void; prepare(text: string): SqliteDatabase.Statement } {
-  const cache = new Map<string, SqliteDatabase.Statement>();
+): { close(): void; prepare(text: string): SqliteStatement } {
+  const cache = new Map<string, SqliteStatement>();
   return {
     close: () => sqlite.close(),
     prepare(text: string) {
@@ -66,7 +98,7 @@ export function cachingDatabase(
         cache.set(text, hit);
         return hit;
       }
-      const statement = sqlite.prepare(text);
+      const statement = sqlite.prepare<unknown[]>(text);
       if (!hit) {
         cache.set(text, statement);
         if (cache.size > max) cache.delete(cache.keys().next().value as string);
@@ -119,6 +151,7 @@ export function redactUrl(url: string): string {
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
   const dialect = dialectOf(url);
   let db: Kysely<Database>;
+  let sqliteAccess: SqliteAccess | undefined;
   if (dialect === 'sqlite') {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -128,7 +161,9 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.sqliteBusyTimeoutMs ?? 5000))}`);
     sqlite.pragma('foreign_keys = ON');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) });
+    const statements = cachingDatabase(sqlite);
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    sqliteAccess = rawSqlite(db, sqlite, statements.prepare);
   } else {
     const schema = options.pgSchema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
@@ -181,12 +216,15 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     dialect,
     description: redactUrl(url),
     relaxed: dialect === 'sqlite' ? (fn) => relaxedSqlite(db, fn) : (fn) => fn(db),
+    ...(sqliteAccess ? { sqlite: sqliteAccess } : {}),
     close: () => db.destroy(),
   };
 }
 
-const PRAGMA_NORMAL = CompiledQuery.raw('PRAGMA synchronous = NORMAL', []);
-const PRAGMA_FULL = CompiledQuery.raw('PRAGMA synchronous = FULL', []);
+const SYNC_NORMAL = 'PRAGMA synchronous = NORMAL';
+const SYNC_FULL = 'PRAGMA synchronous = FULL';
+const PRAGMA_NORMAL = CompiledQuery.raw(SYNC_NORMAL, []);
+const PRAGMA_FULL = CompiledQuery.raw(SYNC_FULL, []);
 
 /** SQLite has one connection: hold it, lower `synchronous` for `fn`, and restore FULL whatever happens. */
 function relaxedSqlite<T>(db: Kysely<Database>, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
@@ -201,26 +239,68 @@ function relaxedSqlite<T>(db: Kysely<Database>, fn: (db: Kysely<Database>) => Pr
 }
 
 /**
+ * `SqliteAccess` over the store's connection: Kysely's mutex orders it with every other use;
+ * inside, better-sqlite3 runs the whole transaction without a promise in between.
+ */
+function rawSqlite(
+  db: Kysely<Database>,
+  sqlite: SqliteDatabase.Database,
+  prepare: (sql: string) => SqliteStatement,
+): SqliteAccess {
+  // One wrapper for every run (better-sqlite3 prepares its BEGIN/COMMIT/ROLLBACK once per connection).
+  const inTransaction = sqlite.transaction((fn: (p: typeof prepare) => unknown) => fn(prepare));
+  return {
+    run<T>(fn: (p: typeof prepare) => T, options: SqliteRunOptions = {}): Promise<T> {
+      return db.connection().execute(async () => {
+        // Whoever holds the mutex ends their transaction before letting go: one open now was
+        // begun outside it, and better-sqlite3 would nest into it (a savepoint), not wait.
+        if (sqlite.inTransaction) throw new Error('a transaction is already open on the SQLite connection');
+        const once = (): T => {
+          const out = options.transaction ? (inTransaction.immediate(fn) as T) : fn(prepare);
+          if (typeof (out as { then?: unknown } | undefined)?.then === 'function') {
+            throw new TypeError('SqliteAccess.run takes a synchronous function');
+          }
+          return out;
+        };
+        if (!options.relaxed) return once();
+        // Set outside the transaction: SQLite refuses to change it inside one.
+        prepare(SYNC_NORMAL).run();
+        try {
+          return once();
+        } finally {
+          prepare(SYNC_FULL).run();
+        }
+      });
+    },
+  };
+}
+
+/**
  * A hot query built once: `build` makes it with `arg(i)` standing for the i-th
  * runtime value; it is compiled once, and each run passes its own values in the
  * places those stood (the query's own constants stay where they were). For the
  * few queries every tool call makes, where building them through the query
  * builder cost more than running them.
  */
-export function fixedQuery<Row>(
-  build: (arg: (i: number) => string) => Compilable<Row>,
-): (db: Kysely<Database>, args: readonly unknown[]) => Promise<QueryResult<Row>> {
+export function fixedQuery<Row>(build: (arg: (i: number) => string) => Compilable<Row>): FixedQuery<Row> {
   // Markers that stand for the runtime values while the query is built (a NUL-prefixed
   // text no caller passes); the builder keeps every other value as a constant.
   const markers: string[] = [];
   const marker = (i: number) => (markers[i] ??= `\u0000fixed-query-arg:${i}`);
   const compiled = build(marker).compile();
   const slots = compiled.parameters.map((p) => (typeof p === 'string' ? markers.indexOf(p) : -1));
-  return (db, args) =>
-    db.executeQuery<Row>(
-      CompiledQuery.raw(
-        compiled.sql,
-        compiled.parameters.map((p, k) => (slots[k]! >= 0 ? args[slots[k]!] : p)),
-      ),
-    );
+  const parameters = (args: readonly unknown[]) =>
+    compiled.parameters.map((p, k) => (slots[k]! >= 0 ? args[slots[k]!] : p));
+  const run = (db: Kysely<Database>, args: readonly unknown[]) =>
+    db.executeQuery<Row>(CompiledQuery.raw(compiled.sql, parameters(args)));
+  return Object.assign(run, { sql: compiled.sql, parameters });
+}
+
+/** A query built once (see `fixedQuery`): run it through Kysely, or take its text and values. */
+export interface FixedQuery<Row> {
+  (db: Kysely<Database>, args: readonly unknown[]): Promise<QueryResult<Row>>;
+  /** Its SQL text, for a prepared statement of the raw SQLite connection (`SqliteAccess`). */
+  readonly sql: string;
+  /** The values to bind for `args`, in the text's order. */
+  parameters(args: readonly unknown[]): unknown[];
 }

@@ -1,9 +1,13 @@
 export {
   dialectOf,
+  type FixedQuery,
   fixedQuery,
   type OpenStoreOptions,
   openStore,
   redactUrl,
+  type SqliteAccess,
+  type SqliteRunOptions,
+  type SqliteStatement,
   type Store,
   type StoreDialect,
 } from './db.js';
