@@ -447,7 +447,6 @@ export class McpFace {
     return entry;
   }
 
-  /** The session's relay: what its own upstream connections ask back goes to this session only. */
   /**
    * The session's own upstream connections when its client declared sampling, elicitation or roots
    * (made on first need), else undefined: the session's calls use the shared connections.
@@ -467,6 +466,7 @@ export class McpFace {
     return this.deps.upstreams !== undefined && entry.closed !== true && relaysToClient(entry.server);
   }
 
+  /** The session's relay: what its own upstream connections ask back goes to this session only. */
   private sessionUpstreams(
     entry: McpSession,
     server: Server,

@@ -26,8 +26,14 @@ interface Fixture {
 }
 
 /** One MCP session behind Hono on a real Node server, its GET served as the MCP face serves it. */
-async function fixture(keepAliveMs?: number): Promise<Fixture> {
-  const server = new Server({ name: 't', version: '1' }, { capabilities: { tools: { listChanged: true } } });
+async function fixture(
+  keepAliveMs?: number,
+  beforeServe?: (server: Server) => Promise<void>,
+): Promise<Fixture> {
+  const server = new Server(
+    { name: 't', version: '1' },
+    { capabilities: { tools: { listChanged: true }, logging: {} } },
+  );
   const transport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: () => 'mcp_test',
     ...(keepAliveMs === undefined ? {} : { keepAliveMs }),
@@ -40,6 +46,7 @@ async function fixture(keepAliveMs?: number): Promise<Fixture> {
     const response = await transport.handleRequest(c.req.raw);
     const outgoing = c.env?.outgoing;
     if (c.req.method !== 'GET' || !outgoing) return response;
+    await beforeServe?.(server);
     const answer = await serveEventStream(transport, response, outgoing);
     served.push(answer === RESPONSE_ALREADY_SENT ? 'node' : 'web');
     return answer;
@@ -161,6 +168,26 @@ describe('serveEventStream', () => {
     expect(s.text()).toBe(
       `event: message\ndata: ${JSON.stringify({ method: 'notifications/tools/list_changed', jsonrpc: '2.0' })}\n\n`,
     );
+    s.abort();
+  });
+
+  it('delivers, in order, what the transport sent on the stream before it was moved to Node', async () => {
+    // Sent after the transport opened the stream and before serveEventStream ran (the await between them).
+    f = await fixture(undefined, async (server) => {
+      await server.sendLoggingMessage({ level: 'info', data: 'early-1' });
+      await server.sendLoggingMessage({ level: 'info', data: 'early-2' });
+    });
+    await initialize(f.base);
+    const s = await openStream(f.base);
+    expect(s.res.statusCode).toBe(200);
+    await f.server.sendLoggingMessage({ level: 'info', data: 'late' });
+    await until(() => s.text().includes('late'));
+    const data = s
+      .text()
+      .split('\n\n')
+      .filter(Boolean)
+      .map((event) => JSON.parse(event.slice(event.indexOf('data: ') + 6)).params.data);
+    expect(data).toEqual(['early-1', 'early-2', 'late']);
     s.abort();
   });
 

@@ -4,8 +4,8 @@
  *
  * The SDK's web-standard transport answers that GET with a `Response` whose body is a web
  * `ReadableStream`; `@hono/node-server` then pumps it into the Node response with a reader, a
- * pending read and their promises, for as long as the stream is open: about 4.5 KB of heap per
- * idle session, a fifth of what one costs (docs/BENCHMARKS.md). Here the transport still does
+ * pending read and their promises, for as long as the stream is open: about 9 KB of heap per idle
+ * session, a quarter of what one cost (docs/BENCHMARKS.md). Here the transport still does
  * every check (Accept, session, protocol version, one stream per session) and registers the
  * stream; for a stream it accepted, the registered entry is re-pointed at the Node response and
  * the web stream is dropped. What the transport sends later (`send` without a related request)
@@ -133,14 +133,26 @@ export async function serveEventStream(
   ) {
     return response;
   }
-  const stream = new NodeEventStream(mapping, outgoing);
-  mapping.set(STANDALONE, stream);
-  // The web stream is not read by anyone now: cancelling it clears the SDK's keep-alive timer, and
-  // its cancel leaves the mapping alone (it no longer points at that stream's controller).
-  await response.body.cancel().catch(() => {});
-
+  const web = entry.controller as { desiredSize?: number | null };
+  const reader = response.body.getReader();
   outgoing.writeHead(200, Object.fromEntries(response.headers));
   outgoing.flushHeaders();
+  // What the transport sent since it opened the stream (a notification while this awaited) waits
+  // in the web stream: write it first, in order; re-pointing the mapping below happens in the same
+  // turn as the check that nothing more is queued, so nothing is lost or reordered.
+  while ((web.desiredSize ?? 1) < 1) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    outgoing.write(value);
+  }
+  if (mapping.get(STANDALONE) !== entry) {
+    // Closed meanwhile (the session ended): end the response as the web stream ended.
+    outgoing.end();
+    await reader.cancel().catch(() => {});
+    return RESPONSE_ALREADY_SENT;
+  }
+  const stream = new NodeEventStream(mapping, outgoing);
+  mapping.set(STANDALONE, stream);
   // The client hung up (or the socket failed): forget the stream, as the web stream's cancel did.
   (outgoing as StreamOwner)[STREAM] = stream;
   outgoing.once('close', onClientClose);
@@ -149,5 +161,8 @@ export async function serveEventStream(
     stream.timer = setInterval(keepAlive, Math.min(keepAliveMs, 2 ** 31 - 1), stream);
     stream.timer.unref();
   }
+  // No one reads the web stream now: cancelling it clears the SDK's keep-alive timer, and its
+  // cancel leaves the mapping alone (the mapping no longer names that stream's controller).
+  await reader.cancel().catch(() => {});
   return RESPONSE_ALREADY_SENT;
 }
