@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBodyText } from './request.js';
+import { type NodeBindings, readBodyText } from './request.js';
 
 /** A server whose handler hands each request's body read (from the Node request) to the test. */
 describe('readBodyText from the Node request', () => {
@@ -42,5 +44,46 @@ describe('readBodyText from the Node request', () => {
     await expect.poll(() => reads.length).toBe(before + 1);
     // Node reports the cut as an 'error' on the request (ECONNRESET): the read is refused, not left waiting.
     await expect(reads[before]).rejects.toMatchObject({ code: 'ECONNRESET' });
+  });
+});
+
+describe('readBodyText behind @hono/node-server', () => {
+  let server: Server;
+  let base: string;
+  beforeAll(async () => {
+    const app = new Hono<{ Bindings: NodeBindings }>();
+    app.post('/read', async (c) => {
+      const text = await readBodyText(c.req.raw, 1024, c.env?.incoming);
+      // node-server keeps the full web Request it builds under a symbol; none should be built.
+      const built = Object.getOwnPropertySymbols(c.req.raw).some(
+        (k) => k.description === 'requestCache' && (c.req.raw as unknown as Record<symbol, unknown>)[k],
+      );
+      return c.json({ length: text.length, built });
+    });
+    app.post('/read-twice', async (c) => {
+      await c.req.raw.text();
+      try {
+        return c.json({ text: await readBodyText(c.req.raw, 1024, c.env?.incoming) });
+      } catch (e) {
+        return c.json({ error: (e as Error).name });
+      }
+    });
+    server = createServer(getRequestListener(app.fetch));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('reads a declared-length body from the Node request without building the web Request', async () => {
+    const res = await fetch(`${base}/read`, { method: 'POST', body: 'z'.repeat(200) });
+    expect(await res.json()).toEqual({ length: 200, built: false });
+  });
+
+  it('does not read again a body the web Request already read', async () => {
+    const res = await fetch(`${base}/read-twice`, { method: 'POST', body: 'z'.repeat(200) });
+    expect(await res.json()).toEqual({ error: 'TypeError' });
   });
 });

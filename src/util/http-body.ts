@@ -12,7 +12,9 @@ export async function readBodyText(req: Request, limit: number, incoming?: Incom
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
   // A body of declared size (what MCP clients send) is read from the Node request itself:
   // wrapping it in a web stream first cost more than the read. A chunked one goes the web way.
-  if (incoming && Number.isFinite(declared) && !req.bodyUsed && incoming.readable) {
+  // Whether anyone read it yet is asked of the Node request: asking the web one (`bodyUsed`) made
+  // @hono/node-server build the full web Request, body stream and all, on every POST.
+  if (incoming && Number.isFinite(declared) && !incoming.readableDidRead && incoming.readable) {
     return readNodeBody(incoming, limit);
   }
   if (!req.body) return '';
