@@ -17,6 +17,7 @@ import {
   normalize,
   PII_TYPES,
 } from '../../src/inspect/index.js';
+import { readJsonl } from './jsonl.js';
 
 /** Pieces that trip every scanner: numbers of each shape, markers, encodings, look-alikes. */
 // biome-ignore format: a word list reads better dense
@@ -54,9 +55,7 @@ export function corpusTexts(dir: string): string[] {
   for (const f of ['indirect.jsonl', 'injection.jsonl', 'pii.jsonl', 'secrets.jsonl']) {
     const path = resolve(dir, f);
     if (!existsSync(path)) continue;
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      if (line.trim() !== '') texts.push(String((JSON.parse(line) as { text: unknown }).text));
-    }
+    for (const row of readJsonl<{ text: unknown }>(path)) texts.push(String(row.text));
   }
   const agent = resolve(dir, 'injecagent');
   const responses = resolve(agent, 'attacker_simulated_responses.json');

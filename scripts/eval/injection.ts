@@ -8,10 +8,10 @@
  * A row counts as detected when its score reaches INJECTION_THRESHOLD. injection.jsonl rows are scanned
  * as agent input; indirect.jsonl rows as tool results (what they are).
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { detectInjection, INJECTION_THRESHOLD, type InjectionSource } from '../../src/inspect/index.js';
+import { readJsonl } from './jsonl.js';
 
 interface Row {
   id: string;
@@ -38,11 +38,7 @@ export interface InjectionScore {
 }
 
 async function scoreFile(path: string, source: InjectionSource): Promise<InjectionScore> {
-  const raw = await readFile(path, 'utf8');
-  const rows = raw
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Row);
+  const rows = readJsonl<Row>(path);
   // Throughput: one untimed pass (the JIT warming up), then three timed passes over every row.
   for (const row of rows) detectInjection(row.text, { source });
   const bytes = 3 * rows.reduce((sum, row) => sum + Buffer.byteLength(row.text), 0);

@@ -11,10 +11,10 @@
  * (what an operator who enables them gets). Those two have no gold labels on the benign rows of
  * `injection.jsonl` and `indirect.jsonl`, so every finding there is counted and a few are shown.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { detectPii, type PiiType } from '../../src/inspect/index.js';
+import { readJsonl } from './jsonl.js';
 
 const TYPES: readonly PiiType[] = [
   'CREDIT_CARD',
@@ -55,14 +55,6 @@ export interface BenignHits {
 const overlap = (a: { start: number; end: number }, b: { start: number; end: number }) =>
   Math.max(0, Math.min(a.end, b.end) - Math.max(a.start, b.start));
 
-async function readRows<T>(path: string): Promise<T[]> {
-  const raw = await readFile(path, 'utf8');
-  return raw
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as T);
-}
-
 /** Counts the extra types' findings on the label-0 rows of injection.jsonl and indirect.jsonl. */
 async function benignHits(corpusDir: string): Promise<BenignHits> {
   const out: BenignHits = {
@@ -71,7 +63,7 @@ async function benignHits(corpusDir: string): Promise<BenignHits> {
     examples: [],
   };
   for (const file of ['injection.jsonl', 'indirect.jsonl']) {
-    const rows = await readRows<{ id: string; text: string; label: number }>(join(corpusDir, file));
+    const rows = readJsonl<{ id: string; text: string; label: number }>(join(corpusDir, file));
     for (const row of rows) {
       if (row.label !== 0) continue;
       out.rows++;
@@ -94,7 +86,7 @@ export async function evaluatePii(corpusDir: string): Promise<{
   throughputAllTypesMBs: number;
   benign: BenignHits;
 }> {
-  const rows = await readRows<Row>(join(corpusDir, 'pii.jsonl'));
+  const rows = readJsonl<Row>(join(corpusDir, 'pii.jsonl'));
   const counts = Object.fromEntries(ALL_TYPES.map((t) => [t, { tp: 0, fp: 0, fn: 0 }]));
   // Throughput: one untimed pass (the JIT warming up), then three timed passes over every row.
   const timed = (types?: readonly PiiType[]) => {

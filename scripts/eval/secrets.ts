@@ -3,10 +3,10 @@
  * least one finding comes back; the target is every label-1 row flagged and no label-0 row.
  * Run: `npx tsx scripts/eval/secrets.ts` (corpus from $WARDEN_CORPUS, else ../shared/corpus).
  */
-import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { detectSecrets } from '../../src/inspect/secrets.js';
+import { readJsonl } from './jsonl.js';
 
 interface Row {
   id: string;
@@ -38,10 +38,7 @@ export interface SecretsEvaluation {
 
 /** Loads the corpus rows. */
 function load(corpusDir: string): Row[] {
-  return readFileSync(join(corpusDir, 'secrets.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Row);
+  return readJsonl<Row>(join(corpusDir, 'secrets.jsonl'));
 }
 
 /** Runs detectSecrets over `<corpusDir>/secrets.jsonl` and counts hits per label. */

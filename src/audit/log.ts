@@ -45,7 +45,7 @@ const COLUMNS = [
 
 /** SQLite statements of a batch, one row per insert (each run of a prepared statement is cheap). */
 const SQLITE = {
-  // Takes the write lock first, so the head read next cannot be stale.
+  // Takes the write lock in a plain (deferred) transaction: the store probe's write that changes nothing.
   lock: 'update "audit_head" set "seq" = "seq" where "id" = 1',
   head: 'select "seq", "hash" from "audit_head" where "id" = 1',
   insert: `insert into "audit_log" (${COLUMNS.map((c) => `"${c}"`).join(', ')}) values (${COLUMNS.map(() => '?').join(', ')})`,
@@ -451,13 +451,11 @@ export class AuditLog {
   }
 
   /**
-   * SQLite, inside one IMMEDIATE transaction: lock the head, chain the entries after it, insert,
-   * move the head. Synchronous, on the store's cached statements.
+   * SQLite, inside one IMMEDIATE transaction (it holds the write lock from its start, so the head
+   * read cannot be stale): chain the entries after the head, insert, move the head. Synchronous,
+   * on the store's cached statements.
    */
   private writeSqlite(prepare: (sql: string) => SqliteStatement, items: Prepared[]): AuditEntry[] {
-    // BEGIN IMMEDIATE holds the write lock already; the no-op write stays so that a batch runs
-    // the statements it always ran (the head read next cannot be stale either way).
-    prepare(SQLITE.lock).run();
     const head = prepare(SQLITE.head).get() as { seq: number; hash: string } | undefined;
     if (head === undefined) throw new Error('audit_head row is missing');
     const ts = Math.trunc(this.clock.now());

@@ -220,8 +220,7 @@ export class SessionStore {
   }
 
   private async claimOne(db: Kysely<Database>, id: string): Promise<CallClaim | null> {
-    const row = (await this.claimQuery(db, [id])).rows[0];
-    return row ? { calls: Number(row.call_count), taint: Number(row.taint) } : null;
+    return claimOf((await this.claimQuery(db, [id])).rows[0]);
   }
 
   /** A session's taint bits now (0 for an unknown session): what resource and prompt policies see. */
@@ -270,10 +269,9 @@ export class SessionStore {
 
   /** claimOne on the raw SQLite connection: the same statement, run synchronously. */
   private claimSqlite(prepare: (sql: string) => SqliteStatement, id: string): CallClaim | null {
-    const row = prepare(this.claimQuery.sql).get(this.claimQuery.parameters([id])) as
-      | { call_count: number; taint: number }
-      | undefined;
-    return row ? { calls: Number(row.call_count), taint: Number(row.taint) } : null;
+    return claimOf(
+      prepare(this.claimQuery.sql).get(this.claimQuery.parameters([id])) as ClaimRow | undefined,
+    );
   }
 
   /** Revokes a session (the first revocation and its reason are kept); NOT_FOUND when absent. */
@@ -353,4 +351,12 @@ export class SessionStore {
       .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
+}
+
+/** What the claim statement returns for a session that had a call left. */
+type ClaimRow = { call_count: number; taint: number };
+
+/** The claim a returned row means; no row: the session has no call left (or does not exist). */
+function claimOf(row: ClaimRow | undefined): CallClaim | null {
+  return row ? { calls: Number(row.call_count), taint: Number(row.taint) } : null;
 }

@@ -180,7 +180,7 @@ export async function inspectResult(
   if (action === 'withheld') return { result, findings, action };
 
   // Drawn only when a text is wrapped: a random draw costs ~5 µs here, and most results need none.
-  const nonce = action === 'wrapped' ? (opts.nonce ?? (() => randomBytes(8).toString('hex')))() : '';
+  const nonce = action !== 'wrapped' ? '' : opts.nonce ? opts.nonce() : randomBytes(8).toString('hex');
   const finish = (v: TextVerdict): string =>
     action === 'wrapped' && v.flagged
       ? wrap(v.redacted, opts.tool, findings.injection.score, nonce)
