@@ -10,6 +10,7 @@ import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/tran
 import { DEFAULTS } from '../config/constants.js';
 import type { HttpUpstreamConfig, StdioUpstreamConfig, UpstreamConfig } from '../config/types.js';
 import { WardenError } from '../errors.js';
+import { nodeFetch } from './node-fetch.js';
 import { OAuthCredential } from './oauth-credentials.js';
 import { perRequestSignals } from './request-signals.js';
 import { responseGuard } from './response-guard.js';
@@ -141,10 +142,12 @@ function createHttpTransport(
     if (token !== undefined) h.set('Authorization', `Bearer ${token}`);
     return { ...init, headers: h };
   };
+  // POSTs (every tools/call) go over node:http, the rest through the global fetch: node-fetch.ts.
+  const base = nodeFetch();
   const withCredentials: FetchLike = async (url, init) => {
-    if (headers.length === 0 && !oauth) return fetch(url, init);
+    if (headers.length === 0 && !oauth) return base(url, init);
     const token = await oauth?.token();
-    const res = await fetch(url, await withHeaders(init, token));
+    const res = await base(url, await withHeaders(init, token));
     // A brokered token the upstream refuses (revoked, rotated early) is fetched anew, once.
     // Requests the SDK sends carry string bodies, so resending is safe; a stream body is not retried.
     if (
@@ -155,7 +158,7 @@ function createHttpTransport(
     ) {
       oauth.invalidate(token);
       await res.body?.cancel().catch(() => {});
-      return fetch(url, await withHeaders(init, await oauth.token()));
+      return base(url, await withHeaders(init, await oauth.token()));
     }
     return res;
   };

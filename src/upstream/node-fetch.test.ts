@@ -1,0 +1,198 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handledHere, nodeFetch } from './node-fetch.js';
+
+const POST = { method: 'POST', redirect: 'manual' } as const;
+
+describe('nodeFetch', () => {
+  let server: Server;
+  let base: string;
+  const seen: { url: string; headers: IncomingMessage['headers']; body: string; port: number }[] = [];
+  /** For each connection the server saw close, the path of the last request on it. */
+  const closed: string[] = [];
+  const lastUrl = new WeakMap<Socket, string>();
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      lastUrl.set(req.socket, req.url ?? '');
+      req.on('end', () => {
+        seen.push({
+          url: req.url ?? '',
+          headers: req.headers,
+          body,
+          port: (req.socket as Socket).remotePort ?? 0,
+        });
+        switch (req.url) {
+          case '/json':
+            res.writeHead(200, 'Fine', { 'content-type': 'application/json', 'x-extra': 'yes' }).end(body);
+            return;
+          case '/sse':
+            res.writeHead(200, { 'content-type': 'text/event-stream' });
+            res.write('data: first\n\n'); // and then stays open until the client goes
+            return;
+          case '/cut': // announces more than it sends, then drops the connection
+            res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+            res.write('{"partial":');
+            setTimeout(() => res.socket?.destroy(), 20);
+            return;
+          case '/redirect':
+            res.writeHead(307, { location: '/json' }).end();
+            return;
+          case '/empty':
+            res.writeHead(204).end();
+            return;
+          case '/gzip':
+            res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+            res.end(gzipSync('{"zipped":true}'));
+            return;
+          case '/big': {
+            res.writeHead(200, { 'content-type': 'application/octet-stream' });
+            const chunk = Buffer.alloc(64 * 1024, 97);
+            let sent = 0;
+            const more = () => {
+              while (sent < 64) {
+                sent++;
+                if (!res.write(chunk)) return void res.once('drain', more);
+              }
+              res.end();
+            };
+            more();
+            return;
+          }
+          default: // '/hang': never answers
+        }
+      });
+    });
+    server.on('connection', (socket: Socket) =>
+      socket.on('close', () => closed.push(lastUrl.get(socket) ?? '')),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('posts the body with its headers and returns the answer as a standard Response', async () => {
+    const f = nodeFetch();
+    const headers = new Headers({ 'content-type': 'application/json', authorization: 'Bearer t0k' });
+    const res = await f(`${base}/json`, { ...POST, headers, body: '{"héllo":1}' });
+    expect(res).toBeInstanceOf(Response);
+    expect(res.status).toBe(200);
+    expect(res.statusText).toBe('Fine');
+    expect(res.headers.get('x-extra')).toBe('yes');
+    expect(await res.json()).toEqual({ héllo: 1 });
+    const got = seen.at(-1)!;
+    expect(got.headers.authorization).toBe('Bearer t0k');
+    expect(got.headers['content-length']).toBe(String(Buffer.byteLength('{"héllo":1}')));
+    expect(got.headers['user-agent']).toBe('warden-gateway');
+    // No compression asked for: identity is what comes back from a plain server.
+    expect(got.headers['accept-encoding']).toBeUndefined();
+  });
+
+  it('reuses one keep-alive connection for calls made one after another', async () => {
+    const f = nodeFetch();
+    const ports = new Set<number>();
+    for (let i = 0; i < 5; i++) {
+      await (await f(`${base}/json`, { ...POST, body: '{}' })).text();
+      ports.add(seen.at(-1)!.port);
+    }
+    expect(ports.size).toBe(1);
+  });
+
+  it('streams an event stream as it arrives, and an abort while reading errors it and ends the exchange', async () => {
+    const f = nodeFetch();
+    const controller = new AbortController();
+    const res = await f(`${base}/sse`, { ...POST, body: '{}', signal: controller.signal });
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: first\n\n');
+    const next = reader.read();
+    const reason = new Error('caller gave up');
+    controller.abort(reason);
+    await expect(next).rejects.toBe(reason);
+    await expect.poll(() => closed.includes('/sse')).toBe(true);
+  });
+
+  it('an abort before the answer rejects with the reason and closes the connection', async () => {
+    const f = nodeFetch();
+    const controller = new AbortController();
+    const pending = f(`${base}/hang`, { ...POST, body: '{}', signal: controller.signal });
+    await expect.poll(() => seen.some((s) => s.url === '/hang')).toBe(true);
+    const reason = new DOMException('the call was cancelled', 'AbortError');
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    await expect.poll(() => closed.includes('/hang')).toBe(true);
+    // An already aborted signal sends nothing.
+    const before = seen.length;
+    await expect(f(`${base}/json`, { ...POST, body: '{}', signal: controller.signal })).rejects.toBe(reason);
+    expect(seen.length).toBe(before);
+  });
+
+  it('a refused connection fails as the global fetch does: TypeError with the socket error as cause', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const err = await nodeFetch()(`http://127.0.0.1:${port}/`, { ...POST, body: '{}' }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TypeError);
+    expect(((err as TypeError).cause as { code?: string }).code).toBe('ECONNREFUSED');
+  });
+
+  it('a body cut short errors its stream instead of ending it', async () => {
+    const res = await nodeFetch()(`${base}/cut`, { ...POST, body: '{}' });
+    await expect(res.text()).rejects.toThrow(TypeError);
+  });
+
+  it('returns a redirect as is, never following it', async () => {
+    const before = seen.length;
+    const res = await nodeFetch()(`${base}/redirect`, { ...POST, body: '{}' });
+    expect(res.status).toBe(307);
+    expect(res.headers.get('location')).toBe('/json');
+    expect(seen.length).toBe(before + 1);
+  });
+
+  it('a 204 has no body; a gzip body is decoded', async () => {
+    const f = nodeFetch();
+    const empty = await f(`${base}/empty`, { ...POST, body: '{}' });
+    expect(empty.status).toBe(204);
+    expect(empty.body).toBeNull();
+    expect(await (await f(`${base}/gzip`, { ...POST, body: '{}' })).json()).toEqual({ zipped: true });
+  });
+
+  it('reads a large body in full, and cancelling a reader mid-body releases the connection', async () => {
+    const f = nodeFetch();
+    const all = await f(`${base}/big`, { ...POST, body: '{}' });
+    expect((await all.arrayBuffer()).byteLength).toBe(64 * 64 * 1024);
+    const part = await f(`${base}/big`, { ...POST, body: '{}' });
+    const reader = part.body!.getReader();
+    await reader.read();
+    const count = closed.filter((u) => u === '/big').length;
+    await reader.cancel();
+    await expect.poll(() => closed.filter((u) => u === '/big').length).toBe(count + 1);
+  });
+
+  it('hands anything but a manual-redirect POST with a text body to the fallback', async () => {
+    const u = new URL(`${base}/json`);
+    expect(handledHere(u, { ...POST, body: '{}' })).toBe(true);
+    expect(handledHere(u, { ...POST })).toBe(true);
+    expect(handledHere(u, { method: 'POST', body: '{}' })).toBe(false); // would follow redirects
+    expect(handledHere(u, { method: 'GET', redirect: 'manual' })).toBe(false);
+    expect(handledHere(u, { ...POST, body: new Uint8Array(2) })).toBe(false);
+    expect(handledHere(new URL('ftp://example.test/'), { ...POST, body: '{}' })).toBe(false);
+    const calls: string[] = [];
+    const f = nodeFetch(async (url) => {
+      calls.push(String(url));
+      return new Response('fallback');
+    });
+    expect(await (await f(`${base}/json`, { method: 'GET', redirect: 'manual' })).text()).toBe('fallback');
+    expect(calls).toEqual([`${base}/json`]);
+  });
+});
