@@ -1,5 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handledHere, nodeFetch } from './node-fetch.js';
@@ -177,6 +182,39 @@ describe('nodeFetch', () => {
     const count = closed.filter((u) => u === '/big').length;
     await reader.cancel();
     await expect.poll(() => closed.filter((u) => u === '/big').length).toBe(count + 1);
+  });
+
+  it("checks an https upstream's certificate: a self-signed one is refused before anything is sent", async (ctx) => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-tls-'));
+    try {
+      try {
+        // biome-ignore format: the openssl arguments read better on one line
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+      } catch {
+        ctx.skip(); // no openssl on this machine
+      }
+      let requests = 0;
+      const tls = createTlsServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+        (_req, res) => {
+          requests++;
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        },
+      );
+      await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+      try {
+        const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/mcp`;
+        const err = await nodeFetch()(url, { ...POST, body: '{}' }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(TypeError);
+        expect(((err as TypeError).cause as { code?: string }).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+        expect(requests).toBe(0);
+      } finally {
+        tls.closeAllConnections();
+        await new Promise((r) => tls.close(r));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('hands anything but a manual-redirect POST with a text body to the fallback', async () => {
