@@ -1,35 +1,34 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ListeningServer, listenLoopback } from '../upstream/fixtures/serve.js';
 import { httpClassifier } from './classifier.js';
 
 describe('the HTTP injection classifier', () => {
-  let server: Server;
+  let server: ListeningServer;
   let url: string;
   const seen: Array<{ text: string; source: string; auth: string | undefined }> = [];
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
-      req.on('end', () => {
-        const parsed = JSON.parse(body) as { text: string; source: string };
-        seen.push({ ...parsed, auth: req.headers.authorization });
-        const reply = (status: number, text: string) => res.writeHead(status).end(text);
-        if (parsed.text === 'slow') return void setTimeout(() => reply(200, '{"score":0.1}'), 500);
-        if (parsed.text === 'boom') return reply(503, 'down');
-        if (parsed.text === 'garbage') return reply(200, 'not json');
-        if (parsed.text === 'out of range') return reply(200, '{"score":7}');
-        reply(200, JSON.stringify({ score: parsed.text.includes('ignore') ? 0.97 : 0.02, model: 'x' }));
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/classify`;
+    server = await listenLoopback(
+      createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => {
+          body += c.toString();
+        });
+        req.on('end', () => {
+          const parsed = JSON.parse(body) as { text: string; source: string };
+          seen.push({ ...parsed, auth: req.headers.authorization });
+          const reply = (status: number, text: string) => res.writeHead(status).end(text);
+          if (parsed.text === 'slow') return void setTimeout(() => reply(200, '{"score":0.1}'), 500);
+          if (parsed.text === 'boom') return reply(503, 'down');
+          if (parsed.text === 'garbage') return reply(200, 'not json');
+          if (parsed.text === 'out of range') return reply(200, '{"score":7}');
+          reply(200, JSON.stringify({ score: parsed.text.includes('ignore') ? 0.97 : 0.02, model: 'x' }));
+        });
+      }),
+    );
+    url = `${server.base}/classify`;
   });
-  afterAll(async () => {
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => server.close());
 
   it('posts the text and its source, with the configured headers, and reads the score', async () => {
     const c = httpClassifier({ url, headers: { authorization: 'Bearer k' } });

@@ -1,5 +1,4 @@
-import { createServer, type Server as HttpServer, type IncomingMessage, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, request } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -12,6 +11,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
+import { listenLoopback } from '../upstream/fixtures/serve.js';
 import { serveEventStream } from './node-event-stream.js';
 import type { NodeBindings } from './request.js';
 import { SECURITY_HEADERS, securityHeaders } from './security-headers.js';
@@ -51,18 +51,15 @@ async function fixture(
     served.push(answer === RESPONSE_ALREADY_SENT ? 'node' : 'web');
     return answer;
   });
-  const http: HttpServer = createServer(getRequestListener(app.fetch));
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const http = await listenLoopback(createServer(getRequestListener(app.fetch)));
   return {
-    base,
+    base: http.base,
     served,
     server,
     transport,
     close: async () => {
       await server.close();
-      http.closeAllConnections();
-      await new Promise<void>((r) => http.close(() => r()));
+      await http.close();
     },
   };
 }

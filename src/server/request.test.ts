@@ -1,33 +1,32 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ListeningServer, listenLoopback } from '../upstream/fixtures/serve.js';
 import { type NodeBindings, readBodyText } from './request.js';
 
 /** A server whose handler hands each request's body read (from the Node request) to the test. */
 describe('readBodyText from the Node request', () => {
-  let server: Server;
+  let server: ListeningServer;
   let port: number;
   const reads: Array<Promise<string>> = [];
   beforeAll(async () => {
-    server = createServer((req: IncomingMessage, res) => {
-      const headers = new Headers();
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-      const read = readBodyText(new Request('http://x/', { method: 'POST', headers }), 1024, req);
-      reads.push(read);
-      read.then(
-        (text) => res.end(`got ${text.length}`),
-        (e: unknown) => res.end(`refused ${(e as { code?: string }).code}`),
-      );
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as AddressInfo).port;
+    server = await listenLoopback(
+      createServer((req: IncomingMessage, res) => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
+        const read = readBodyText(new Request('http://x/', { method: 'POST', headers }), 1024, req);
+        reads.push(read);
+        read.then(
+          (text) => res.end(`got ${text.length}`),
+          (e: unknown) => res.end(`refused ${(e as { code?: string }).code}`),
+        );
+      }),
+    );
+    port = server.port;
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => server.close());
 
   it('reads a body of declared length', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'x'.repeat(300) });
@@ -48,7 +47,7 @@ describe('readBodyText from the Node request', () => {
 });
 
 describe('readBodyText behind @hono/node-server', () => {
-  let server: Server;
+  let server: ListeningServer;
   let base: string;
   beforeAll(async () => {
     const app = new Hono<{ Bindings: NodeBindings }>();
@@ -68,14 +67,10 @@ describe('readBodyText behind @hono/node-server', () => {
         return c.json({ error: (e as Error).name });
       }
     });
-    server = createServer(getRequestListener(app.fetch));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await listenLoopback(createServer(getRequestListener(app.fetch)));
+    base = server.base;
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => server.close());
 
   it('reads a declared-length body from the Node request without building the web Request', async () => {
     const res = await fetch(`${base}/read`, { method: 'POST', body: 'z'.repeat(200) });

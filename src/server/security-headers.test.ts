@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ListeningServer, listenLoopback } from '../upstream/fixtures/serve.js';
 import type { NodeBindings } from './request.js';
 import { SECURITY_HEADERS, securityHeaders } from './security-headers.js';
 
@@ -29,14 +29,13 @@ const expectAll = (headers: Headers) => {
 };
 
 describe('securityHeaders over Node', () => {
-  let server: Server;
+  let server: ListeningServer;
   let base: string;
   beforeAll(async () => {
-    server = createServer(getRequestListener(app().fetch));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await listenLoopback(createServer(getRequestListener(app().fetch)));
+    base = server.base;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => server.close());
 
   it.each(['/json', '/raw', '/stream'])('sets every header on %s, keeping the route’s own', async (path) => {
     const res = await fetch(base + path);

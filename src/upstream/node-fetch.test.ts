@@ -1,25 +1,26 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ListeningServer, listenLoopback } from './fixtures/serve.js';
 import { handledHere, nodeFetch } from './node-fetch.js';
 
 const POST = { method: 'POST', redirect: 'manual' } as const;
 
 describe('nodeFetch', () => {
-  let server: Server;
+  let server: ListeningServer;
   let base: string;
   const seen: { url: string; headers: IncomingMessage['headers']; body: string; port: number }[] = [];
   /** For each connection the server saw close, the path of the last request on it. */
   const closed: string[] = [];
   const lastUrl = new WeakMap<Socket, string>();
   beforeAll(async () => {
-    server = createServer((req, res) => {
+    const node = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => {
         body += c.toString();
@@ -73,16 +74,13 @@ describe('nodeFetch', () => {
         }
       });
     });
-    server.on('connection', (socket: Socket) =>
+    node.on('connection', (socket: Socket) =>
       socket.on('close', () => closed.push(lastUrl.get(socket) ?? '')),
     );
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await listenLoopback(node);
+    base = server.base;
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => server.close());
 
   it('posts the body with its headers and returns the answer as a standard Response', async () => {
     const f = nodeFetch();
@@ -140,10 +138,10 @@ describe('nodeFetch', () => {
   });
 
   it('a refused connection fails as the global fetch does: TypeError with the socket error as cause', async () => {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise((r) => probe.close(r));
+    // A port nobody listens on any more.
+    const probe = await listenLoopback(createServer());
+    const port = probe.port;
+    await probe.close();
     const err = await nodeFetch()(`http://127.0.0.1:${port}/`, { ...POST, body: '{}' }).catch(
       (e: unknown) => e,
     );
@@ -194,23 +192,23 @@ describe('nodeFetch', () => {
         ctx.skip(); // no openssl on this machine
       }
       let requests = 0;
-      const tls = createTlsServer(
-        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-        (_req, res) => {
-          requests++;
-          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-        },
+      const tls = await listenLoopback(
+        createTlsServer(
+          { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+          (_req, res) => {
+            requests++;
+            res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+          },
+        ),
       );
-      await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
       try {
-        const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/mcp`;
+        const url = `${tls.base}/mcp`;
         const err = await nodeFetch()(url, { ...POST, body: '{}' }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(TypeError);
         expect(((err as TypeError).cause as { code?: string }).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
         expect(requests).toBe(0);
       } finally {
-        tls.closeAllConnections();
-        await new Promise((r) => tls.close(r));
+        await tls.close();
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,30 +1,28 @@
 import { getEventListeners } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ListeningServer, listenLoopback } from './fixtures/serve.js';
 import { perRequestSignals } from './request-signals.js';
 
 describe('perRequestSignals', () => {
-  let server: Server;
+  let server: ListeningServer;
   let base: string;
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      if (req.url === '/json') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-      } else if (req.url === '/sse') {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write('data: first\n\n'); // and then stays open
-      } else if (req.url === '/sse-short') {
-        res.writeHead(200, { 'content-type': 'text/event-stream' }).end('data: only\n\n');
-      } // '/hang': never answers
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await listenLoopback(
+      createServer((req, res) => {
+        if (req.url === '/json') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        } else if (req.url === '/sse') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write('data: first\n\n'); // and then stays open
+        } else if (req.url === '/sse-short') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' }).end('data: only\n\n');
+        } // '/hang': never answers
+      }),
+    );
+    base = server.base;
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
+  afterAll(() => server.close());
 
   it('keeps one listener on the shared signal however many requests pass', async () => {
     const shared = new AbortController();
