@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -212,6 +212,34 @@ describe('nodeFetch', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a connection not made within the connect timeout fails as a network failure (ETIMEDOUT)', async () => {
+    // Accepts TCP and never answers the TLS handshake: the https connection never completes.
+    const held: Socket[] = [];
+    let ended = 0;
+    const silent = createTcpServer((socket) => {
+      held.push(socket);
+      socket.on('close', () => ended++);
+      socket.resume(); // reads (and drops) the client's hello, so the client's close is seen
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const started = Date.now();
+      const err = await nodeFetch(fetch, { connectTimeoutMs: 200 })(`https://127.0.0.1:${port}/mcp`, {
+        ...POST,
+        body: '{}',
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TypeError);
+      expect(((err as TypeError).cause as { code?: string }).code).toBe('ETIMEDOUT');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // The client gave the connection up: nothing is left holding it.
+      await expect.poll(() => held.length > 0 && ended === held.length).toBe(true);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
     }
   });
 

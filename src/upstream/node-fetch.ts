@@ -16,6 +16,9 @@
  * - redirects are never followed here: only requests made with
  *   `redirect: 'manual'` (the SDK's, which follows within the origin itself)
  *   come this way;
+ * - a connection (TCP, and TLS for https) not made within 10 s fails as a
+ *   network failure (undici's connect timeout), so an upstream whose host went
+ *   silent is probed and marked down rather than waited on call by call;
  * - the body streams as it arrives with backpressure (event streams, and the
  *   response guard's byte limit, work on it as on undici's), and a gzip,
  *   deflate or brotli body is decoded.
@@ -25,7 +28,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import zlib from 'node:zlib';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 
@@ -41,6 +46,9 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
 
 const USER_AGENT = 'warden-gateway';
 
+/** undici's default: how long a new connection (with its TLS handshake) may take. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /** Whether `init` is a request this module makes itself (else it goes to the global fetch). */
 export function handledHere(url: URL, init: RequestInit | undefined): boolean {
   return (
@@ -52,12 +60,30 @@ export function handledHere(url: URL, init: RequestInit | undefined): boolean {
 }
 
 /** POSTs over node:http (see above); everything else through `fallback` (the global fetch). */
-export function nodeFetch(fallback: FetchLike = fetch): FetchLike {
+export function nodeFetch(
+  fallback: FetchLike = fetch,
+  options: { connectTimeoutMs?: number } = {},
+): FetchLike {
+  const connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
   return (input, init) => {
     const url = typeof input === 'string' ? new URL(input) : input;
     if (!handledHere(url, init)) return fallback(input, init);
-    return post(url, init as RequestInit & { body?: string | null });
+    return post(url, init as RequestInit & { body?: string | null }, connectTimeoutMs);
   };
+}
+
+/** A new socket that is not connected (and through its TLS handshake) within `ms` is destroyed with ETIMEDOUT. */
+function boundConnect(socket: Socket, ms: number): void {
+  if (!socket.connecting) return; // a kept-alive socket, connected (and through TLS) already
+  const ready = socket instanceof TLSSocket ? 'secureConnect' : 'connect';
+  const timer = setTimeout(() => {
+    const e = Object.assign(new Error(`connect timed out after ${ms} ms`), { code: 'ETIMEDOUT' });
+    socket.destroy(e);
+  }, ms);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  socket.once(ready, clear);
+  socket.once('close', clear);
 }
 
 function headersOf(init: RequestInit, body: string | undefined): http.OutgoingHttpHeaders {
@@ -79,7 +105,11 @@ function headersOf(init: RequestInit, body: string | undefined): http.OutgoingHt
 /** A network failure, shaped as the global fetch reports one. */
 const failed = (cause: unknown) => new TypeError('fetch failed', { cause });
 
-function post(url: URL, init: RequestInit & { body?: string | null }): Promise<Response> {
+function post(
+  url: URL,
+  init: RequestInit & { body?: string | null },
+  connectTimeoutMs: number,
+): Promise<Response> {
   const signal = init.signal ?? undefined;
   if (signal?.aborted) return Promise.reject(signal.reason);
   const body = init.body ?? undefined;
@@ -111,6 +141,8 @@ function post(url: URL, init: RequestInit & { body?: string | null }): Promise<R
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
+    // A socket from the pool is connected already; a new one gets a deadline.
+    request.on('socket', (socket) => boundConnect(socket, connectTimeoutMs));
     request.on('error', (e) => {
       if (failBody) return failBody(failed(e));
       release();
