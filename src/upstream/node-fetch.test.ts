@@ -251,6 +251,11 @@ describe('nodeFetch', () => {
     expect(handledHere(u, { method: 'GET', redirect: 'manual' })).toBe(false);
     expect(handledHere(u, { ...POST, body: new Uint8Array(2) })).toBe(false);
     expect(handledHere(new URL('ftp://example.test/'), { ...POST, body: '{}' })).toBe(false);
+    // Never sent as Basic auth: the global fetch refuses the URL, as it always did.
+    expect(handledHere(new URL('http://user:pw@127.0.0.1/mcp'), { ...POST, body: '{}' })).toBe(false);
+    await expect(nodeFetch()('http://user:pw@127.0.0.1:9/mcp', { ...POST, body: '{}' })).rejects.toThrow(
+      TypeError,
+    );
     const calls: string[] = [];
     const f = nodeFetch(async (url) => {
       calls.push(String(url));

@@ -24,7 +24,8 @@
  *   deflate or brotli body is decoded.
  *
  * Anything else (another method, a stream body, another redirect mode or URL
- * scheme) goes to the global fetch unchanged.
+ * scheme, a URL with credentials) goes to the global fetch unchanged, which
+ * behaves as it always did (it refuses a URL with credentials).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -55,7 +56,10 @@ export function handledHere(url: URL, init: RequestInit | undefined): boolean {
     init?.method === 'POST' &&
     init.redirect === 'manual' &&
     (init.body === undefined || init.body === null || typeof init.body === 'string') &&
-    (url.protocol === 'http:' || url.protocol === 'https:')
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    // node:http would send credentials in the URL as Basic auth; fetch refuses such a URL.
+    url.username === '' &&
+    url.password === ''
   );
 }
 
