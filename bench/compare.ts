@@ -14,6 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import type { MacroCell as Cell } from './results.js';
 
 const USAGE = `Usage: npx tsx bench/compare.ts --before DIR [--after DIR] [--runs N] [--json] [-- BENCH OPTIONS]
 
@@ -29,16 +30,6 @@ call over B's in the same run, of C / B in calls/s, and of C's CPU per 1,000 cal
                  --configs B,C --only macro); must include B and C in --configs
 `;
 
-interface Spread {
-  median: number;
-}
-interface Cell {
-  config: string;
-  sessions: number;
-  size: number;
-  callsPerSec: Spread;
-  cpuMsPer1000: Spread;
-}
 type Side = 'before' | 'after';
 interface Sample {
   cpuOverB: number;

@@ -5,23 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MacroCell as Cell, Spread } from './results.js';
 
-interface Spread {
-  median: number;
-  min: number;
-  max: number;
-}
-interface Cell {
-  config: string;
-  sessions: number;
-  size: number;
-  callsPerSec: Spread;
-  p50: number;
-  p99: number;
-  p999: number;
-  cpuMsPer1000: Spread;
-  errors: number;
-}
 interface Micro {
   group: string;
   name: string;

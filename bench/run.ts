@@ -33,6 +33,7 @@ import type { AuthSpec, Command, RunReply } from './macro/loadgen.js';
 import { arg } from './macro/payload.js';
 import { cpuOf, forkScript, freePort, type Proc, rssOf, startWarden } from './macro/procs.js';
 import { parseSteps, type StepTiming } from './macro/steps.js';
+import type { MacroCell, Spread } from './results.js';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(`Usage: npm run bench -- [options]
@@ -98,7 +99,7 @@ const median = (xs: number[]) => {
 const pct = (sorted: number[], p: number) =>
   sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]!;
 const r2 = (x: number) => Math.round(x * 100) / 100;
-const spread = (xs: number[]) => ({
+const spread = (xs: number[]): Spread => ({
   median: r2(median(xs)),
   min: r2(Math.min(...xs)),
   max: r2(Math.max(...xs)),
@@ -271,20 +272,10 @@ interface RoundResult {
   errors: number;
 }
 
-interface Cell {
-  config: string;
-  sessions: number;
-  size: number;
+interface Cell extends MacroCell {
   rounds: RoundResult[];
-  callsPerSec: ReturnType<typeof spread>;
-  /** Latency percentiles in ms over every measured call of every round. */
-  p50: number;
-  p99: number;
-  p999: number;
-  cpuMsPer1000: ReturnType<typeof spread>;
-  upstreamCpuMsPer1000: ReturnType<typeof spread>;
-  loadgenCpuMsPer1000: ReturnType<typeof spread>;
-  errors: number;
+  upstreamCpuMsPer1000: Spread;
+  loadgenCpuMsPer1000: Spread;
   firstError?: string;
 }
 

@@ -256,8 +256,7 @@ export class TokenService {
    * cached — the session and agent rows are read on every call (revocation,
    * kill switch, disabled agents apply at once).
    */
-  private async fromCache(token: string, now: number): Promise<JWTPayload | undefined> {
-    const key = cacheKey(token);
+  private async fromCache(key: string, now: number): Promise<JWTPayload | undefined> {
     const hit = this.verified.get(key);
     if (hit === undefined) return undefined;
     const nowSec = Math.floor(now / 1000);
@@ -272,7 +271,7 @@ export class TokenService {
     return hit.payload;
   }
 
-  private async verifySignature(token: string, now: number): Promise<JWTPayload> {
+  private async verifySignature(token: string, cacheAs: string, now: number): Promise<JWTPayload> {
     let kid = '';
     try {
       kid = String(decodeProtectedHeader(token).kid ?? '');
@@ -315,7 +314,7 @@ export class TokenService {
     if (typeof checkClaims(payload) !== 'string') {
       if (this.verified.size >= VERIFIED_CACHE)
         this.verified.delete(this.verified.keys().next().value as string);
-      this.verified.set(cacheKey(token), { payload, kid });
+      this.verified.set(cacheAs, { payload, kid });
     }
     return payload;
   }
@@ -358,7 +357,9 @@ export class TokenService {
     if (typeof token !== 'string' || token.length === 0 || token.length > max)
       throw invalid('empty or oversized token');
     const now = this.clock.now();
-    const payload = (await this.fromCache(token, now)) ?? (await this.verifySignature(token, now));
+    // Hashed once: the cache is read with it, and a token verified now is remembered under it.
+    const key = cacheKey(token);
+    const payload = (await this.fromCache(key, now)) ?? (await this.verifySignature(token, key, now));
     const claims = checkClaims(payload);
     if (typeof claims === 'string') throw invalid(`malformed claim ${claims}`);
     const nowSec = Math.floor(now / 1000);

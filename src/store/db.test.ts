@@ -312,6 +312,23 @@ describe('raw SQLite access (store.sqlite)', () => {
     expect(await kids('rx-')).toEqual([]);
   });
 
+  it('a relaxed run whose FULL restore failed does not leave the next run at NORMAL', async () => {
+    // The cached statement that puts FULL back fails once, as a closed or broken connection would.
+    const restore = await raw.run((prepare) => prepare('PRAGMA synchronous = FULL'));
+    const real = restore.run.bind(restore);
+    restore.run = (() => {
+      restore.run = real;
+      throw new Error('restore failed');
+    }) as typeof restore.run;
+    await expect(raw.run(synchronous, { relaxed: true })).rejects.toThrow('restore failed');
+    // Still NORMAL on the connection; the next run puts FULL back before its own work.
+    expect(await raw.run(synchronous)).toBe(2);
+    expect(
+      await raw.run((prepare) => prepare(insertKey).run(key('rs-1')), { transaction: true }),
+    ).toBeTruthy();
+    expect(await kids('rs-')).toEqual(['rs-1']);
+  });
+
   it('refuses to nest into a transaction someone left open, and refuses an async fn', async () => {
     await raw.run((prepare) => prepare('BEGIN').run());
     let ran = false;

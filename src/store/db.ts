@@ -152,6 +152,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const dialect = dialectOf(url);
   let db: Kysely<Database>;
   let sqliteAccess: SqliteAccess | undefined;
+  const sync: SyncState = { full: true };
   if (dialect === 'sqlite') {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -163,7 +164,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     sqlite.pragma('foreign_keys = ON');
     const statements = cachingDatabase(sqlite);
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
-    sqliteAccess = rawSqlite(db, sqlite, statements.prepare);
+    sqliteAccess = rawSqlite(db, sqlite, statements.prepare, sync);
   } else {
     const schema = options.pgSchema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
@@ -215,7 +216,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     db,
     dialect,
     description: redactUrl(url),
-    relaxed: dialect === 'sqlite' ? (fn) => relaxedSqlite(db, fn) : (fn) => fn(db),
+    relaxed: dialect === 'sqlite' ? (fn) => relaxedSqlite(db, fn, sync) : (fn) => fn(db),
     ...(sqliteAccess ? { sqlite: sqliteAccess } : {}),
     close: () => db.destroy(),
   };
@@ -226,14 +227,30 @@ const SYNC_FULL = 'PRAGMA synchronous = FULL';
 const PRAGMA_NORMAL = CompiledQuery.raw(SYNC_NORMAL, []);
 const PRAGMA_FULL = CompiledQuery.raw(SYNC_FULL, []);
 
+/**
+ * Whether the SQLite connection is known to be at `synchronous = FULL`: false from the moment a
+ * relaxed run lowers it until its restore succeeded. A restore that failed leaves it false, and the
+ * next raw run sets FULL again before it writes (or fails, writing nothing): a durable audit batch
+ * never commits at NORMAL because an earlier relaxed one could not put FULL back.
+ */
+interface SyncState {
+  full: boolean;
+}
+
 /** SQLite has one connection: hold it, lower `synchronous` for `fn`, and restore FULL whatever happens. */
-function relaxedSqlite<T>(db: Kysely<Database>, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+function relaxedSqlite<T>(
+  db: Kysely<Database>,
+  fn: (db: Kysely<Database>) => Promise<T>,
+  sync: SyncState,
+): Promise<T> {
   return db.connection().execute(async (conn) => {
+    sync.full = false;
     await conn.executeQuery(PRAGMA_NORMAL);
     try {
       return await fn(conn);
     } finally {
       await conn.executeQuery(PRAGMA_FULL);
+      sync.full = true;
     }
   });
 }
@@ -246,6 +263,7 @@ function rawSqlite(
   db: Kysely<Database>,
   sqlite: SqliteDatabase.Database,
   prepare: (sql: string) => SqliteStatement,
+  sync: SyncState,
 ): SqliteAccess {
   // One wrapper for every run (better-sqlite3 prepares its BEGIN/COMMIT/ROLLBACK once per connection).
   const inTransaction = sqlite.transaction((fn: (p: typeof prepare) => unknown) => fn(prepare));
@@ -255,6 +273,10 @@ function rawSqlite(
         // Whoever holds the mutex ends their transaction before letting go: one open now was
         // begun outside it, and better-sqlite3 would nest into it (a savepoint), not wait.
         if (sqlite.inTransaction) throw new Error('a transaction is already open on the SQLite connection');
+        if (!sync.full) {
+          prepare(SYNC_FULL).run();
+          sync.full = true;
+        }
         const once = (): T => {
           const out = options.transaction ? (inTransaction.immediate(fn) as T) : fn(prepare);
           if (typeof (out as { then?: unknown } | undefined)?.then === 'function') {
@@ -264,11 +286,13 @@ function rawSqlite(
         };
         if (!options.relaxed) return once();
         // Set outside the transaction: SQLite refuses to change it inside one.
+        sync.full = false;
         prepare(SYNC_NORMAL).run();
         try {
           return once();
         } finally {
           prepare(SYNC_FULL).run();
+          sync.full = true;
         }
       });
     },

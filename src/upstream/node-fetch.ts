@@ -230,6 +230,10 @@ function streamOf(
     return true;
   };
   let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const destroy = () => {
+    res.destroy();
+    if (source !== res) source.destroy();
+  };
   const onData = (chunk: Buffer) => {
     if (finished) return;
     controller.enqueue(chunk);
@@ -238,9 +242,10 @@ function streamOf(
   const fail = (e: unknown) => {
     if (!finish()) return;
     controller.error(e);
-    res.destroy();
-    if (source !== res) source.destroy();
+    destroy();
   };
+  // The connection closed before the body ended (no 'end' came first).
+  const cutShort = () => fail(new TypeError('terminated', { cause: new Error('other side closed') }));
   onFail(fail);
   return new ReadableStream<Uint8Array>(
     {
@@ -251,21 +256,14 @@ function streamOf(
           if (finish()) controller.close();
         });
         source.once('error', (e) => fail(failed(e)));
-        // The connection closed before the body ended (no 'end' came first).
-        source.once('close', () =>
-          fail(new TypeError('terminated', { cause: new Error('other side closed') })),
-        );
-        res.once('aborted', () =>
-          fail(new TypeError('terminated', { cause: new Error('other side closed') })),
-        );
+        source.once('close', cutShort);
+        res.once('aborted', cutShort);
       },
       pull() {
         if (!finished) source.resume();
       },
       cancel() {
-        if (!finish()) return;
-        res.destroy();
-        if (source !== res) source.destroy();
+        if (finish()) destroy();
       },
     },
     { highWaterMark: 1 },
