@@ -89,7 +89,10 @@ const micro = r['micro'] as Micro[] | undefined;
 if (micro) {
   out.push('| group | benchmark | median | spread | notes |', '| --- | --- | ---: | --- | --- |');
   for (const x of micro) {
-    const pcts = x.p50Us === undefined ? '' : ` (p50 ${x.p50Us} µs, p99 ${x.p99Us} µs)`;
+    const pcts =
+      x.p50Us === undefined
+        ? ''
+        : ` (p50 ${x.p50Us} µs${x.p99Us === undefined ? '' : `, p99 ${x.p99Us} µs`})`;
     out.push(
       `| ${x.group} | ${x.name} | ${x.value} ${x.unit.replace('us', 'µs')} | ${x.spread[0]}–${x.spread[1]} | ${(x.note ?? '').replace(/\|/g, '/')}${pcts} |`,
     );
