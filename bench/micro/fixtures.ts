@@ -50,7 +50,13 @@ export interface World {
  * and a call limit no benchmark reaches. `tweak` may adjust the config first.
  */
 export async function openWorld(
-  opts: { alg?: 'EdDSA' | 'ES256'; inMemory?: boolean; tweak?: (config: WardenConfig) => void } = {},
+  opts: {
+    alg?: 'EdDSA' | 'ES256';
+    inMemory?: boolean;
+    tweak?: (config: WardenConfig) => void;
+    /** The PostgreSQL schema to open the store in, when `tweak` points store.url at PostgreSQL. */
+    pgSchema?: string;
+  } = {},
 ): Promise<World> {
   const tmp = tempDir('world');
   try {
@@ -67,7 +73,7 @@ export async function openWorld(
     // Every pipeline call claims one from the session; a benchmark must never run out.
     demo.constraints.maxToolCalls = 1_000_000_000;
     opts.tweak?.(config);
-    const services = await openServices(config);
+    const services = await openServices(config, opts.pgSchema ? { pgSchema: opts.pgSchema } : {});
     try {
       await syncAgents(services, config);
       await services.keys.init();

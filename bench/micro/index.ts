@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/micro/index.ts [--json] [--quick] [--only token,audit]
  *
- * Groups: token, authz, arguments, ratelimit, audit, approvals, inspect, inspection, monitor, pipeline. PostgreSQL
+ * Groups: token, authz, arguments, ratelimit, audit, approvals, inspect, inspection, taint, monitor, pipeline. PostgreSQL
  * (WARDEN_BENCH_PG / WARDEN_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test)
  * and Redis (WARDEN_BENCH_REDIS / WARDEN_TEST_REDIS_URL, default
  * redis://127.0.0.1:6379) rows are skipped, with a note, when unreachable.
@@ -24,6 +24,7 @@ import { isMain } from './main.js';
 import { monitorBench } from './monitor.js';
 import { pipelineBench } from './pipeline.js';
 import { ratelimitBench } from './ratelimit.js';
+import { taintBench } from './taint.js';
 import { tokenBench } from './token.js';
 
 export type { MicroResult } from './harness.js';
@@ -38,6 +39,7 @@ const GROUPS: Record<string, (ctx: BenchContext) => Promise<MicroResult[]>> = {
   approvals: approvalsBench,
   inspect: inspectBench,
   inspection: inspectionBench,
+  taint: taintBench,
   monitor: monitorBench,
   pipeline: pipelineBench,
 };

@@ -1,0 +1,171 @@
+/**
+ * Session taint (issue #7), what the taint-session step adds to a call: with
+ * nothing new to record (a clean result, or a session already tainted: every
+ * later call of a tainted session), and when a result taints the session —
+ * the taint bits committed to the store before the agent sees the result,
+ * then the SESSION_TAINTED entry — on SQLite and PostgreSQL. Reading the taint
+ * rides on the call claim (session-guard); the pipeline benchmark measures it
+ * with the rest of a call.
+ */
+
+import type { Session } from '../../src/identity/index.js';
+import { taintSession } from '../../src/pipeline/taint-session.js';
+import type { CallState } from '../../src/pipeline/types.js';
+import { redactUrl } from '../../src/store/index.js';
+import { AGENT_ID, benchSchema, dropSchema, openWorld, PG_URL, probePg, type World } from './fixtures.js';
+import {
+  type BenchContext,
+  cpuNote,
+  type MicroResult,
+  rateRow,
+  runAlternating,
+  skipped,
+  usRow,
+} from './harness.js';
+
+const G = 'taint';
+const TOOL = 'lookup_order';
+const CONCURRENCY = 16;
+/** Untainted sessions made before timing: each tainting call uses up one. */
+const POOL = 50_000;
+/** Rows per INSERT while filling the pool (PostgreSQL binds at most 65,535 values). */
+const CHUNK = 500;
+
+/** `POOL` copies of the world's session under new ids, untainted; its own row stays as it was. */
+async function sessionPool(world: World): Promise<{ session: Session; ids: string[] }> {
+  const db = world.services.store.db;
+  const row = await db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('agent_id', '=', AGENT_ID)
+    .executeTakeFirstOrThrow();
+  const ids = Array.from({ length: POOL }, (_, i) => `ses_bench_taint_${i}`);
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    await db
+      .insertInto('sessions')
+      .values(ids.slice(i, i + CHUNK).map((id) => ({ ...row, id, taint: 0 })))
+      .execute();
+  }
+  const session = await world.services.sessions.get(row.id);
+  if (!session) throw new Error(`session ${row.id} vanished`);
+  return { session, ids };
+}
+
+/** The step as the gateway wires it (src/pipeline/from-config.ts), for a tool labelled untrusted-content. */
+async function taintRows(world: World, ctx: BenchContext, dialect: string): Promise<MicroResult[]> {
+  const { session, ids } = await sessionPool(world);
+  const agent = await world.services.agents.get(AGENT_ID);
+  const labelled = { ...world.config.tools[TOOL]!, capabilities: ['untrusted-content' as const] };
+  const step = taintSession({
+    sessions: world.services.sessions,
+    audit: world.services.audit,
+    toolConfig: (name) => (name === TOOL ? labelled : undefined),
+  });
+  const tool = { name: TOOL, upstream: 'support-desk', upstreamName: TOOL, inputSchema: { type: 'object' } };
+  let calls = 0;
+  const state = (id: string, taint: number): CallState => {
+    calls += 1;
+    return {
+      request: {
+        token: world.token,
+        toolName: TOOL,
+        parameters: {},
+        traceId: `bench-taint-${calls}`,
+        clientIp: '127.0.0.1',
+        face: 'mcp',
+      },
+      startedAt: Date.now(),
+      allowedBy: [],
+      ...(agent ? { agent } : {}),
+      session: { ...session, id },
+      tool,
+      taint,
+    };
+  };
+  let next = 0;
+  const fresh = () => {
+    const id = ids[next++];
+    // A reused session would already hold the bit and write nothing: the row would flatter the step.
+    if (id === undefined) throw new Error(`the pool of ${POOL} untainted sessions ran out`);
+    return id;
+  };
+  ctx.progress(
+    `taint: nothing new / a result taints the session, serial and ${CONCURRENCY} in flight (${dialect})`,
+  );
+  const cases = [
+    { op: () => step.run(state(session.id, 1)) },
+    { op: () => step.run(state(fresh(), 0)) },
+    { op: () => step.run(state(fresh(), 0)), concurrency: CONCURRENCY },
+  ];
+  const [none, one, many] = await runAlternating(cases, ctx.timing);
+  const written = `the taint bit committed (${dialect}, durable) before the result is handed on, then the SESSION_TAINTED entry`;
+  return [
+    usRow(
+      G,
+      `taint-session step, nothing new to record (${dialect})`,
+      none!,
+      `a session already tainted (every later call of it) or a clean result: no store access; ${cpuNote(none!)}`,
+    ),
+    usRow(
+      G,
+      `taint-session step, a result taints the session, serial (${dialect})`,
+      one!,
+      `${written}; ${cpuNote(one!)}`,
+    ),
+    rateRow(
+      G,
+      `taint-session step, a result taints the session, ${CONCURRENCY} in flight (${dialect})`,
+      many!,
+      'ops/s',
+      `${written}; ${CONCURRENCY} sessions tainted at once; ${cpuNote(many!)}`,
+    ),
+  ];
+}
+
+/** The taint group: SQLite, then PostgreSQL when it answers. */
+export async function taintBench(ctx: BenchContext): Promise<MicroResult[]> {
+  const out: MicroResult[] = [];
+  const world = await openWorld();
+  try {
+    out.push(...(await taintRows(world, ctx, 'sqlite')));
+  } finally {
+    await world.close();
+  }
+
+  const why = await probePg();
+  if (why !== null) {
+    const note = `PostgreSQL not reachable at ${redactUrl(PG_URL)} within 1 s (${why})`;
+    for (const what of [
+      'nothing new to record',
+      'a result taints the session, serial',
+      `a result taints the session, ${CONCURRENCY} in flight`,
+    ]) {
+      out.push(
+        skipped(
+          G,
+          `taint-session step, ${what} (postgres)`,
+          what.includes('in flight') ? 'ops/s' : 'us/op',
+          note,
+        ),
+      );
+    }
+    return out;
+  }
+  const schema = benchSchema('taint');
+  try {
+    const pgWorld = await openWorld({
+      tweak: (config) => {
+        config.store.url = PG_URL;
+      },
+      pgSchema: schema,
+    });
+    try {
+      out.push(...(await taintRows(pgWorld, ctx, 'postgres')));
+    } finally {
+      await pgWorld.close();
+    }
+  } finally {
+    await dropSchema(schema);
+  }
+  return out;
+}
