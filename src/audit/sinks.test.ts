@@ -229,7 +229,10 @@ describeEachDialect('audit webhook sinks', (target) => {
     const before = (await log.head()).seq;
     await log.append(entry(5000));
     const down = sinks([sinkConfig(url, { name: 'down' })]);
-    await until(() => (down.failures.length >= 8 ? true : undefined));
+    // The failure is counted here before its count is written to the store: wait for both.
+    await until(async () =>
+      down.failures.length >= 8 && ((await readCursor(store, 'down'))?.failures ?? 0) >= 8 ? true : undefined,
+    );
     expect(down.alerts.map((a) => a.kind)).toEqual(['audit.sink-failing']);
     expect(down.alerts[0]?.data).toMatchObject({ sink: 'down', cursor: 0 });
     expect(String(down.alerts[0]?.data.error)).toMatch(/ECONNREFUSED|fetch failed/);
