@@ -42,6 +42,13 @@ describe('detectSecrets: provider formats (secretlint preset)', () => {
     expect(await flagged(`slack: ${slack}`)).toEqual([slack]);
   });
 
+  it('keeps exact offsets after a leading byte-order mark (secretlint reads the text without it)', async () => {
+    const key = 'AKIAQ3EGRJ7WXHZPL5TN';
+    const secret = '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';
+    const text = `\uFEFFaws_access_key_id = ${key}\nAWS_SECRET_ACCESS_KEY = ${secret}\nexport GH=ghp_wQ8rT2yU4iO6pA1sD3fG5hJ7kL9zX0cV2bN4 done`;
+    expect(await flagged(text)).toEqual([key, secret, 'ghp_wQ8rT2yU4iO6pA1sD3fG5hJ7kL9zX0cV2bN4']);
+  });
+
   it('does not honour secretlint-disable comments inside the scanned text', async () => {
     const text = '// secretlint-disable\nghp_wQ8rT2yU4iO6pA1sD3fG5hJ7kL9zX0cV2bN4\n// secretlint-enable';
     expect(await flagged(text)).toHaveLength(1);

@@ -76,8 +76,11 @@ async function secretlintFindings(text: string): Promise<SecretFinding[]> {
     source: { filePath: '/warden/inspected.txt', content: text, contentType: 'text' },
     options: { config: CONFIG, maskSecrets: true, noPhysicFilePath: true },
   });
+  // secretlint drops one leading byte-order mark before scanning, so its offsets count from after it.
+  const bom = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   return result.messages.map((m) => {
-    let [start, end] = m.range;
+    let start = m.range[0] + bom;
+    let end = m.range[1] + bom;
     // secretlint 12.0.0's AWS secret rule reports the captured key's length from the start of the whole
     // `NAME = key` match, so the range is shifted left; re-find the key after the separator.
     if (m.messageId === 'AWSSecretAccessKey') {
