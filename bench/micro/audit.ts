@@ -14,8 +14,8 @@ import {
   MerkleTree,
   verifyChain,
 } from '../../src/audit/index.js';
-import { openStore, redactUrl, type Store } from '../../src/store/index.js';
-import { benchSchema, dropSchema, PG_URL, probePg, tempDir } from './fixtures.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { inBenchSchema, PG_URL, pgSkipNote, tempDir } from './fixtures.js';
 import {
   against,
   type BenchContext,
@@ -232,25 +232,21 @@ export async function auditBench(ctx: BenchContext): Promise<MicroResult[]> {
     tmp.remove();
   }
 
-  const why = await probePg();
-  if (why !== null) {
-    const note = `PostgreSQL not reachable at ${redactUrl(PG_URL)} within 1 s (${why})`;
+  const note = await pgSkipNote();
+  if (note !== null) {
     out.push(skipped(G, 'append single (postgres)', 'entries/s', note));
     for (const n of GROUP_SIZES) {
       out.push(skipped(G, `append, group commit, ${n} in flight (postgres)`, 'entries/s', note));
     }
   } else {
-    const schema = benchSchema('audit');
-    try {
+    await inBenchSchema('audit', async (schema) => {
       const pgStore = await openStore(PG_URL, { pgSchema: schema });
       try {
         out.push(...(await appendRows(ctx, pgStore, 'postgres')));
       } finally {
         await pgStore.close();
       }
-    } finally {
-      await dropSchema(schema);
-    }
+    });
   }
 
   out.push(...(await verifyRows(ctx)));

@@ -18,6 +18,7 @@ import type { WardenConfig } from '../../src/config/types.js';
 import { generateAgentKeyPair } from '../../src/identity/index.js';
 import { probeRedis as probeRedisAt } from '../../src/limits/redis.js';
 import { openServices, type Services, syncAgents } from '../../src/server/services.js';
+import { redactUrl } from '../../src/store/index.js';
 import type { AggregatedTool } from '../../src/upstream/index.js';
 
 /** The test suites' defaults (test/helpers/dialects.ts); WARDEN_BENCH_* as bench/run.ts reads them, then WARDEN_TEST_*. */
@@ -121,7 +122,7 @@ export async function supportDeskTools(): Promise<AggregatedTool[]> {
 }
 
 /** Null when PostgreSQL answers at PG_URL within 1 s; why not otherwise. */
-export async function probePg(): Promise<string | null> {
+async function probePg(): Promise<string | null> {
   const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 1000 });
   c.on('error', () => {});
   try {
@@ -135,13 +136,29 @@ export async function probePg(): Promise<string | null> {
   }
 }
 
+/** The note for rows skipped because PostgreSQL does not answer at PG_URL, or null when it does. */
+export async function pgSkipNote(): Promise<string | null> {
+  const why = await probePg();
+  return why === null ? null : `PostgreSQL not reachable at ${redactUrl(PG_URL)} within 1 s (${why})`;
+}
+
+/** Runs `fn` in a schema of its own ({@link benchSchema}), dropped afterwards whatever happens. */
+export async function inBenchSchema<T>(tag: string, fn: (schema: string) => Promise<T>): Promise<T> {
+  const schema = benchSchema(tag);
+  try {
+    return await fn(schema);
+  } finally {
+    await dropSchema(schema);
+  }
+}
+
 /** A fresh schema name for one run; the `t_<pid>_` prefix is what .ci/run sweeps if a run dies before dropping it. */
-export function benchSchema(tag: string): string {
+function benchSchema(tag: string): string {
   return `t_${process.pid}_bench_${tag}_${Date.now().toString(36)}`;
 }
 
 /** Drop a schema made by {@link benchSchema}. */
-export async function dropSchema(schema: string): Promise<void> {
+async function dropSchema(schema: string): Promise<void> {
   const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
   await c.connect();
   try {

@@ -11,8 +11,7 @@
 import { type Session, TAINT } from '../../src/identity/index.js';
 import { taintSession } from '../../src/pipeline/taint-session.js';
 import type { CallState } from '../../src/pipeline/types.js';
-import { redactUrl } from '../../src/store/index.js';
-import { AGENT_ID, benchSchema, dropSchema, openWorld, PG_URL, probePg, type World } from './fixtures.js';
+import { AGENT_ID, inBenchSchema, openWorld, PG_URL, pgSkipNote, type World } from './fixtures.js';
 import {
   type BenchContext,
   cpuNote,
@@ -147,9 +146,8 @@ export async function taintBench(ctx: BenchContext): Promise<MicroResult[]> {
     await world.close();
   }
 
-  const why = await probePg();
-  if (why !== null) {
-    const note = `PostgreSQL not reachable at ${redactUrl(PG_URL)} within 1 s (${why})`;
+  const note = await pgSkipNote();
+  if (note !== null) {
     const name = rowNames('postgres');
     out.push(
       skipped(G, name.none, 'us/op', note),
@@ -158,21 +156,18 @@ export async function taintBench(ctx: BenchContext): Promise<MicroResult[]> {
     );
     return out;
   }
-  const schema = benchSchema('taint');
-  try {
+  await inBenchSchema('taint', async (pgSchema) => {
     const pgWorld = await openWorld({
       tweak: (config) => {
         config.store.url = PG_URL;
       },
-      pgSchema: schema,
+      pgSchema,
     });
     try {
       out.push(...(await taintRows(pgWorld, ctx, 'postgres')));
     } finally {
       await pgWorld.close();
     }
-  } finally {
-    await dropSchema(schema);
-  }
+  });
   return out;
 }
